@@ -1,0 +1,66 @@
+//! The use cases behind each Lambda, one module per function, plus the views they share.
+//! Each `handle` turns a request into a response and never fails: errors become problem+json.
+pub mod profile;
+pub mod send_code;
+pub mod verify_code;
+
+use std::time::Duration;
+
+use rand::Rng;
+use serde::Serialize;
+
+use crate::clock::rfc3339;
+use crate::domain::{Referral, User};
+
+/// How many referrals the profile embeds; the rest are paged through `/v1/profile/referrals`.
+pub const PROFILE_REFERRALS: usize = 100;
+
+/// How often a use case re-reads and retries after losing an optimistic-lock or transaction race.
+const RACE_RETRIES: usize = 6;
+
+/// A short random pause before retrying a lost race, so the contenders spread out.
+async fn backoff(attempt: usize) {
+    let cap = 10u64 << attempt.min(4);
+    let ms = rand::rng().random_range(1..=cap);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReferralView {
+    pub phone: String,
+    pub activated_at: String,
+}
+
+impl From<&Referral> for ReferralView {
+    fn from(r: &Referral) -> Self {
+        Self {
+            phone: r.phone.as_str().to_owned(),
+            activated_at: rfc3339(r.activated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileView {
+    pub id: String,
+    pub phone: String,
+    pub invite_code: String,
+    pub activated_invite_code: Option<String>,
+    pub referrals: Vec<ReferralView>,
+    pub referrals_count: u64,
+    pub created_at: String,
+}
+
+impl ProfileView {
+    pub fn new(user: &User, referrals: &[Referral]) -> Self {
+        Self {
+            id: user.id.as_str().to_owned(),
+            phone: user.phone.as_str().to_owned(),
+            invite_code: user.invite_code.as_str().to_owned(),
+            activated_invite_code: user.activation.as_ref().map(|a| a.invite_code.as_str().to_owned()),
+            referrals: referrals.iter().map(ReferralView::from).collect(),
+            referrals_count: user.referrals_count,
+            created_at: rfc3339(user.created_at),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `POST /v1/auth/verify-code`: check a code, create the user on first login, issue a token.
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{PROFILE_REFERRALS, ProfileView, RACE_RETRIES, backoff};
+use crate::domain::{OtpCode, PhoneNumber, User, VerifyOutcome};
+use crate::error::{Error, Result};
+use crate::http::{json, read_json, respond};
+use crate::state::AppState;
+use crate::store::{CreateUserError, StoreError};
+
+#[derive(Deserialize)]
+struct VerifyCodeRequest {
+    phone: String,
+    code: String,
+}
+
+#[derive(Serialize)]
+struct VerifyCodeResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    new_user: bool,
+    profile: ProfileView,
+}
+
+pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
+    respond(verify_code(state, &req).await)
+}
+
+async fn verify_code(state: &AppState, req: &Request) -> Result<Response<Body>> {
+    let body: VerifyCodeRequest = read_json(req)?;
+    let phone = PhoneNumber::parse(&body.phone, state.config.default_region).map_err(|_| Error::InvalidPhone)?;
+    let digits = state.config.otp.digits;
+    let code = OtpCode::parse(&body.code, digits).map_err(|_| Error::InvalidCodeFormat(digits))?;
+    check_code(state, &phone, &code).await?;
+    let (user, created) = login(state, &phone).await?;
+    let referrals = if created {
+        Vec::new()
+    } else {
+        state.store.referrals(&user.id, PROFILE_REFERRALS, None).await?.0
+    };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(json(
+        status,
+        &VerifyCodeResponse {
+            access_token: state.tokens.issue(&user.id, user.token_version, state.clock.now_s()),
+            token_type: "Bearer",
+            expires_in: state.tokens.ttl_seconds,
+            new_user: created,
+            profile: ProfileView::new(&user, &referrals),
+        },
+    ))
+}
+
+/// Checks the code against the phone's pending one and records the outcome (a used code, a
+/// wrong try) before answering, so parallel guesses all count and a code verifies only once.
+#[tracing::instrument(skip_all, fields(phone = %phone.masked()))]
+pub async fn check_code(state: &AppState, phone: &PhoneNumber, code: &OtpCode) -> Result<()> {
+    let guess = state.hasher.hash(phone, code);
+    for attempt in 0..RACE_RETRIES {
+        let current = state.store.otp_state(phone).await?;
+        let (next, outcome) = current.verify(state.clock.now_s(), &state.config.otp, guess);
+        if let Some(next) = next
+            && !state.store.save_otp_state(phone, &next).await?
+        {
+            backoff(attempt).await;
+            continue;
+        }
+        return match outcome {
+            VerifyOutcome::Verified => Ok(()),
+            VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode { attempts_left }),
+            VerifyOutcome::Expired => Err(Error::CodeExpired),
+            VerifyOutcome::Burned { retry_after } => Err(Error::TooManyAttempts { retry_after }),
+            VerifyOutcome::Locked { retry_after } => Err(Error::PhoneLocked { retry_after }),
+        };
+    }
+    Err(StoreError::Unavailable("too much contention on one phone's code".into()).into())
+}
+
+/// The phone's user, created on first login. Returns whether this call created it. Parallel
+/// first logins race on the phone's uniqueness item; the losers read the winner's user.
+#[tracing::instrument(skip_all, fields(phone = %phone.masked()))]
+pub async fn login(state: &AppState, phone: &PhoneNumber) -> Result<(User, bool)> {
+    for attempt in 0..RACE_RETRIES {
+        if let Some(id) = state.store.user_id_by_phone(phone).await? {
+            let user = state.store.user(&id).await?;
+            // The user and its phone item are written in one transaction, so one without the
+            // other is a broken table, not a race.
+            return user
+                .map(|u| (u, false))
+                .ok_or_else(|| StoreError::Unexpected(format!("phone item points to missing user {}", id.as_str())).into());
+        }
+        let user = User::new(phone.clone(), state.clock.now_ms());
+        match state.store.create_user(&user).await {
+            Ok(()) => {
+                tracing::info!(user = user.id.as_str(), "user created");
+                return Ok((user, true));
+            }
+            // Someone else created this phone's user first: read theirs on the next round.
+            Err(CreateUserError::PhoneTaken) => {}
+            // A fresh invite code is drawn on the next round.
+            Err(CreateUserError::InviteCodeTaken) => {}
+            Err(CreateUserError::Conflict) => backoff(attempt).await,
+            Err(CreateUserError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Unavailable("could not create the user after repeated conflicts".into()).into())
+}

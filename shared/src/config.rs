@@ -1,0 +1,289 @@
+//! Typed configuration, read once per cold start from environment variables.
+use std::fmt;
+
+use phonenumber::country;
+
+use crate::domain::OtpPolicy;
+use crate::domain::phone::parse_region;
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Both secrets must be at least this long: 256 bits for HS256 and the code HMAC.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub users: String,
+    pub uniques: String,
+    pub otp: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub jwt_secret: Secret,
+    /// Key for hashing login codes; derived from `jwt_secret` when `OTP_SECRET` is not set.
+    pub otp_secret: Secret,
+    pub token_ttl_seconds: i64,
+    pub tables: TableNames,
+    pub dynamodb_endpoint: Option<String>,
+    pub default_region: country::Id,
+    pub otp: OtpPolicy,
+    /// Simulated SMS delivery time, inclusive range in milliseconds.
+    pub sms_delay_ms: (u64, u64),
+    /// Demo mode: codes appear in responses and logs.
+    pub expose_codes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let jwt_secret = secret(get("JWT_SECRET"), "JWT_SECRET")?.ok_or(ConfigError::Missing("JWT_SECRET"))?;
+        let otp_secret = match secret(get("OTP_SECRET"), "OTP_SECRET")? {
+            Some(s) => s,
+            None => derive_otp_secret(&jwt_secret),
+        };
+        let region_text = get("DEFAULT_REGION").unwrap_or_else(|| "RU".into());
+        let default_region = parse_region(&region_text).ok_or_else(|| ConfigError::Invalid {
+            name: "DEFAULT_REGION",
+            reason: format!("{region_text:?} is not an ISO 3166 region code"),
+        })?;
+        let defaults = OtpPolicy::default();
+        let otp = OtpPolicy {
+            digits: number(get("OTP_DIGITS"), "OTP_DIGITS", defaults.digits, 4..=8)?,
+            ttl_seconds: number(get("OTP_TTL_SECONDS"), "OTP_TTL_SECONDS", defaults.ttl_seconds, 1..=86_400)?,
+            max_attempts: number(get("OTP_MAX_ATTEMPTS"), "OTP_MAX_ATTEMPTS", defaults.max_attempts, 1..=100)?,
+            resend_seconds: number(get("OTP_RESEND_SECONDS"), "OTP_RESEND_SECONDS", defaults.resend_seconds, 0..=86_400)?,
+            max_sends_per_hour: number(
+                get("OTP_MAX_SENDS_PER_HOUR"),
+                "OTP_MAX_SENDS_PER_HOUR",
+                defaults.max_sends_per_hour,
+                1..=1_000,
+            )?,
+            max_failures_per_day: number(
+                get("OTP_MAX_FAILURES_PER_DAY"),
+                "OTP_MAX_FAILURES_PER_DAY",
+                defaults.max_failures_per_day,
+                1..=100_000,
+            )?,
+        };
+        Ok(Self {
+            jwt_secret,
+            otp_secret,
+            token_ttl_seconds: number(get("TOKEN_TTL_SECONDS"), "TOKEN_TTL_SECONDS", 86_400, 60..=31_536_000)?,
+            tables: TableNames {
+                users: get("USERS_TABLE").unwrap_or_else(|| "referral-users".into()),
+                uniques: get("UNIQUES_TABLE").unwrap_or_else(|| "referral-uniques".into()),
+                otp: get("OTP_TABLE").unwrap_or_else(|| "referral-otp".into()),
+            },
+            dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
+            default_region,
+            otp,
+            sms_delay_ms: delay_range(get("SMS_DELAY_MS"))?,
+            expose_codes: boolean(get("EXPOSE_CODES"), "EXPOSE_CODES")?,
+        })
+    }
+}
+
+fn secret(value: Option<String>, name: &'static str) -> Result<Option<Secret>, ConfigError> {
+    match value {
+        Some(v) if v.len() < MIN_SECRET_BYTES => Err(ConfigError::Invalid {
+            name,
+            reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+        }),
+        v => Ok(v.map(Secret::new)),
+    }
+}
+
+/// A separate key for code hashes, so the token key is never used for two purposes.
+fn derive_otp_secret(jwt_secret: &Secret) -> Secret {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(jwt_secret.expose()) else {
+        unreachable!("HMAC takes keys of any length")
+    };
+    mac.update(b"referral-api/otp-hash/v1");
+    Secret::new(mac.finalize().into_bytes().to_vec())
+}
+
+fn number<T>(
+    value: Option<String>,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(text) = value else { return Ok(default) };
+    let invalid = || ConfigError::Invalid {
+        name,
+        reason: format!("{text:?} is not a number from {} to {}", range.start(), range.end()),
+    };
+    let n: T = text.trim().parse().map_err(|_| invalid())?;
+    if range.contains(&n) { Ok(n) } else { Err(invalid()) }
+}
+
+fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match value.as_deref().map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no" | "off") => Ok(false),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{other:?} is not true or false"),
+        }),
+    }
+}
+
+/// `1000-2000` (a range) or `0` (a fixed delay).
+fn delay_range(value: Option<String>) -> Result<(u64, u64), ConfigError> {
+    let Some(text) = value else { return Ok((1_000, 2_000)) };
+    let invalid = || ConfigError::Invalid {
+        name: "SMS_DELAY_MS",
+        reason: format!("{text:?} is not `MS` or `MIN-MAX` (milliseconds, at most 30000)"),
+    };
+    let parse = |s: &str| s.trim().parse::<u64>().ok().filter(|n| *n <= 30_000);
+    let (lo, hi) = match text.split_once('-') {
+        Some((lo, hi)) => (parse(lo).ok_or_else(invalid)?, parse(hi).ok_or_else(invalid)?),
+        None => {
+            let n = parse(&text).ok_or_else(invalid)?;
+            (n, n)
+        }
+    };
+    if lo <= hi { Ok((lo, hi)) } else { Err(invalid()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn a_missing_jwt_secret_refuses_to_start() {
+        assert_eq!(config(&[]).unwrap_err(), ConfigError::Missing("JWT_SECRET"));
+    }
+
+    #[test]
+    fn a_short_jwt_secret_refuses_to_start() {
+        let err = config(&[("JWT_SECRET", "short")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: "JWT_SECRET", .. }), "{err:?}");
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(c.otp, OtpPolicy::default());
+        assert_eq!(c.token_ttl_seconds, 86_400);
+        assert_eq!(c.default_region, country::Id::RU);
+        assert_eq!(c.sms_delay_ms, (1_000, 2_000));
+        assert!(!c.expose_codes);
+        assert_eq!(c.tables.users, "referral-users");
+        assert_ne!(c.otp_secret, c.jwt_secret);
+    }
+
+    #[test]
+    fn every_setting_can_be_overridden() {
+        let c = config(&[
+            ("JWT_SECRET", SECRET),
+            ("OTP_SECRET", "fedcba9876543210fedcba9876543210"),
+            ("OTP_DIGITS", "6"),
+            ("OTP_TTL_SECONDS", "30"),
+            ("OTP_MAX_ATTEMPTS", "3"),
+            ("OTP_RESEND_SECONDS", "0"),
+            ("OTP_MAX_SENDS_PER_HOUR", "50"),
+            ("OTP_MAX_FAILURES_PER_DAY", "20"),
+            ("TOKEN_TTL_SECONDS", "600"),
+            ("DEFAULT_REGION", "us"),
+            ("SMS_DELAY_MS", "0"),
+            ("EXPOSE_CODES", "true"),
+            ("USERS_TABLE", "u"),
+            ("UNIQUES_TABLE", "q"),
+            ("OTP_TABLE", "o"),
+            ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.otp,
+            OtpPolicy {
+                digits: 6,
+                ttl_seconds: 30,
+                max_attempts: 3,
+                resend_seconds: 0,
+                max_sends_per_hour: 50,
+                max_failures_per_day: 20
+            }
+        );
+        assert_eq!(c.otp_secret.expose(), b"fedcba9876543210fedcba9876543210");
+        assert_eq!(c.token_ttl_seconds, 600);
+        assert_eq!(c.default_region, country::Id::US);
+        assert_eq!(c.sms_delay_ms, (0, 0));
+        assert!(c.expose_codes);
+        assert_eq!(
+            c.tables,
+            TableNames {
+                users: "u".into(),
+                uniques: "q".into(),
+                otp: "o".into()
+            }
+        );
+        assert_eq!(c.dynamodb_endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_by_name() {
+        for (name, value) in [
+            ("OTP_DIGITS", "3"),
+            ("OTP_TTL_SECONDS", "soon"),
+            ("SMS_DELAY_MS", "2000-1000"),
+            ("SMS_DELAY_MS", "-5"),
+            ("EXPOSE_CODES", "maybe"),
+            ("DEFAULT_REGION", "Mars"),
+        ] {
+            let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { name: n, .. } if n == name), "{name}={value}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert!(!format!("{c:?}").contains(SECRET));
+    }
+}
