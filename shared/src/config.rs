@@ -36,6 +36,27 @@ pub struct TableNames {
     pub otp: String,
 }
 
+impl TableNames {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str, default: &str| lookup(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into());
+        Self {
+            users: get("USERS_TABLE", "referral-users"),
+            uniques: get("UNIQUES_TABLE", "referral-uniques"),
+            otp: get("OTP_TABLE", "referral-otp"),
+        }
+    }
+
+    /// The table name for a `template.yaml` logical id.
+    pub fn for_resource(&self, logical_id: &str) -> Option<&str> {
+        match logical_id {
+            "UsersTable" => Some(&self.users),
+            "UniquesTable" => Some(&self.uniques),
+            "OtpTable" => Some(&self.otp),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub jwt_secret: Secret,
@@ -101,11 +122,7 @@ impl Config {
             jwt_secret,
             otp_secret,
             token_ttl_seconds: number(get("TOKEN_TTL_SECONDS"), "TOKEN_TTL_SECONDS", 86_400, 60..=31_536_000)?,
-            tables: TableNames {
-                users: get("USERS_TABLE").unwrap_or_else(|| "referral-users".into()),
-                uniques: get("UNIQUES_TABLE").unwrap_or_else(|| "referral-uniques".into()),
-                otp: get("OTP_TABLE").unwrap_or_else(|| "referral-otp".into()),
-            },
+            tables: TableNames::from_lookup(&lookup),
             dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
             default_region,
             otp,

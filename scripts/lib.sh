@@ -1,0 +1,42 @@
+# Shared by the scripts: versions, paths, and starting and stopping DynamoDB Local.
+# shellcheck shell=bash
+DDB_PACKAGE="amplify-dynamodb-simulator@2.9.30"
+DDB_DIR="$PWD/.cache/dynamodb-local"
+CARGO_LAMBDA_VERSION="1.9.2"
+
+# DynamoDB Local keeps one database per access key and region: every process must agree.
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION="${AWS_REGION:-us-east-1}"
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # port, seconds
+  local deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { log "nothing listens on 127.0.0.1:$1 after $2 s"; return 1; }
+    sleep 0.2
+  done
+}
+
+# Starts DynamoDB Local in memory on 127.0.0.1:$DYNAMODB_PORT, sets DDB_PID and
+# DYNAMODB_ENDPOINT, and creates the tables from template.yaml.
+start_dynamodb() {
+  java -Djava.library.path="$DDB_DIR/DynamoDBLocal_lib" -jar "$DDB_DIR/DynamoDBLocal.jar" \
+    -inMemory -port "$DYNAMODB_PORT" -disableTelemetry >"${DDB_LOG:-/dev/null}" 2>&1 &
+  DDB_PID=$!
+  export DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
+  wait_for_port "$DYNAMODB_PORT" 60
+  log "DynamoDB Local (pid $DDB_PID) at $DYNAMODB_ENDPOINT"
+  cargo run --quiet -p xtask -- create-tables >&2
+}
+
+stop_dynamodb() {
+  if [ -n "${DDB_PID:-}" ] && kill -0 "$DDB_PID" 2>/dev/null; then
+    kill "$DDB_PID" 2>/dev/null || true
+    wait "$DDB_PID" 2>/dev/null || true
+  fi
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs a command against a fresh in-memory DynamoDB Local with the tables of template.yaml,
+# then stops DynamoDB Local (by PID) whatever the command's outcome.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+DYNAMODB_PORT="${TEST_DYNAMODB_PORT:-$(free_port)}"
+trap stop_dynamodb EXIT INT TERM
+start_dynamodb
+"$@"

@@ -1,0 +1,114 @@
+use std::collections::HashSet;
+
+use futures::future::join_all;
+use shared::api::verify_code::login;
+use shared::domain::{PhoneNumber, User, UserId};
+use shared::store::CreateUserError;
+
+use crate::helpers::{app, app_with, random_phone};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_parallel_verifies_of_the_right_code_let_exactly_one_in() {
+    let app = app().await;
+    for _ in 0..5 {
+        let phone = random_phone();
+        let code = app.code_for(&phone).await;
+        let (a, b) = tokio::join!(app.verify(&phone, &code), app.verify(&phone, &code));
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 401], "{a:#?} {b:#?}");
+        let loser = if a.status == 401 { a } else { b };
+        loser.assert_problem(401, "code_expired");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_first_logins_of_one_phone_make_one_user() {
+    let app = app().await;
+    let phone = PhoneNumber::parse(&random_phone(), phonenumber::country::Id::RU).unwrap();
+    let results = join_all((0..20).map(|_| login(&app.state, &phone))).await;
+    let logins: Vec<(User, bool)> = results.into_iter().map(Result::unwrap).collect();
+    let ids: HashSet<&str> = logins.iter().map(|(u, _)| u.id.as_str()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(logins.iter().filter(|(_, created)| *created).count(), 1);
+    let id = UserId::from_trusted((*ids.iter().next().unwrap()).to_owned());
+    assert_eq!(app.state.store.user_id_by_phone(&phone).await.unwrap(), Some(id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_guesses_are_all_counted() {
+    let app = app().await;
+    let phone = random_phone();
+    let code = app.code_for(&phone).await;
+    let wrong = if code == "0000" { "1111" } else { "0000" };
+    let answers = join_all((0..8).map(|_| app.verify(&phone, wrong))).await;
+    let mut left: Vec<i64> = answers
+        .iter()
+        .filter(|r| r.status == 401)
+        .map(|r| r.body["attempts_left"].as_i64().unwrap())
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, [1, 2, 3, 4], "{answers:#?}");
+    assert_eq!(answers.iter().filter(|r| r.code() == "too_many_attempts").count(), 4);
+    app.verify(&phone, &code).await.assert_problem(429, "too_many_attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_parallel_activations_by_one_user_leave_one_winner_and_consistent_counts() {
+    let app = app().await;
+    let mut referrers = Vec::new();
+    for _ in 0..10 {
+        referrers.push(app.new_user().await);
+    }
+    let (_, token, _) = app.new_user().await;
+    let answers = join_all(
+        referrers
+            .iter()
+            .map(|(_, _, p)| app.activate(&token, p["invite_code"].as_str().unwrap())),
+    )
+    .await;
+    let winners: Vec<usize> = (0..10).filter(|&i| answers[i].status == 200).collect();
+    assert_eq!(winners.len(), 1, "{answers:#?}");
+    for (i, answer) in answers.iter().enumerate() {
+        if i != winners[0] {
+            answer.assert_problem(409, "already_activated");
+        }
+    }
+    let winner_code = &referrers[winners[0]].2["invite_code"];
+    assert_eq!(&app.profile(&token).await.body["activated_invite_code"], winner_code);
+    let mut counts = Vec::new();
+    for (_, referrer_token, _) in &referrers {
+        counts.push(app.profile(referrer_token).await.body["referrals_count"].as_i64().unwrap());
+    }
+    assert_eq!(counts.iter().sum::<i64>(), 1, "{counts:?}");
+    assert_eq!(counts[winners[0]], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_users_activating_each_other_at_once_cannot_both_win() {
+    let app = app().await;
+    for _ in 0..3 {
+        let (_, token_a, a) = app.new_user().await;
+        let (_, token_b, b) = app.new_user().await;
+        let (ra, rb) = tokio::join!(
+            app.activate(&token_a, b["invite_code"].as_str().unwrap()),
+            app.activate(&token_b, a["invite_code"].as_str().unwrap())
+        );
+        let mut outcome = [(ra.status, ra.code().to_owned()), (rb.status, rb.code().to_owned())];
+        outcome.sort();
+        assert_eq!(outcome, [(200, String::new()), (422, "mutual_referral".to_owned())], "{ra:#?} {rb:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_taken_invite_code_writes_nothing() {
+    let app = app_with(&[]).await;
+    let (_, _, existing) = app.new_user().await;
+    let phone = PhoneNumber::parse(&random_phone(), phonenumber::country::Id::RU).unwrap();
+    let mut user = User::new(phone.clone(), app.state.clock.now_ms());
+    user.invite_code = shared::domain::InviteCode::parse(existing["invite_code"].as_str().unwrap()).unwrap();
+    let err = app.state.store.create_user(&user).await.unwrap_err();
+    assert!(matches!(err, CreateUserError::InviteCodeTaken), "{err:?}");
+    assert_eq!(app.state.store.user_id_by_phone(&phone).await.unwrap(), None);
+    assert_eq!(app.state.store.user(&user.id).await.unwrap(), None);
+}

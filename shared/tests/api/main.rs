@@ -1,0 +1,10 @@
+//! The API in process, against DynamoDB Local: every status of the contract, the races, and the
+//! limits, through API Gateway events and the real handlers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod concurrency;
+mod profile;
+mod send_code;
+mod verify_code;
