@@ -45,7 +45,8 @@ impl Tokens {
         };
         // Encoding HS256 with a byte key only fails on serialisation errors, which these plain
         // claims cannot produce.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default()
     }
 
     /// Signature, algorithm and claims; `now_s` decides expiry so tests can move time.
@@ -53,10 +54,12 @@ impl Tokens {
         let mut validation = self.validation.clone();
         // We check `exp` against our own clock below, so the library does not read the system one.
         validation.validate_exp = false;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthFailure::Expired,
-            _ => AuthFailure::Invalid,
-        })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthFailure::Expired,
+                _ => AuthFailure::Invalid,
+            },
+        )?;
         if data.claims.exp <= now_s {
             return Err(AuthFailure::Expired);
         }
@@ -106,7 +109,10 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
         let other = Tokens::new(&Secret::new(b"x".repeat(32)), 3_600);
-        assert_eq!(tokens().verify(&other.issue(&user(), 0, NOW), NOW), Err(AuthFailure::Invalid));
+        assert_eq!(
+            tokens().verify(&other.issue(&user(), 0, NOW), NOW),
+            Err(AuthFailure::Invalid)
+        );
     }
 
     #[test]
@@ -114,7 +120,10 @@ mod tests {
         let t = tokens();
         let token = t.issue(&user(), 0, NOW);
         let parts: Vec<&str> = token.split('.').collect();
-        let forged_payload = B64.encode(format!(r#"{{"sub":"u-2","iat":{NOW},"exp":{},"ver":0}}"#, NOW + 3_600));
+        let forged_payload = B64.encode(format!(
+            r#"{{"sub":"u-2","iat":{NOW},"exp":{},"ver":0}}"#,
+            NOW + 3_600
+        ));
         let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
         assert_eq!(t.verify(&forged, NOW), Err(AuthFailure::Invalid));
     }
@@ -122,8 +131,14 @@ mod tests {
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
         let t = tokens();
-        let payload = B64.encode(format!(r#"{{"sub":"u-1","iat":{NOW},"exp":{},"ver":0}}"#, NOW + 3_600));
-        for header in [r#"{"alg":"none","typ":"JWT"}"#, r#"{"alg":"HS512","typ":"JWT"}"#] {
+        let payload = B64.encode(format!(
+            r#"{{"sub":"u-1","iat":{NOW},"exp":{},"ver":0}}"#,
+            NOW + 3_600
+        ));
+        for header in [
+            r#"{"alg":"none","typ":"JWT"}"#,
+            r#"{"alg":"HS512","typ":"JWT"}"#,
+        ] {
             let token = format!("{}.{}.", B64.encode(header), payload);
             assert_eq!(t.verify(&token, NOW), Err(AuthFailure::Invalid), "{header}");
         }
@@ -144,7 +159,11 @@ mod tests {
     #[test]
     fn garbage_is_refused() {
         for token in ["", "abc", "a.b.c", "....", "eyJ.eyJ.sig"] {
-            assert_eq!(tokens().verify(token, NOW), Err(AuthFailure::Invalid), "{token}");
+            assert_eq!(
+                tokens().verify(token, NOW),
+                Err(AuthFailure::Invalid),
+                "{token}"
+            );
         }
     }
 }

@@ -14,8 +14,11 @@ pub struct Clock {
 
 impl Clock {
     pub fn now_ms(&self) -> i64 {
-        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX) + self.offset_ms.load(Ordering::Relaxed)
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+            + self.offset_ms.load(Ordering::Relaxed)
     }
 
     pub fn now_s(&self) -> i64 {
@@ -33,7 +36,9 @@ pub fn rfc3339(ms: i64) -> String {
     let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
         return String::new();
     };
-    let at = at.replace_nanosecond(at.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(at);
+    let at = at
+        .replace_nanosecond(at.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(at);
     at.format(&Rfc3339).unwrap_or_default()
 }
 

@@ -38,7 +38,11 @@ pub struct TableNames {
 
 impl TableNames {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str, default: &str| lookup(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into());
+        let get = |name: &str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.into())
+        };
         Self {
             users: get("USERS_TABLE", "referral-users"),
             uniques: get("UNIQUES_TABLE", "referral-uniques"),
@@ -89,7 +93,8 @@ impl Config {
     /// Reads settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let jwt_secret = secret(get("JWT_SECRET"), "JWT_SECRET")?.ok_or(ConfigError::Missing("JWT_SECRET"))?;
+        let jwt_secret =
+            secret(get("JWT_SECRET"), "JWT_SECRET")?.ok_or(ConfigError::Missing("JWT_SECRET"))?;
         let otp_secret = match secret(get("OTP_SECRET"), "OTP_SECRET")? {
             Some(s) => s,
             None => derive_otp_secret(&jwt_secret),
@@ -102,9 +107,24 @@ impl Config {
         let defaults = OtpPolicy::default();
         let otp = OtpPolicy {
             digits: number(get("OTP_DIGITS"), "OTP_DIGITS", defaults.digits, 4..=8)?,
-            ttl_seconds: number(get("OTP_TTL_SECONDS"), "OTP_TTL_SECONDS", defaults.ttl_seconds, 1..=86_400)?,
-            max_attempts: number(get("OTP_MAX_ATTEMPTS"), "OTP_MAX_ATTEMPTS", defaults.max_attempts, 1..=100)?,
-            resend_seconds: number(get("OTP_RESEND_SECONDS"), "OTP_RESEND_SECONDS", defaults.resend_seconds, 0..=86_400)?,
+            ttl_seconds: number(
+                get("OTP_TTL_SECONDS"),
+                "OTP_TTL_SECONDS",
+                defaults.ttl_seconds,
+                1..=86_400,
+            )?,
+            max_attempts: number(
+                get("OTP_MAX_ATTEMPTS"),
+                "OTP_MAX_ATTEMPTS",
+                defaults.max_attempts,
+                1..=100,
+            )?,
+            resend_seconds: number(
+                get("OTP_RESEND_SECONDS"),
+                "OTP_RESEND_SECONDS",
+                defaults.resend_seconds,
+                0..=86_400,
+            )?,
             max_sends_per_hour: number(
                 get("OTP_MAX_SENDS_PER_HOUR"),
                 "OTP_MAX_SENDS_PER_HOUR",
@@ -121,7 +141,12 @@ impl Config {
         Ok(Self {
             jwt_secret,
             otp_secret,
-            token_ttl_seconds: number(get("TOKEN_TTL_SECONDS"), "TOKEN_TTL_SECONDS", 86_400, 60..=31_536_000)?,
+            token_ttl_seconds: number(
+                get("TOKEN_TTL_SECONDS"),
+                "TOKEN_TTL_SECONDS",
+                86_400,
+                60..=31_536_000,
+            )?,
             tables: TableNames::from_lookup(&lookup),
             dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
             default_region,
@@ -161,17 +186,31 @@ fn number<T>(
 where
     T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
-    let Some(text) = value else { return Ok(default) };
+    let Some(text) = value else {
+        return Ok(default);
+    };
     let invalid = || ConfigError::Invalid {
         name,
-        reason: format!("{text:?} is not a number from {} to {}", range.start(), range.end()),
+        reason: format!(
+            "{text:?} is not a number from {} to {}",
+            range.start(),
+            range.end()
+        ),
     };
     let n: T = text.trim().parse().map_err(|_| invalid())?;
-    if range.contains(&n) { Ok(n) } else { Err(invalid()) }
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(invalid())
+    }
 }
 
 fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
-    match value.as_deref().map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+    match value
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("false" | "0" | "no" | "off") => Ok(false),
         Some("true" | "1" | "yes" | "on") => Ok(true),
         Some(other) => Err(ConfigError::Invalid {
@@ -183,20 +222,29 @@ fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigErro
 
 /// `1000-2000` (a range) or `0` (a fixed delay).
 fn delay_range(value: Option<String>) -> Result<(u64, u64), ConfigError> {
-    let Some(text) = value else { return Ok((1_000, 2_000)) };
+    let Some(text) = value else {
+        return Ok((1_000, 2_000));
+    };
     let invalid = || ConfigError::Invalid {
         name: "SMS_DELAY_MS",
         reason: format!("{text:?} is not `MS` or `MIN-MAX` (milliseconds, at most 30000)"),
     };
     let parse = |s: &str| s.trim().parse::<u64>().ok().filter(|n| *n <= 30_000);
     let (lo, hi) = match text.split_once('-') {
-        Some((lo, hi)) => (parse(lo).ok_or_else(invalid)?, parse(hi).ok_or_else(invalid)?),
+        Some((lo, hi)) => (
+            parse(lo).ok_or_else(invalid)?,
+            parse(hi).ok_or_else(invalid)?,
+        ),
         None => {
             let n = parse(&text).ok_or_else(invalid)?;
             (n, n)
         }
     };
-    if lo <= hi { Ok((lo, hi)) } else { Err(invalid()) }
+    if lo <= hi {
+        Ok((lo, hi))
+    } else {
+        Err(invalid())
+    }
 }
 
 #[cfg(test)]
@@ -208,7 +256,10 @@ mod tests {
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         Config::from_lookup(|name| env.get(name).cloned())
     }
 
@@ -220,7 +271,16 @@ mod tests {
     #[test]
     fn a_short_jwt_secret_refuses_to_start() {
         let err = config(&[("JWT_SECRET", "short")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { name: "JWT_SECRET", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "JWT_SECRET",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -280,7 +340,10 @@ mod tests {
                 otp: "o".into()
             }
         );
-        assert_eq!(c.dynamodb_endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!(
+            c.dynamodb_endpoint.as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
     }
 
     #[test]
@@ -294,7 +357,10 @@ mod tests {
             ("DEFAULT_REGION", "Mars"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
-            assert!(matches!(err, ConfigError::Invalid { name: n, .. } if n == name), "{name}={value}: {err:?}");
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={value}: {err:?}"
+            );
         }
     }
 

@@ -23,7 +23,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TableNames;
-use crate::domain::{Activation, CodeHash, InviteCode, OtpState, PhoneNumber, Referral, User, UserId};
+use crate::domain::{
+    Activation, CodeHash, InviteCode, OtpState, PhoneNumber, Referral, User, UserId,
+};
 
 type Item = HashMap<String, AttributeValue>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,7 +49,9 @@ impl StoreError {
         R: fmt::Debug + Send + Sync + 'static,
     {
         let retryable = match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(_) => matches!(
                 err.code(),
                 Some(
@@ -62,7 +66,11 @@ impl StoreError {
             _ => false,
         };
         let text = DisplayErrorContext(&err).to_string();
-        if retryable { Self::Unavailable(text) } else { Self::Unexpected(text) }
+        if retryable {
+            Self::Unavailable(text)
+        } else {
+            Self::Unexpected(text)
+        }
     }
 
     fn mapping(err: impl Into<BoxError>) -> Self {
@@ -141,8 +149,14 @@ impl From<&User> for UserItem {
             created_at: u.created_at,
             token_version: u.token_version,
             referrals_count: u.referrals_count,
-            activated_invite_code: u.activation.as_ref().map(|a| a.invite_code.as_str().to_owned()),
-            referrer_id: u.activation.as_ref().map(|a| a.referrer.as_str().to_owned()),
+            activated_invite_code: u
+                .activation
+                .as_ref()
+                .map(|a| a.invite_code.as_str().to_owned()),
+            referrer_id: u
+                .activation
+                .as_ref()
+                .map(|a| a.referrer.as_str().to_owned()),
             activated_at: u.activation.as_ref().map(|a| a.activated_at),
         }
     }
@@ -222,7 +236,9 @@ impl OtpItem {
         let code_hash = match self.code_hash {
             Some(text) => {
                 let bytes = B64.decode(text).map_err(StoreError::mapping)?;
-                let arr: [u8; 32] = bytes.try_into().map_err(|_| StoreError::mapping("code hash is not 32 bytes"))?;
+                let arr: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| StoreError::mapping("code hash is not 32 bytes"))?;
                 Some(CodeHash(arr))
             }
             None => None,
@@ -267,7 +283,9 @@ fn invite_key(code: &InviteCode) -> String {
 
 /// The cancellation reason codes of a failed transaction, one per item, or `None` if it failed
 /// for another reason.
-fn cancellation_codes(err: &SdkError<TransactWriteItemsError, impl fmt::Debug>) -> Option<Vec<String>> {
+fn cancellation_codes(
+    err: &SdkError<TransactWriteItemsError, impl fmt::Debug>,
+) -> Option<Vec<String>> {
     match err.as_service_error()? {
         TransactWriteItemsError::TransactionCanceledException(e) => Some(
             e.cancellation_reasons()
@@ -313,7 +331,11 @@ impl Store {
 
     /// Saves `next`, computed from the state read at `next.revision`, only if nobody saved in
     /// between. Returns `false` when someone did; the caller reads again and recomputes.
-    pub async fn save_otp_state(&self, phone: &PhoneNumber, next: &OtpState) -> Result<bool, StoreError> {
+    pub async fn save_otp_state(
+        &self,
+        phone: &PhoneNumber,
+        next: &OtpState,
+    ) -> Result<bool, StoreError> {
         let read_revision = next.revision;
         let mut written = next.clone();
         written.revision = read_revision + 1;
@@ -336,7 +358,10 @@ impl Store {
         }
     }
 
-    pub async fn user_id_by_phone(&self, phone: &PhoneNumber) -> Result<Option<UserId>, StoreError> {
+    pub async fn user_id_by_phone(
+        &self,
+        phone: &PhoneNumber,
+    ) -> Result<Option<UserId>, StoreError> {
         self.unique_owner(phone_key(phone)).await
     }
 
@@ -369,7 +394,9 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        out.item.map(|item| from_item::<UserItem>(item).map(User::from)).transpose()
+        out.item
+            .map(|item| from_item::<UserItem>(item).map(User::from))
+            .transpose()
     }
 
     /// Writes the user and claims its phone and invite code in one transaction: either all three
@@ -386,22 +413,36 @@ impl Store {
                 .map(|p| TransactWriteItem::builder().put(p).build())
                 .map_err(StoreError::mapping)
         };
-        let claims = [phone_key(&user.phone), invite_key(&user.invite_code)].map(|key| UniqueItem {
-            key,
-            user_id: uid.to_owned(),
-        });
+        let claims =
+            [phone_key(&user.phone), invite_key(&user.invite_code)].map(|key| UniqueItem {
+                key,
+                user_id: uid.to_owned(),
+            });
         let items = vec![
             put(&self.tables.users, to_item(&UserItem::from(user))?, "id")?,
             put(&self.tables.uniques, to_item(&claims[0])?, "key")?,
             put(&self.tables.uniques, to_item(&claims[1])?, "key")?,
         ];
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         let Err(err) = result else { return Ok(()) };
         match cancellation_codes(&err).as_deref() {
-            Some([_, phone, _]) if phone == "ConditionalCheckFailed" => Err(CreateUserError::PhoneTaken),
-            Some([_, _, invite]) if invite == "ConditionalCheckFailed" => Err(CreateUserError::InviteCodeTaken),
-            Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => Err(CreateUserError::Conflict),
-            _ if err.code() == Some("TransactionConflictException") => Err(CreateUserError::Conflict),
+            Some([_, phone, _]) if phone == "ConditionalCheckFailed" => {
+                Err(CreateUserError::PhoneTaken)
+            }
+            Some([_, _, invite]) if invite == "ConditionalCheckFailed" => {
+                Err(CreateUserError::InviteCodeTaken)
+            }
+            Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                Err(CreateUserError::Conflict)
+            }
+            _ if err.code() == Some("TransactionConflictException") => {
+                Err(CreateUserError::Conflict)
+            }
             _ => Err(StoreError::from_sdk(err).into()),
         }
     }
@@ -409,11 +450,17 @@ impl Store {
     /// Records `user`'s activation and counts it on the referrer, atomically. The conditions make
     /// it once in a lifetime (`referrer_id` not yet set on the user) and refuse a mutual referral
     /// (the referrer's own `referrer_id` is not this user) even when both race each other.
-    pub async fn activate(&self, user: &UserId, activation: &Activation) -> Result<(), ActivateError> {
+    pub async fn activate(
+        &self,
+        user: &UserId,
+        activation: &Activation,
+    ) -> Result<(), ActivateError> {
         let mine = Update::builder()
             .table_name(&self.tables.users)
             .key("id", s(user.as_str()))
-            .update_expression("SET activated_invite_code = :code, referrer_id = :referrer, activated_at = :at")
+            .update_expression(
+                "SET activated_invite_code = :code, referrer_id = :referrer, activated_at = :at",
+            )
             .condition_expression("attribute_exists(id) AND attribute_not_exists(referrer_id)")
             .expression_attribute_values(":code", s(activation.invite_code.as_str()))
             .expression_attribute_values(":referrer", s(activation.referrer.as_str()))
@@ -442,9 +489,13 @@ impl Store {
             .await;
         let Err(err) = result else { return Ok(()) };
         match cancellation_codes(&err).as_deref() {
-            Some([mine, _]) if mine == "ConditionalCheckFailed" => Err(ActivateError::AlreadyActivated),
+            Some([mine, _]) if mine == "ConditionalCheckFailed" => {
+                Err(ActivateError::AlreadyActivated)
+            }
             Some([_, theirs]) if theirs == "ConditionalCheckFailed" => Err(ActivateError::Mutual),
-            Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => Err(ActivateError::Conflict),
+            Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                Err(ActivateError::Conflict)
+            }
             _ if err.code() == Some("TransactionConflictException") => Err(ActivateError::Conflict),
             _ => Err(StoreError::from_sdk(err).into()),
         }
@@ -543,11 +594,19 @@ mod tests {
 
     #[test]
     fn a_user_survives_the_trip_through_its_item() {
-        let mut user = User::new(PhoneNumber::from_trusted("+79991234567".into()), 1_800_000_000_000);
-        let roundtrip = |u: &User| User::from(from_item::<UserItem>(to_item(&UserItem::from(u)).unwrap()).unwrap());
+        let mut user = User::new(
+            PhoneNumber::from_trusted("+79991234567".into()),
+            1_800_000_000_000,
+        );
+        let roundtrip = |u: &User| {
+            User::from(from_item::<UserItem>(to_item(&UserItem::from(u)).unwrap()).unwrap())
+        };
         assert_eq!(roundtrip(&user), user);
         let item = to_item(&UserItem::from(&user)).unwrap();
-        assert!(!item.contains_key("referrer_id"), "an unactivated user must stay out of referrer-index");
+        assert!(
+            !item.contains_key("referrer_id"),
+            "an unactivated user must stay out of referrer-index"
+        );
         user.activation = Some(Activation {
             invite_code: InviteCode::from_trusted("ABC123".into()),
             referrer: UserId::from_trusted("r".into()),

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde_norway::Value;
 use shared::config::TableNames;
@@ -33,25 +33,36 @@ pub struct IndexDef {
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> anyhow::Result<&'a str> {
-    v.get(key).and_then(Value::as_str).ok_or_else(|| anyhow!("missing {key}"))
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("missing {key}"))
 }
 
 fn pairs(v: Option<&Value>, a: &str, b: &str) -> anyhow::Result<Vec<(String, String)>> {
     v.and_then(Value::as_sequence)
-        .map(|seq| seq.iter().map(|e| Ok((text(e, a)?.to_owned(), text(e, b)?.to_owned()))).collect())
+        .map(|seq| {
+            seq.iter()
+                .map(|e| Ok((text(e, a)?.to_owned(), text(e, b)?.to_owned())))
+                .collect()
+        })
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 
 pub fn from_template(template: &str) -> anyhow::Result<Vec<TableDef>> {
     let doc: Value = serde_norway::from_str(template).context("template.yaml is not YAML")?;
-    let resources = doc.get("Resources").and_then(Value::as_mapping).context("no Resources")?;
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .context("no Resources")?;
     let mut defs = Vec::new();
     for (id, resource) in resources {
         if resource.get("Type").and_then(Value::as_str) != Some("AWS::DynamoDB::Table") {
             continue;
         }
         let logical_id = id.as_str().context("resource id")?.to_owned();
-        let props = resource.get("Properties").with_context(|| format!("{logical_id}: no Properties"))?;
+        let props = resource
+            .get("Properties")
+            .with_context(|| format!("{logical_id}: no Properties"))?;
         let indexes = props
             .get("GlobalSecondaryIndexes")
             .and_then(Value::as_sequence)
@@ -66,7 +77,12 @@ pub fn from_template(template: &str) -> anyhow::Result<Vec<TableDef>> {
                             non_key_attributes: projection
                                 .get("NonKeyAttributes")
                                 .and_then(Value::as_sequence)
-                                .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                                .map(|s| {
+                                    s.iter()
+                                        .filter_map(Value::as_str)
+                                        .map(str::to_owned)
+                                        .collect()
+                                })
                                 .unwrap_or_default(),
                         })
                     })
@@ -80,7 +96,11 @@ pub fn from_template(template: &str) -> anyhow::Result<Vec<TableDef>> {
             .map(|t| text(t, "AttributeName").map(str::to_owned))
             .transpose()?;
         defs.push(TableDef {
-            attributes: pairs(props.get("AttributeDefinitions"), "AttributeName", "AttributeType")?,
+            attributes: pairs(
+                props.get("AttributeDefinitions"),
+                "AttributeName",
+                "AttributeType",
+            )?,
             key_schema: pairs(props.get("KeySchema"), "AttributeName", "KeyType")?,
             indexes,
             ttl_attribute,
@@ -111,8 +131,18 @@ fn keys(schema: &[(String, String)]) -> anyhow::Result<Vec<KeySchemaElement>> {
 }
 
 /// Creates each table that does not exist yet; returns a line per table for the log.
-pub async fn create_all(client: &Client, defs: &[TableDef], names: &TableNames) -> anyhow::Result<Vec<String>> {
-    let existing = client.list_tables().send().await.context("listing tables")?.table_names.unwrap_or_default();
+pub async fn create_all(
+    client: &Client,
+    defs: &[TableDef],
+    names: &TableNames,
+) -> anyhow::Result<Vec<String>> {
+    let existing = client
+        .list_tables()
+        .send()
+        .await
+        .context("listing tables")?
+        .table_names
+        .unwrap_or_default();
     let mut report = Vec::new();
     for def in defs {
         let name = names
@@ -138,7 +168,10 @@ pub async fn create_all(client: &Client, defs: &[TableDef], names: &TableNames) 
         for index in &def.indexes {
             let projection = Projection::builder()
                 .projection_type(ProjectionType::from(index.projection.as_str()))
-                .set_non_key_attributes((!index.non_key_attributes.is_empty()).then(|| index.non_key_attributes.clone()))
+                .set_non_key_attributes(
+                    (!index.non_key_attributes.is_empty())
+                        .then(|| index.non_key_attributes.clone()),
+                )
                 .build();
             request = request.global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
@@ -148,12 +181,20 @@ pub async fn create_all(client: &Client, defs: &[TableDef], names: &TableNames) 
                     .build()?,
             );
         }
-        request.send().await.with_context(|| format!("creating {name}"))?;
+        request
+            .send()
+            .await
+            .with_context(|| format!("creating {name}"))?;
         if let Some(attr) = &def.ttl_attribute {
             client
                 .update_time_to_live()
                 .table_name(name)
-                .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name(attr).enabled(true).build()?)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(attr)
+                        .enabled(true)
+                        .build()?,
+                )
                 .send()
                 .await
                 .with_context(|| format!("enabling TTL on {name}"))?;
@@ -174,7 +215,14 @@ mod tests {
         assert_eq!(ids, ["UsersTable", "UniquesTable", "OtpTable"]);
         let users = &defs[0];
         let index_names: Vec<&str> = users.indexes.iter().map(|i| i.name.as_str()).collect();
-        assert_eq!(index_names, ["phone-index", "invite-code-index", shared::store::REFERRER_INDEX]);
+        assert_eq!(
+            index_names,
+            [
+                "phone-index",
+                "invite-code-index",
+                shared::store::REFERRER_INDEX
+            ]
+        );
         assert_eq!(users.indexes[2].non_key_attributes, ["phone"]);
         assert_eq!(defs[2].ttl_attribute.as_deref(), Some("ttl"));
         assert_eq!(defs[1].key_schema, [("key".to_owned(), "HASH".to_owned())]);

@@ -7,5 +7,8 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let state = AppState::from_env().await?;
     let state = &state;
-    run(service_fn(move |req| async move { Ok::<_, Error>(verify_code::handle(state, req).await) })).await
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(verify_code::handle(state, req).await)
+    }))
+    .await
 }

@@ -57,7 +57,10 @@ impl ProfileView {
             id: user.id.as_str().to_owned(),
             phone: user.phone.as_str().to_owned(),
             invite_code: user.invite_code.as_str().to_owned(),
-            activated_invite_code: user.activation.as_ref().map(|a| a.invite_code.as_str().to_owned()),
+            activated_invite_code: user
+                .activation
+                .as_ref()
+                .map(|a| a.invite_code.as_str().to_owned()),
             referrals: referrals.iter().map(ReferralView::from).collect(),
             referrals_count: user.referrals_count,
             created_at: rfc3339(user.created_at),

@@ -22,9 +22,10 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         (&Method::POST, "/v1/profile/invite-code") => activate(state, &req).await,
         (&Method::GET, "/v1/profile/referrals") => list_referrals(state, &req).await,
         (&Method::POST, "/v1/auth/logout") => logout(state, &req).await,
-        (_, "/v1/profile" | "/v1/profile/invite-code" | "/v1/profile/referrals" | "/v1/auth/logout") => {
-            Err(Error::MethodNotAllowed)
-        }
+        (
+            _,
+            "/v1/profile" | "/v1/profile/invite-code" | "/v1/profile/referrals" | "/v1/auth/logout",
+        ) => Err(Error::MethodNotAllowed),
         _ => Err(Error::RouteNotFound),
     };
     respond(result)
@@ -56,10 +57,9 @@ async fn get_profile(state: &AppState, req: &Request) -> Result<Response<Body>> 
     let claims = claims(state, req)?;
     let id = UserId::from_trusted(claims.sub.clone());
     // Both reads go out at once; the list is dropped if the token turns out to be revoked.
-    let (user, (referrals, _)) = tokio::try_join!(
-        current_user(state, &claims),
-        async { Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?) }
-    )?;
+    let (user, (referrals, _)) = tokio::try_join!(current_user(state, &claims), async {
+        Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?)
+    })?;
     Ok(json(StatusCode::OK, &ProfileView::new(&user, &referrals)))
 }
 
@@ -94,7 +94,11 @@ async fn activate(state: &AppState, req: &Request) -> Result<Response<Body>> {
     for attempt in 0..RACE_RETRIES {
         match state.store.activate(&user.id, &activation).await {
             Ok(()) => {
-                tracing::info!(user = user.id.as_str(), referrer = activation.referrer.as_str(), "invite code activated");
+                tracing::info!(
+                    user = user.id.as_str(),
+                    referrer = activation.referrer.as_str(),
+                    "invite code activated"
+                );
                 user.activation = Some(activation);
                 return Ok(json(StatusCode::OK, &ProfileView::new(&user, &referrals)));
             }
@@ -123,17 +127,18 @@ async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| Error::InvalidQuery(format!("limit must be a whole number from 1 to {MAX_PAGE}")))?,
+            .ok_or_else(|| {
+                Error::InvalidQuery(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
+            })?,
     };
     let cursor = match query.and_then(|q| q.first("cursor")) {
         None | Some("") => None,
         Some(text) => Some(ReferralCursor::decode(text).ok_or(Error::InvalidCursor)?),
     };
     let id = UserId::from_trusted(claims.sub.clone());
-    let (_, (referrals, next)) = tokio::try_join!(
-        current_user(state, &claims),
-        async { Ok(state.store.referrals(&id, limit, cursor.as_ref()).await?) }
-    )?;
+    let (_, (referrals, next)) = tokio::try_join!(current_user(state, &claims), async {
+        Ok(state.store.referrals(&id, limit, cursor.as_ref()).await?)
+    })?;
     Ok(json(
         StatusCode::OK,
         &ReferralPage {

@@ -34,7 +34,8 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 
 async fn send_code(state: &AppState, req: &Request) -> Result<Response<Body>> {
     let body: SendCodeRequest = read_json(req)?;
-    let phone = PhoneNumber::parse(&body.phone, state.config.default_region).map_err(|_| Error::InvalidPhone)?;
+    let phone = PhoneNumber::parse(&body.phone, state.config.default_region)
+        .map_err(|_| Error::InvalidPhone)?;
     let code = issue_code(state, &phone).await?;
     deliver(state, &phone, &code).await;
     let policy = &state.config.otp;
@@ -76,7 +77,11 @@ pub async fn issue_code(state: &AppState, phone: &PhoneNumber) -> Result<OtpCode
 /// demo mode.
 async fn deliver(state: &AppState, phone: &PhoneNumber, code: &OtpCode) {
     let (lo, hi) = state.config.sms_delay_ms;
-    let delay = if hi > lo { rand::rng().random_range(lo..=hi) } else { lo };
+    let delay = if hi > lo {
+        rand::rng().random_range(lo..=hi)
+    } else {
+        lo
+    };
     tokio::time::sleep(Duration::from_millis(delay)).await;
     if state.config.expose_codes {
         tracing::info!(phone = %phone.masked(), code = code.expose(), delay_ms = delay, "sms delivered (demo mode)");

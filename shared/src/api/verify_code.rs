@@ -31,7 +31,8 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 
 async fn verify_code(state: &AppState, req: &Request) -> Result<Response<Body>> {
     let body: VerifyCodeRequest = read_json(req)?;
-    let phone = PhoneNumber::parse(&body.phone, state.config.default_region).map_err(|_| Error::InvalidPhone)?;
+    let phone = PhoneNumber::parse(&body.phone, state.config.default_region)
+        .map_err(|_| Error::InvalidPhone)?;
     let digits = state.config.otp.digits;
     let code = OtpCode::parse(&body.code, digits).map_err(|_| Error::InvalidCodeFormat(digits))?;
     check_code(state, &phone, &code).await?;
@@ -39,13 +40,23 @@ async fn verify_code(state: &AppState, req: &Request) -> Result<Response<Body>> 
     let referrals = if created {
         Vec::new()
     } else {
-        state.store.referrals(&user.id, PROFILE_REFERRALS, None).await?.0
+        state
+            .store
+            .referrals(&user.id, PROFILE_REFERRALS, None)
+            .await?
+            .0
     };
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(json(
         status,
         &VerifyCodeResponse {
-            access_token: state.tokens.issue(&user.id, user.token_version, state.clock.now_s()),
+            access_token: state
+                .tokens
+                .issue(&user.id, user.token_version, state.clock.now_s()),
             token_type: "Bearer",
             expires_in: state.tokens.ttl_seconds,
             new_user: created,
@@ -88,9 +99,10 @@ pub async fn login(state: &AppState, phone: &PhoneNumber) -> Result<(User, bool)
             let user = state.store.user(&id).await?;
             // The user and its phone item are written in one transaction, so one without the
             // other is a broken table, not a race.
-            return user
-                .map(|u| (u, false))
-                .ok_or_else(|| StoreError::Unexpected(format!("phone item points to missing user {}", id.as_str())).into());
+            return user.map(|u| (u, false)).ok_or_else(|| {
+                StoreError::Unexpected(format!("phone item points to missing user {}", id.as_str()))
+                    .into()
+            });
         }
         let user = User::new(phone.clone(), state.clock.now_ms());
         match state.store.create_user(&user).await {

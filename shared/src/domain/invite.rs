@@ -61,19 +61,35 @@ mod tests {
 
     #[test]
     fn anything_but_six_letters_or_digits_is_rejected() {
-        for bad in ["", "A1B2C", "A1B2C3D", "A1B2C!", "A1 2C3", "ÄÖÜ123", "A1B2C٣"] {
+        for bad in [
+            "",
+            "A1B2C",
+            "A1B2C3D",
+            "A1B2C!",
+            "A1 2C3",
+            "ÄÖÜ123",
+            "A1B2C٣",
+        ] {
             assert_eq!(InviteCode::parse(bad), Err(InvalidInviteCode), "{bad}");
         }
     }
 
     #[test]
     fn generated_codes_are_valid_and_vary() {
-        let codes: std::collections::HashSet<String> =
-            (0..1_000).map(|_| InviteCode::generate().as_str().to_owned()).collect();
+        let codes: std::collections::HashSet<String> = (0..1_000)
+            .map(|_| InviteCode::generate().as_str().to_owned())
+            .collect();
         assert_eq!(codes.len(), 1_000);
         assert!(codes.iter().all(|c| InviteCode::parse(c).is_ok()));
-        let letters = codes.iter().flat_map(|c| c.chars()).filter(char::is_ascii_alphabetic).count();
+        let letters = codes
+            .iter()
+            .flat_map(|c| c.chars())
+            .filter(char::is_ascii_alphabetic)
+            .count();
         let share = letters as f64 / 6_000.0;
-        assert!((0.6..0.85).contains(&share), "letters are {share} of characters, expected ~26/36");
+        assert!(
+            (0.6..0.85).contains(&share),
+            "letters are {share} of characters, expected ~26/36"
+        );
     }
 }

@@ -154,13 +154,19 @@ pub enum SendRejected {
 pub enum VerifyOutcome {
     Verified,
     /// Wrong code; this many tries remain on it.
-    Wrong { attempts_left: u32 },
+    Wrong {
+        attempts_left: u32,
+    },
     /// No pending code, or it expired, or it was used.
     Expired,
     /// The code took its last wrong try (now or before) and is burned.
-    Burned { retry_after: i64 },
+    Burned {
+        retry_after: i64,
+    },
     /// Too many wrong codes for this phone in 24 hours.
-    Locked { retry_after: i64 },
+    Locked {
+        retry_after: i64,
+    },
 }
 
 impl OtpState {
@@ -197,7 +203,12 @@ impl OtpState {
 
     /// Checks a guess. Returns the state to save (if it changed) and the outcome. The lockout is
     /// checked before the code, so a guesser learns nothing once it applies.
-    pub fn verify(&self, now: i64, policy: &OtpPolicy, guess: CodeHash) -> (Option<Self>, VerifyOutcome) {
+    pub fn verify(
+        &self,
+        now: i64,
+        policy: &OtpPolicy,
+        guess: CodeHash,
+    ) -> (Option<Self>, VerifyOutcome) {
         if let Some(retry_after) = self.locked_for(now, policy) {
             return (None, VerifyOutcome::Locked { retry_after });
         }
@@ -205,7 +216,12 @@ impl OtpState {
             return (None, VerifyOutcome::Expired);
         };
         if self.attempts >= policy.max_attempts {
-            return (None, VerifyOutcome::Burned { retry_after: self.resend_in(now, policy) });
+            return (
+                None,
+                VerifyOutcome::Burned {
+                    retry_after: self.resend_in(now, policy),
+                },
+            );
         }
         let mut next = self.clone();
         if pending == guess {
@@ -221,7 +237,9 @@ impl OtpState {
         next.day_failures += 1;
         let attempts_left = policy.max_attempts - next.attempts;
         let outcome = if attempts_left == 0 {
-            VerifyOutcome::Burned { retry_after: next.resend_in(now, policy) }
+            VerifyOutcome::Burned {
+                retry_after: next.resend_in(now, policy),
+            }
         } else {
             VerifyOutcome::Wrong { attempts_left }
         };
@@ -230,13 +248,16 @@ impl OtpState {
 
     /// Seconds until `send` may succeed again as far as the cooldown goes (at least 1).
     fn resend_in(&self, now: i64, policy: &OtpPolicy) -> i64 {
-        let ready_at = self.last_sent_at.map_or(now, |last| last + policy.resend_seconds);
+        let ready_at = self
+            .last_sent_at
+            .map_or(now, |last| last + policy.resend_seconds);
         (ready_at - now).max(1)
     }
 
     fn locked_for(&self, now: i64, policy: &OtpPolicy) -> Option<i64> {
         let window_ends = self.day_started_at + DAY;
-        (now < window_ends && self.day_failures >= policy.max_failures_per_day).then_some(window_ends - now)
+        (now < window_ends && self.day_failures >= policy.max_failures_per_day)
+            .then_some(window_ends - now)
     }
 
     /// When the record stops mattering: the later of the code's expiry and the ends of the
@@ -269,7 +290,9 @@ mod tests {
     }
 
     fn sent(code: &str, at: i64) -> OtpState {
-        OtpState::default().send(at, &OtpPolicy::default(), hash_of(code)).unwrap()
+        OtpState::default()
+            .send(at, &OtpPolicy::default(), hash_of(code))
+            .unwrap()
     }
 
     #[test]
@@ -277,8 +300,16 @@ mod tests {
         let codes: std::collections::HashSet<String> = (0..200)
             .map(|_| OtpCode::generate(4).expose().to_owned())
             .collect();
-        assert!(codes.iter().all(|c| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit())));
-        assert!(codes.len() > 150, "only {} distinct codes in 200", codes.len());
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))
+        );
+        assert!(
+            codes.len() > 150,
+            "only {} distinct codes in 200",
+            codes.len()
+        );
         assert_eq!(OtpCode::generate(6).expose().len(), 6);
     }
 
@@ -314,20 +345,31 @@ mod tests {
         let (next, outcome) = state.verify(T0 + 10, &OtpPolicy::default(), hash_of("1234"));
         assert_eq!(outcome, VerifyOutcome::Verified);
         let next = next.unwrap();
-        assert_eq!(next.verify(T0 + 11, &OtpPolicy::default(), hash_of("1234")).1, VerifyOutcome::Expired);
+        assert_eq!(
+            next.verify(T0 + 11, &OtpPolicy::default(), hash_of("1234"))
+                .1,
+            VerifyOutcome::Expired
+        );
     }
 
     #[test]
     fn a_code_expires_after_its_ttl() {
         let state = sent("1234", T0);
         let policy = OtpPolicy::default();
-        assert_eq!(state.verify(T0 + 299, &policy, hash_of("1234")).1, VerifyOutcome::Verified);
-        assert_eq!(state.verify(T0 + 300, &policy, hash_of("1234")).1, VerifyOutcome::Expired);
+        assert_eq!(
+            state.verify(T0 + 299, &policy, hash_of("1234")).1,
+            VerifyOutcome::Verified
+        );
+        assert_eq!(
+            state.verify(T0 + 300, &policy, hash_of("1234")).1,
+            VerifyOutcome::Expired
+        );
     }
 
     #[test]
     fn no_pending_code_reads_as_expired() {
-        let (next, outcome) = OtpState::default().verify(T0, &OtpPolicy::default(), hash_of("1234"));
+        let (next, outcome) =
+            OtpState::default().verify(T0, &OtpPolicy::default(), hash_of("1234"));
         assert_eq!((next, outcome), (None, VerifyOutcome::Expired));
     }
 
@@ -337,7 +379,12 @@ mod tests {
         let mut state = sent("1234", T0);
         for left in (1..5).rev() {
             let (next, outcome) = state.verify(T0 + 1, &policy, hash_of("0000"));
-            assert_eq!(outcome, VerifyOutcome::Wrong { attempts_left: left });
+            assert_eq!(
+                outcome,
+                VerifyOutcome::Wrong {
+                    attempts_left: left
+                }
+            );
             state = next.unwrap();
         }
         let (next, outcome) = state.verify(T0 + 1, &policy, hash_of("0000"));
@@ -354,10 +401,19 @@ mod tests {
     fn a_new_code_resets_the_attempts() {
         let policy = OtpPolicy::default();
         let (next, _) = sent("1234", T0).verify(T0 + 1, &policy, hash_of("0000"));
-        let resent = next.unwrap().send(T0 + 60, &policy, hash_of("5678")).unwrap();
+        let resent = next
+            .unwrap()
+            .send(T0 + 60, &policy, hash_of("5678"))
+            .unwrap();
         assert_eq!(resent.attempts, 0);
-        assert_eq!(resent.verify(T0 + 61, &policy, hash_of("1234")).1, VerifyOutcome::Wrong { attempts_left: 4 });
-        assert_eq!(resent.verify(T0 + 61, &policy, hash_of("5678")).1, VerifyOutcome::Verified);
+        assert_eq!(
+            resent.verify(T0 + 61, &policy, hash_of("1234")).1,
+            VerifyOutcome::Wrong { attempts_left: 4 }
+        );
+        assert_eq!(
+            resent.verify(T0 + 61, &policy, hash_of("5678")).1,
+            VerifyOutcome::Verified
+        );
     }
 
     #[test]
@@ -393,7 +449,9 @@ mod tests {
         let mut now = T0;
         let mut failures = 0;
         while failures < 10 {
-            state = state.send(now, &policy, hash_of("1234")).unwrap_or_else(|_| state.clone());
+            state = state
+                .send(now, &policy, hash_of("1234"))
+                .unwrap_or_else(|_| state.clone());
             for _ in 0..2 {
                 let (next, _) = state.verify(now, &policy, hash_of("0000"));
                 state = next.unwrap();
@@ -411,9 +469,17 @@ mod tests {
         unlocked_code.code_hash = Some(hash_of("1234"));
         unlocked_code.expires_at = now + 100;
         unlocked_code.attempts = 0;
-        assert!(matches!(unlocked_code.verify(now, &policy, hash_of("1234")).1, VerifyOutcome::Locked { .. }));
+        assert!(matches!(
+            unlocked_code.verify(now, &policy, hash_of("1234")).1,
+            VerifyOutcome::Locked { .. }
+        ));
         // A day after the first failure the phone may try again.
-        assert_eq!(unlocked_code.verify(T0 + 86_400, &policy, hash_of("1234")).1, VerifyOutcome::Expired);
+        assert_eq!(
+            unlocked_code
+                .verify(T0 + 86_400, &policy, hash_of("1234"))
+                .1,
+            VerifyOutcome::Expired
+        );
         assert!(state.send(T0 + 86_400, &policy, hash_of("1234")).is_ok());
     }
 

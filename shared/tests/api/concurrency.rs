@@ -32,7 +32,10 @@ async fn twenty_parallel_first_logins_of_one_phone_make_one_user() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(logins.iter().filter(|(_, created)| *created).count(), 1);
     let id = UserId::from_trusted((*ids.iter().next().unwrap()).to_owned());
-    assert_eq!(app.state.store.user_id_by_phone(&phone).await.unwrap(), Some(id));
+    assert_eq!(
+        app.state.store.user_id_by_phone(&phone).await.unwrap(),
+        Some(id)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -49,8 +52,16 @@ async fn parallel_wrong_guesses_are_all_counted() {
         .collect();
     left.sort_unstable();
     assert_eq!(left, [1, 2, 3, 4], "{answers:#?}");
-    assert_eq!(answers.iter().filter(|r| r.code() == "too_many_attempts").count(), 4);
-    app.verify(&phone, &code).await.assert_problem(429, "too_many_attempts");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|r| r.code() == "too_many_attempts")
+            .count(),
+        4
+    );
+    app.verify(&phone, &code)
+        .await
+        .assert_problem(429, "too_many_attempts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -75,10 +86,17 @@ async fn ten_parallel_activations_by_one_user_leave_one_winner_and_consistent_co
         }
     }
     let winner_code = &referrers[winners[0]].2["invite_code"];
-    assert_eq!(&app.profile(&token).await.body["activated_invite_code"], winner_code);
+    assert_eq!(
+        &app.profile(&token).await.body["activated_invite_code"],
+        winner_code
+    );
     let mut counts = Vec::new();
     for (_, referrer_token, _) in &referrers {
-        counts.push(app.profile(referrer_token).await.body["referrals_count"].as_i64().unwrap());
+        counts.push(
+            app.profile(referrer_token).await.body["referrals_count"]
+                .as_i64()
+                .unwrap(),
+        );
     }
     assert_eq!(counts.iter().sum::<i64>(), 1, "{counts:?}");
     assert_eq!(counts[winners[0]], 1);
@@ -94,9 +112,16 @@ async fn two_users_activating_each_other_at_once_cannot_both_win() {
             app.activate(&token_a, b["invite_code"].as_str().unwrap()),
             app.activate(&token_b, a["invite_code"].as_str().unwrap())
         );
-        let mut outcome = [(ra.status, ra.code().to_owned()), (rb.status, rb.code().to_owned())];
+        let mut outcome = [
+            (ra.status, ra.code().to_owned()),
+            (rb.status, rb.code().to_owned()),
+        ];
         outcome.sort();
-        assert_eq!(outcome, [(200, String::new()), (422, "mutual_referral".to_owned())], "{ra:#?} {rb:#?}");
+        assert_eq!(
+            outcome,
+            [(200, String::new()), (422, "mutual_referral".to_owned())],
+            "{ra:#?} {rb:#?}"
+        );
     }
 }
 
@@ -106,9 +131,13 @@ async fn a_taken_invite_code_writes_nothing() {
     let (_, _, existing) = app.new_user().await;
     let phone = PhoneNumber::parse(&random_phone(), phonenumber::country::Id::RU).unwrap();
     let mut user = User::new(phone.clone(), app.state.clock.now_ms());
-    user.invite_code = shared::domain::InviteCode::parse(existing["invite_code"].as_str().unwrap()).unwrap();
+    user.invite_code =
+        shared::domain::InviteCode::parse(existing["invite_code"].as_str().unwrap()).unwrap();
     let err = app.state.store.create_user(&user).await.unwrap_err();
     assert!(matches!(err, CreateUserError::InviteCodeTaken), "{err:?}");
-    assert_eq!(app.state.store.user_id_by_phone(&phone).await.unwrap(), None);
+    assert_eq!(
+        app.state.store.user_id_by_phone(&phone).await.unwrap(),
+        None
+    );
     assert_eq!(app.state.store.user(&user.id).await.unwrap(), None);
 }

@@ -36,7 +36,10 @@ impl Resp {
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!((self.status, self.code()), (status, code), "{self:#?}");
-        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
         assert!(self.body["title"].is_string() && self.body["detail"].is_string());
         assert_eq!(self.body["status"], status);
     }
@@ -56,7 +59,12 @@ pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    for name in ["DYNAMODB_ENDPOINT", "USERS_TABLE", "UNIQUES_TABLE", "OTP_TABLE"] {
+    for name in [
+        "DYNAMODB_ENDPOINT",
+        "USERS_TABLE",
+        "UNIQUES_TABLE",
+        "OTP_TABLE",
+    ] {
         if let Ok(v) = std::env::var(name) {
             env.insert(name.into(), v);
         }
@@ -65,7 +73,11 @@ pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
         env.contains_key("DYNAMODB_ENDPOINT"),
         "DYNAMODB_ENDPOINT is not set: run the tests with `make test`, which starts DynamoDB Local"
     );
-    env.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
     let client = dynamodb_client(&config).await;
     TestApp {
@@ -79,8 +91,15 @@ pub fn random_phone() -> String {
 }
 
 /// An API Gateway HTTP API event, as the gateway would send it for this request.
-pub fn event(method: &str, path_and_query: &str, headers: &[(&str, &str)], body: Option<&str>) -> String {
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+pub fn event(
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> String {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
     let mut params = serde_json::Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -130,39 +149,69 @@ impl TestApp {
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect();
         let body = match resp.body() {
             Body::Empty => Value::Null,
             other => serde_json::from_slice(other.as_ref()).expect("a JSON body"),
         };
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut headers = vec![("content-type", "application/json")];
         if let Some(a) = &auth {
             headers.push(("authorization", a));
         }
         let body = body.map(|b| b.to_string());
-        self.call_event(&event(method, path, &headers, body.as_deref())).await
+        self.call_event(&event(method, path, &headers, body.as_deref()))
+            .await
     }
 
     pub async fn send_code(&self, phone: &str) -> Resp {
-        self.call("POST", "/v1/auth/send-code", None, Some(json!({ "phone": phone }))).await
+        self.call(
+            "POST",
+            "/v1/auth/send-code",
+            None,
+            Some(json!({ "phone": phone })),
+        )
+        .await
     }
 
     pub async fn verify(&self, phone: &str, code: &str) -> Resp {
-        self.call("POST", "/v1/auth/verify-code", None, Some(json!({ "phone": phone, "code": code })))
-            .await
+        self.call(
+            "POST",
+            "/v1/auth/verify-code",
+            None,
+            Some(json!({ "phone": phone, "code": code })),
+        )
+        .await
     }
 
     /// The code that was sent: read from the demo-mode response.
     pub async fn code_for(&self, phone: &str) -> String {
         let resp = self.send_code(phone).await;
         assert_eq!(resp.status, 200, "{resp:#?}");
-        resp.body["code"].as_str().expect("demo mode returns the code").to_owned()
+        resp.body["code"]
+            .as_str()
+            .expect("demo mode returns the code")
+            .to_owned()
     }
 
     /// A fresh user, logged in: (phone, token, profile).
@@ -180,7 +229,12 @@ impl TestApp {
     }
 
     pub async fn activate(&self, token: &str, code: &str) -> Resp {
-        self.call("POST", "/v1/profile/invite-code", Some(token), Some(json!({ "invite_code": code })))
-            .await
+        self.call(
+            "POST",
+            "/v1/profile/invite-code",
+            Some(token),
+            Some(json!({ "invite_code": code })),
+        )
+        .await
     }
 }

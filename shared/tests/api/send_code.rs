@@ -16,7 +16,10 @@ async fn sending_a_code_normalises_the_phone_and_says_when_it_expires() {
     assert_eq!(resp.body["expires_in"], 300);
     assert_eq!(resp.body["resend_in"], 60);
     let code = resp.body["code"].as_str().unwrap();
-    assert!(code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+    assert!(
+        code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{code}"
+    );
 }
 
 #[tokio::test]
@@ -44,7 +47,12 @@ async fn the_code_is_stored_only_as_a_keyed_hash() {
         .unwrap();
     assert!(item.contains_key("code_hash") && item.contains_key("ttl"));
     let dump = format!("{item:?}");
-    assert!(!item.values().any(|v| v.as_s().is_ok_and(|s| s.contains(&code))), "plain code stored: {dump}");
+    assert!(
+        !item
+            .values()
+            .any(|v| v.as_s().is_ok_and(|s| s.contains(&code))),
+        "plain code stored: {dump}"
+    );
 }
 
 #[tokio::test]
@@ -52,14 +60,20 @@ async fn the_simulated_sms_takes_the_configured_delay() {
     let app = app_with(&[("SMS_DELAY_MS", "300-400")]).await;
     let started = Instant::now();
     assert_eq!(app.send_code(&random_phone()).await.status, 200);
-    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn an_invalid_phone_is_a_400() {
     let app = app().await;
     for phone in ["", "123", "not a phone", "+7 000 000 00 00"] {
-        app.send_code(phone).await.assert_problem(400, "invalid_phone");
+        app.send_code(phone)
+            .await
+            .assert_problem(400, "invalid_phone");
     }
 }
 
@@ -68,16 +82,30 @@ async fn bad_bodies_get_clear_4xx_problems() {
     let app = app().await;
     let send = |headers: &'static [(&'static str, &'static str)], body: String| {
         let app = &app;
-        async move { app.call_event(&event("POST", "/v1/auth/send-code", headers, Some(&body))).await }
+        async move {
+            app.call_event(&event("POST", "/v1/auth/send-code", headers, Some(&body)))
+                .await
+        }
     };
     let json_ct: &[(&str, &str)] = &[("content-type", "application/json")];
-    send(&[], r#"{"phone":"+79991234567"}"#.into()).await.assert_problem(415, "unsupported_media_type");
-    send(&[("content-type", "text/plain")], r#"{"phone":"+79991234567"}"#.into())
+    send(&[], r#"{"phone":"+79991234567"}"#.into())
         .await
         .assert_problem(415, "unsupported_media_type");
-    send(json_ct, "{\"phone\":".into()).await.assert_problem(400, "malformed_json");
-    send(json_ct, "{}".into()).await.assert_problem(400, "invalid_body");
-    send(json_ct, r#"{"phone": 79991234567}"#.into()).await.assert_problem(400, "invalid_body");
+    send(
+        &[("content-type", "text/plain")],
+        r#"{"phone":"+79991234567"}"#.into(),
+    )
+    .await
+    .assert_problem(415, "unsupported_media_type");
+    send(json_ct, "{\"phone\":".into())
+        .await
+        .assert_problem(400, "malformed_json");
+    send(json_ct, "{}".into())
+        .await
+        .assert_problem(400, "invalid_body");
+    send(json_ct, r#"{"phone": 79991234567}"#.into())
+        .await
+        .assert_problem(400, "invalid_body");
     send(json_ct, json!({ "phone": "1".repeat(20_000) }).to_string())
         .await
         .assert_problem(413, "payload_too_large");
@@ -113,7 +141,11 @@ async fn the_hourly_cap_stops_sends_until_the_hour_is_over() {
 
 #[tokio::test]
 async fn an_unreachable_database_is_a_503_with_retry_after() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let app = app_with(&[("DYNAMODB_ENDPOINT", &format!("http://127.0.0.1:{port}"))]).await;
     let resp = app.send_code(&random_phone()).await;
     resp.assert_problem(503, "service_unavailable");
