@@ -129,13 +129,13 @@ impl Config {
                 get("OTP_MAX_SENDS_PER_HOUR"),
                 "OTP_MAX_SENDS_PER_HOUR",
                 defaults.max_sends_per_hour,
-                1..=1_000,
+                1..=100,
             )?,
             max_failures_per_day: number(
                 get("OTP_MAX_FAILURES_PER_DAY"),
                 "OTP_MAX_FAILURES_PER_DAY",
                 defaults.max_failures_per_day,
-                1..=100_000,
+                1..=1_000,
             )?,
         };
         Ok(Self {

@@ -199,10 +199,10 @@ pub fn problem(err: &Error) -> Response<Body> {
     };
     let detail = if status.is_server_error() {
         // The cause goes to the log, never to the client.
-        tracing::error!(error = %err, code, "request failed");
+        tracing::error!(error = %err, problem = code, "request failed");
         "Something went wrong on our side. Please try again later.".to_owned()
     } else {
-        tracing::info!(code, "request refused");
+        tracing::info!(problem = code, "request refused");
         err.to_string()
     };
     let mut body = Map::new();

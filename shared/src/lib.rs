@@ -6,5 +6,6 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod logging;
 pub mod state;
 pub mod store;

@@ -52,17 +52,7 @@ impl StoreError {
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
             | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(_) => matches!(
-                err.code(),
-                Some(
-                    "ProvisionedThroughputExceededException"
-                        | "ThrottlingException"
-                        | "RequestLimitExceeded"
-                        | "InternalServerError"
-                        | "ServiceUnavailable"
-                        | "TransactionConflictException"
-                )
-            ),
+            SdkError::ServiceError(_) => err.code().is_some_and(is_retryable_code),
             _ => false,
         };
         let text = DisplayErrorContext(&err).to_string();
@@ -75,6 +65,50 @@ impl StoreError {
 
     fn mapping(err: impl Into<BoxError>) -> Self {
         Self::Unexpected(format!("item mapping: {}", err.into()))
+    }
+}
+
+/// DynamoDB error codes that mean "overloaded or failing, try later" rather than "your request is
+/// wrong": they become 503 with Retry-After.
+fn is_retryable_code(code: &str) -> bool {
+    matches!(
+        code,
+        "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "TransactionConflictException"
+            | "TransactionInProgressException"
+    )
+}
+
+/// What the cancellation reasons of a transaction (one per item, in order) amount to.
+#[derive(Debug, PartialEq, Eq)]
+enum Cancelled {
+    /// The condition on this item failed.
+    Condition(usize),
+    /// Another transaction held one of the items: retry.
+    Conflict,
+    /// Throttled: a 503, like any throttling.
+    Throttled,
+    Other,
+}
+
+fn read_cancellation(codes: &[String]) -> Cancelled {
+    let any = |names: &[&str]| codes.iter().any(|c| names.contains(&c.as_str()));
+    if let Some(i) = codes.iter().position(|c| c == "ConditionalCheckFailed") {
+        Cancelled::Condition(i)
+    } else if any(&[
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    ]) {
+        Cancelled::Throttled
+    } else if any(&["TransactionConflict"]) {
+        Cancelled::Conflict
+    } else {
+        Cancelled::Other
     }
 }
 
@@ -117,9 +151,14 @@ impl ReferralCursor {
         B64.encode(serde_json::to_vec(self).unwrap_or_default())
     }
 
+    /// Only what `encode` can produce: a positive time and a user id that is a UUID, so a
+    /// crafted cursor cannot reach DynamoDB with a key it would reject.
     pub fn decode(text: &str) -> Option<Self> {
         let bytes = B64.decode(text).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let cursor: Self = serde_json::from_slice(&bytes).ok()?;
+        let id_ok =
+            uuid::Uuid::try_parse(&cursor.user_id).is_ok_and(|u| u.to_string() == cursor.user_id);
+        (cursor.activated_at > 0 && id_ok).then_some(cursor)
     }
 }
 
@@ -206,29 +245,31 @@ struct OtpItem {
     attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_sent_at: Option<i64>,
-    hour_started_at: i64,
-    hour_sends: u32,
-    day_started_at: i64,
-    day_failures: u32,
+    #[serde(default)]
+    sent_at: Vec<i64>,
+    #[serde(default)]
+    failed_at: Vec<i64>,
     revision: u64,
+    /// Random per save, so a save whose reply was lost can recognise itself (see `put_otp`).
+    #[serde(default)]
+    write_id: String,
     /// DynamoDB TTL (Unix seconds). Deletion lags by up to days, so reads never rely on it.
     ttl: i64,
 }
 
 impl OtpItem {
-    fn new(phone: &PhoneNumber, s: &OtpState) -> Self {
+    fn new(phone: &PhoneNumber, s: &OtpState, forget_at: i64, write_id: &str) -> Self {
         Self {
             phone: phone.as_str().to_owned(),
             code_hash: s.code_hash.map(|h| B64.encode(h.0)),
             expires_at: s.expires_at,
             attempts: s.attempts,
             last_sent_at: s.last_sent_at,
-            hour_started_at: s.hour_started_at,
-            hour_sends: s.hour_sends,
-            day_started_at: s.day_started_at,
-            day_failures: s.day_failures,
+            sent_at: s.sent_at.clone(),
+            failed_at: s.failed_at.clone(),
             revision: s.revision,
-            ttl: s.forget_at(),
+            write_id: write_id.to_owned(),
+            ttl: forget_at,
         }
     }
 
@@ -248,10 +289,8 @@ impl OtpItem {
             expires_at: self.expires_at,
             attempts: self.attempts,
             last_sent_at: self.last_sent_at,
-            hour_started_at: self.hour_started_at,
-            hour_sends: self.hour_sends,
-            day_started_at: self.day_started_at,
-            day_failures: self.day_failures,
+            sent_at: self.sent_at,
+            failed_at: self.failed_at,
             revision: self.revision,
         })
     }
@@ -331,19 +370,38 @@ impl Store {
 
     /// Saves `next`, computed from the state read at `next.revision`, only if nobody saved in
     /// between. Returns `false` when someone did; the caller reads again and recomputes.
+    /// `forget_at` (Unix seconds) becomes the item's TTL.
     pub async fn save_otp_state(
         &self,
         phone: &PhoneNumber,
         next: &OtpState,
+        forget_at: i64,
+    ) -> Result<bool, StoreError> {
+        let write_id = uuid::Uuid::new_v4().to_string();
+        self.put_otp(phone, next, forget_at, &write_id).await
+    }
+
+    /// The retry-safe core of [`Store::save_otp_state`], public so tests can replay a save. The
+    /// SDK retries a write whose reply timed out; if the first attempt had landed, the retry
+    /// fails its own revision condition. The item then carries this `write_id`, and that
+    /// counts as saved rather than as a lost race.
+    #[doc(hidden)]
+    pub async fn put_otp(
+        &self,
+        phone: &PhoneNumber,
+        next: &OtpState,
+        forget_at: i64,
+        write_id: &str,
     ) -> Result<bool, StoreError> {
         let read_revision = next.revision;
         let mut written = next.clone();
         written.revision = read_revision + 1;
+        let item = OtpItem::new(phone, &written, forget_at, write_id);
         let request = self
             .client
             .put_item()
             .table_name(&self.tables.otp)
-            .set_item(Some(to_item(&OtpItem::new(phone, &written))?));
+            .set_item(Some(to_item(&item)?));
         let request = if read_revision == 0 {
             request.condition_expression("attribute_not_exists(phone)")
         } else {
@@ -353,7 +411,19 @@ impl Store {
         };
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                let stored = self
+                    .client
+                    .get_item()
+                    .table_name(&self.tables.otp)
+                    .key("phone", s(phone.as_str()))
+                    .projection_expression("write_id")
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                Ok(stored.item.and_then(|i| i.get("write_id").cloned()) == Some(s(write_id)))
+            }
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
@@ -423,25 +493,23 @@ impl Store {
             put(&self.tables.uniques, to_item(&claims[0])?, "key")?,
             put(&self.tables.uniques, to_item(&claims[1])?, "key")?,
         ];
+        // The user id is new per attempt: as the idempotency token it makes an SDK retry of a
+        // transaction that had landed succeed instead of failing its own conditions.
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(uid)
             .send()
             .await;
         let Err(err) = result else { return Ok(()) };
-        match cancellation_codes(&err).as_deref() {
-            Some([_, phone, _]) if phone == "ConditionalCheckFailed" => {
-                Err(CreateUserError::PhoneTaken)
-            }
-            Some([_, _, invite]) if invite == "ConditionalCheckFailed" => {
-                Err(CreateUserError::InviteCodeTaken)
-            }
-            Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                Err(CreateUserError::Conflict)
-            }
-            _ if err.code() == Some("TransactionConflictException") => {
-                Err(CreateUserError::Conflict)
+        match cancellation_codes(&err).as_deref().map(read_cancellation) {
+            Some(Cancelled::Condition(1)) => Err(CreateUserError::PhoneTaken),
+            Some(Cancelled::Condition(2)) => Err(CreateUserError::InviteCodeTaken),
+            // A user id collision (UUID v4: practically never) or a concurrent transaction.
+            Some(Cancelled::Condition(_) | Cancelled::Conflict) => Err(CreateUserError::Conflict),
+            Some(Cancelled::Throttled) => {
+                Err(StoreError::Unavailable(DisplayErrorContext(&err).to_string()).into())
             }
             _ => Err(StoreError::from_sdk(err).into()),
         }
@@ -485,18 +553,18 @@ impl Store {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mine).build())
             .transact_items(TransactWriteItem::builder().update(theirs).build())
+            // One token per call, reused by the SDK's own retries: see `create_user`.
+            .client_request_token(uuid::Uuid::new_v4().to_string())
             .send()
             .await;
         let Err(err) = result else { return Ok(()) };
-        match cancellation_codes(&err).as_deref() {
-            Some([mine, _]) if mine == "ConditionalCheckFailed" => {
-                Err(ActivateError::AlreadyActivated)
+        match cancellation_codes(&err).as_deref().map(read_cancellation) {
+            Some(Cancelled::Condition(0)) => Err(ActivateError::AlreadyActivated),
+            Some(Cancelled::Condition(_)) => Err(ActivateError::Mutual),
+            Some(Cancelled::Conflict) => Err(ActivateError::Conflict),
+            Some(Cancelled::Throttled) => {
+                Err(StoreError::Unavailable(DisplayErrorContext(&err).to_string()).into())
             }
-            Some([_, theirs]) if theirs == "ConditionalCheckFailed" => Err(ActivateError::Mutual),
-            Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                Err(ActivateError::Conflict)
-            }
-            _ if err.code() == Some("TransactionConflictException") => Err(ActivateError::Conflict),
             _ => Err(StoreError::from_sdk(err).into()),
         }
     }
@@ -558,20 +626,49 @@ impl Store {
     /// Bumps the user's token version if it still is `current`, revoking every token issued
     /// before. Returns `false` if it had already moved on (the caller's token was revoked).
     pub async fn revoke_tokens(&self, user: &UserId, current: u64) -> Result<bool, StoreError> {
+        self.revoke_tokens_as(user, current, &uuid::Uuid::new_v4().to_string())
+            .await
+    }
+
+    /// The retry-safe core of [`Store::revoke_tokens`], public so tests can replay it: the
+    /// update records `logout_id`, so a retry whose first attempt had landed counts as done.
+    #[doc(hidden)]
+    pub async fn revoke_tokens_as(
+        &self,
+        user: &UserId,
+        current: u64,
+        logout_id: &str,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.users)
             .key("id", s(user.as_str()))
-            .update_expression("ADD token_version :one")
+            .update_expression("SET logout_id = :logout ADD token_version :one")
             .condition_expression("token_version = :current")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":current", n(current))
+            .expression_attribute_values(":logout", s(logout_id))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                let stored = self
+                    .client
+                    .get_item()
+                    .table_name(&self.tables.users)
+                    .key("id", s(user.as_str()))
+                    .projection_expression("logout_id, token_version")
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?
+                    .item
+                    .unwrap_or_default();
+                Ok(stored.get("logout_id") == Some(&s(logout_id))
+                    && stored.get("token_version") == Some(&n(current + 1)))
+            }
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
@@ -582,14 +679,80 @@ mod tests {
     use super::*;
 
     #[test]
+    fn throttling_and_outages_are_retryable_and_bad_requests_are_not() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+        ] {
+            assert!(is_retryable_code(code), "{code}");
+        }
+        for code in [
+            "ValidationException",
+            "ResourceNotFoundException",
+            "ConditionalCheckFailedException",
+        ] {
+            assert!(!is_retryable_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn cancellation_reasons_tell_conditions_from_conflicts_and_throttling() {
+        let codes = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            read_cancellation(&codes(&["None", "ConditionalCheckFailed", "None"])),
+            Cancelled::Condition(1)
+        );
+        assert_eq!(
+            read_cancellation(&codes(&[
+                "None",
+                "ConditionalCheckFailed",
+                "ConditionalCheckFailed"
+            ])),
+            Cancelled::Condition(1)
+        );
+        assert_eq!(
+            read_cancellation(&codes(&["TransactionConflict", "None"])),
+            Cancelled::Conflict
+        );
+        assert_eq!(
+            read_cancellation(&codes(&["ThrottlingError", "None"])),
+            Cancelled::Throttled
+        );
+        assert_eq!(
+            read_cancellation(&codes(&["None", "ProvisionedThroughputExceeded"])),
+            Cancelled::Throttled
+        );
+        assert_eq!(
+            read_cancellation(&codes(&["ValidationError"])),
+            Cancelled::Other
+        );
+    }
+
+    #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let c = ReferralCursor {
             activated_at: 1_800_000_000_123,
-            user_id: "abc".into(),
+            user_id: uuid::Uuid::new_v4().to_string(),
         };
         assert_eq!(ReferralCursor::decode(&c.encode()), Some(c));
         assert_eq!(ReferralCursor::decode("not a cursor"), None);
         assert_eq!(ReferralCursor::decode(&B64.encode(b"{\"x\":1}")), None);
+        let crafted =
+            |t: i64, u: &str| B64.encode(serde_json::json!({ "t": t, "u": u }).to_string());
+        let id = uuid::Uuid::new_v4().to_string();
+        assert_eq!(ReferralCursor::decode(&crafted(0, &id)), None);
+        assert_eq!(ReferralCursor::decode(&crafted(5, "")), None);
+        assert_eq!(
+            ReferralCursor::decode(&crafted(5, &"a".repeat(3_000))),
+            None
+        );
+        assert_eq!(
+            ReferralCursor::decode(&crafted(5, &id.to_uppercase())),
+            None
+        );
+        assert!(ReferralCursor::decode(&crafted(5, &id)).is_some());
     }
 
     #[test]

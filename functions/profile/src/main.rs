@@ -1,10 +1,10 @@
-use lambda_http::{Error, run, service_fn, tracing};
+use lambda_http::{Error, run, service_fn};
 use shared::api::profile;
 use shared::state::AppState;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init();
     let state = AppState::from_env().await?;
     let state = &state;
     run(service_fn(move |req| async move {

@@ -65,7 +65,11 @@ pub async fn issue_code(state: &AppState, phone: &PhoneNumber) -> Result<OtpCode
                 SendRejected::HourlyLimit { retry_after } => Error::TooManyCodes { retry_after },
                 SendRejected::Locked { retry_after } => Error::PhoneLocked { retry_after },
             })?;
-        if state.store.save_otp_state(phone, &next).await? {
+        if state
+            .store
+            .save_otp_state(phone, &next, next.forget_at(policy))
+            .await?
+        {
             return Ok(code);
         }
         backoff(attempt).await;

@@ -89,7 +89,10 @@ pub async fn check_code(state: &AppState, phone: &PhoneNumber, code: &OtpCode) -
         let current = state.store.otp_state(phone).await?;
         let (next, outcome) = current.verify(state.clock.now_s(), &state.config.otp, guess);
         if let Some(next) = next
-            && !state.store.save_otp_state(phone, &next).await?
+            && !state
+                .store
+                .save_otp_state(phone, &next, next.forget_at(&state.config.otp))
+                .await?
         {
             backoff(attempt).await;
             continue;

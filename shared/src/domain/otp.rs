@@ -125,6 +125,9 @@ impl Default for OtpPolicy {
 /// Everything kept per phone between sends and verifies. Times are Unix seconds. `revision`
 /// counts writes; the store only saves a new state over the revision it was computed from, so
 /// two concurrent requests can never both act on the same state.
+///
+/// The hourly and daily caps are rolling windows over the recent timestamps, not fixed windows:
+/// a fixed window would let a burst straddle its boundary and get twice the cap through.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OtpState {
     /// The pending code; `None` once it has been used.
@@ -133,10 +136,10 @@ pub struct OtpState {
     /// Wrong tries against the pending code.
     pub attempts: u32,
     pub last_sent_at: Option<i64>,
-    pub hour_started_at: i64,
-    pub hour_sends: u32,
-    pub day_started_at: i64,
-    pub day_failures: u32,
+    /// Times of the sends of the last hour, oldest first (at most `max_sends_per_hour`).
+    pub sent_at: Vec<i64>,
+    /// Times of the wrong codes of the last day, oldest first (at most `max_failures_per_day`).
+    pub failed_at: Vec<i64>,
     pub revision: u64,
 }
 
@@ -169,6 +172,20 @@ pub enum VerifyOutcome {
     },
 }
 
+/// Keeps the entries of `times` newer than `window` seconds, and at most the newest `keep`.
+fn recent(times: &[i64], now: i64, window: i64, keep: u32) -> Vec<i64> {
+    let fresh: Vec<i64> = times.iter().copied().filter(|t| now - t < window).collect();
+    let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+    fresh[fresh.len().saturating_sub(keep)..].to_vec()
+}
+
+/// If `times` (oldest first, all inside `window`) already holds `cap` entries, the seconds until
+/// the oldest of them leaves the window.
+fn full_for(times: &[i64], now: i64, window: i64, cap: u32) -> Option<i64> {
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    (times.len() >= cap && cap > 0).then(|| times[times.len() - cap] + window - now)
+}
+
 impl OtpState {
     /// A new code for this phone, if the cooldown and the caps allow one.
     pub fn send(&self, now: i64, policy: &OtpPolicy, hash: CodeHash) -> Result<Self, SendRejected> {
@@ -183,17 +200,13 @@ impl OtpState {
                 });
             }
         }
+        let sent_at = recent(&self.sent_at, now, HOUR, policy.max_sends_per_hour);
+        if let Some(retry_after) = full_for(&sent_at, now, HOUR, policy.max_sends_per_hour) {
+            return Err(SendRejected::HourlyLimit { retry_after });
+        }
         let mut next = self.clone();
-        if now >= next.hour_started_at + HOUR {
-            next.hour_started_at = now;
-            next.hour_sends = 0;
-        }
-        if next.hour_sends >= policy.max_sends_per_hour {
-            return Err(SendRejected::HourlyLimit {
-                retry_after: next.hour_started_at + HOUR - now,
-            });
-        }
-        next.hour_sends += 1;
+        next.sent_at = sent_at;
+        next.sent_at.push(now);
         next.code_hash = Some(hash);
         next.expires_at = now + policy.ttl_seconds;
         next.attempts = 0;
@@ -230,11 +243,14 @@ impl OtpState {
             return (Some(next), VerifyOutcome::Verified);
         }
         next.attempts += 1;
-        if now >= next.day_started_at + DAY {
-            next.day_started_at = now;
-            next.day_failures = 0;
-        }
-        next.day_failures += 1;
+        // Keeping the newest `max` failures is enough to know whether `max` fell in a day.
+        next.failed_at = recent(
+            &self.failed_at,
+            now,
+            DAY,
+            policy.max_failures_per_day.saturating_sub(1),
+        );
+        next.failed_at.push(now);
         let attempts_left = policy.max_attempts - next.attempts;
         let outcome = if attempts_left == 0 {
             VerifyOutcome::Burned {
@@ -255,19 +271,19 @@ impl OtpState {
     }
 
     fn locked_for(&self, now: i64, policy: &OtpPolicy) -> Option<i64> {
-        let window_ends = self.day_started_at + DAY;
-        (now < window_ends && self.day_failures >= policy.max_failures_per_day)
-            .then_some(window_ends - now)
+        let failures = recent(&self.failed_at, now, DAY, policy.max_failures_per_day);
+        full_for(&failures, now, DAY, policy.max_failures_per_day)
     }
 
-    /// When the record stops mattering: the later of the code's expiry and the ends of the
-    /// cooldown and both windows. The store sets DynamoDB's TTL to this.
-    pub fn forget_at(&self) -> i64 {
+    /// When the record stops mattering: the later of the code's expiry, the end of the cooldown,
+    /// and the moment the newest send and failure leave their windows. The store sets DynamoDB's
+    /// TTL to this.
+    pub fn forget_at(&self, policy: &OtpPolicy) -> i64 {
         [
             self.expires_at,
-            self.last_sent_at.unwrap_or(0),
-            self.hour_started_at + HOUR,
-            self.day_started_at + DAY,
+            self.last_sent_at.map_or(0, |t| t + policy.resend_seconds),
+            self.sent_at.last().map_or(0, |t| t + HOUR),
+            self.failed_at.last().map_or(0, |t| t + DAY),
         ]
         .into_iter()
         .max()
@@ -438,8 +454,65 @@ mod tests {
             state.send(T0 + 300, &policy, hash_of("1111")),
             Err(SendRejected::HourlyLimit { retry_after: 3_300 })
         );
-        let fresh_hour = state.send(T0 + 3_600, &policy, hash_of("1111")).unwrap();
-        assert_eq!(fresh_hour.hour_sends, 1);
+        // An hour after the first send, one slot is free again.
+        let later = state.send(T0 + 3_600, &policy, hash_of("1111")).unwrap();
+        assert_eq!(
+            later.sent_at,
+            [T0 + 60, T0 + 120, T0 + 180, T0 + 240, T0 + 3_600]
+        );
+        assert!(matches!(
+            later.send(T0 + 3_640, &policy, hash_of("1111")),
+            Err(SendRejected::TooSoon { .. })
+        ));
+        assert!(later.send(T0 + 3_660, &policy, hash_of("1111")).is_ok());
+    }
+
+    #[test]
+    fn a_burst_across_an_hour_boundary_is_still_capped() {
+        let policy = OtpPolicy::default();
+        let mut state = OtpState::default();
+        for i in 0..5 {
+            state = state
+                .send(T0 + 3_360 + i * 60, &policy, hash_of("1111"))
+                .unwrap();
+        }
+        // A fixed window starting at T0 would reset at T0 + 3600 and let five more through.
+        for now in [T0 + 3_660, T0 + 3_840, T0 + 6_900] {
+            assert_eq!(
+                state.send(now, &policy, hash_of("1111")),
+                Err(SendRejected::HourlyLimit {
+                    retry_after: T0 + 3_360 + 3_600 - now
+                })
+            );
+        }
+        assert!(state.send(T0 + 6_960, &policy, hash_of("1111")).is_ok());
+    }
+
+    #[test]
+    fn wrong_codes_count_over_a_rolling_day() {
+        let policy = OtpPolicy::default();
+        let mut state = sent("1234", T0 + 90_000);
+        state.failed_at = (0..10).map(|i| T0 + 80_000 + i * 10).collect();
+        // A fixed day starting at T0 would have ended at T0 + 86400.
+        assert_eq!(
+            state.verify(T0 + 90_001, &policy, hash_of("1234")).1,
+            VerifyOutcome::Locked {
+                retry_after: T0 + 80_000 + 86_400 - (T0 + 90_001)
+            }
+        );
+        // Once the oldest failure is a day old, one more try is allowed, and a wrong one locks again.
+        let at = T0 + 80_000 + 86_400;
+        let mut fresh = state.send(at, &policy, hash_of("1234")).unwrap();
+        fresh.expires_at = at + 300;
+        let (next, outcome) = fresh.verify(at, &policy, hash_of("0000"));
+        assert_eq!(outcome, VerifyOutcome::Wrong { attempts_left: 4 });
+        let next = next.unwrap();
+        assert_eq!(next.failed_at.len(), 10);
+        // Locked until the second-oldest failure (T0 + 80010) is a day old.
+        assert_eq!(
+            next.verify(at + 1, &policy, hash_of("1234")).1,
+            VerifyOutcome::Locked { retry_after: 9 }
+        );
     }
 
     #[test]
@@ -485,9 +558,10 @@ mod tests {
 
     #[test]
     fn the_record_is_kept_until_the_last_window_closes() {
+        let policy = OtpPolicy::default();
         let state = sent("1234", T0);
-        assert_eq!(state.forget_at(), T0 + 3_600);
-        let (next, _) = state.verify(T0 + 5, &OtpPolicy::default(), hash_of("0000"));
-        assert_eq!(next.unwrap().forget_at(), T0 + 5 + 86_400);
+        assert_eq!(state.forget_at(&policy), T0 + 3_600);
+        let (next, _) = state.verify(T0 + 5, &policy, hash_of("0000"));
+        assert_eq!(next.unwrap().forget_at(&policy), T0 + 5 + 86_400);
     }
 }

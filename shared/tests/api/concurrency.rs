@@ -141,3 +141,102 @@ async fn a_taken_invite_code_writes_nothing() {
     );
     assert_eq!(app.state.store.user(&user.id).await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_sends_for_one_phone_send_one_code() {
+    let app = app().await;
+    let phone = random_phone();
+    let answers = join_all((0..6).map(|_| app.send_code(&phone))).await;
+    assert_eq!(
+        answers.iter().filter(|r| r.status == 200).count(),
+        1,
+        "{answers:#?}"
+    );
+    for refused in answers.iter().filter(|r| r.status != 200) {
+        refused.assert_problem(429, "resend_too_soon");
+    }
+}
+
+fn parsed(phone: &str) -> PhoneNumber {
+    PhoneNumber::parse(phone, phonenumber::country::Id::RU).unwrap()
+}
+
+#[tokio::test]
+async fn a_code_save_whose_reply_was_lost_counts_as_saved_when_retried() {
+    let app = app().await;
+    let phone = parsed(&random_phone());
+    let policy = &app.state.config.otp;
+    let now = app.state.clock.now_s();
+    let code = shared::domain::OtpCode::generate(4);
+    let current = app.state.store.otp_state(&phone).await.unwrap();
+    let next = current
+        .send(now, policy, app.state.hasher.hash(&phone, &code))
+        .unwrap();
+    let store = &app.state.store;
+    assert!(
+        store
+            .put_otp(&phone, &next, now + 3_600, "write-1")
+            .await
+            .unwrap()
+    );
+    // The SDK's retry of the same request: its condition fails on its own write.
+    assert!(
+        store
+            .put_otp(&phone, &next, now + 3_600, "write-1")
+            .await
+            .unwrap()
+    );
+    // Another save computed from the same old state lost the race.
+    assert!(
+        !store
+            .put_otp(&phone, &next, now + 3_600, "write-2")
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_logout_whose_reply_was_lost_counts_as_done_when_retried() {
+    let app = app().await;
+    let user = User::new(parsed(&random_phone()), app.state.clock.now_ms());
+    let store = &app.state.store;
+    store.create_user(&user).await.unwrap();
+    assert!(
+        store
+            .revoke_tokens_as(&user.id, 0, "logout-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_tokens_as(&user.id, 0, "logout-1")
+            .await
+            .unwrap()
+    );
+    // A token of version 0 used after that logout is refused.
+    assert!(
+        !store
+            .revoke_tokens_as(&user.id, 0, "logout-2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user(&user.id).await.unwrap().unwrap().token_version,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_user_creation_whose_reply_was_lost_succeeds_when_retried() {
+    let app = app().await;
+    let user = User::new(parsed(&random_phone()), app.state.clock.now_ms());
+    app.state.store.create_user(&user).await.unwrap();
+    // Same transaction, same idempotency token (the user id): a success, not PhoneTaken.
+    app.state.store.create_user(&user).await.unwrap();
+    // A different attempt for the same phone is refused.
+    let other = User::new(user.phone.clone(), app.state.clock.now_ms());
+    assert!(matches!(
+        app.state.store.create_user(&other).await,
+        Err(CreateUserError::PhoneTaken)
+    ));
+}

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod concurrency;
+mod logs;
 mod profile;
 mod send_code;
 mod verify_code;
