@@ -1,8 +1,9 @@
 # The commands README documents. `make test` is what CI runs.
 SHELL := /bin/bash
-.PHONY: setup dev test lint unit
+STACK ?= referral-api
+.PHONY: setup dev test lint unit postman check-deploy deploy destroy
 
-## setup: install Java, DynamoDB Local, cargo-lambda and cargo-nextest where missing
+## setup: install Java, DynamoDB Local, cargo-lambda, SAM CLI, cfn-lint, Node tools where missing
 setup:
 	scripts/setup.sh
 
@@ -19,6 +20,31 @@ lint:
 unit:
 	cargo nextest run --workspace --lib --bins
 
-## test: lint, then every test (unit, in-process API against DynamoDB Local, end-to-end over HTTP)
+## test: lint, every test against DynamoDB Local (unit, API, end to end), the Postman
+## collection with newman against the local stack, then the deploy checks
 test: setup lint
 	scripts/with-dynamodb.sh cargo nextest run --workspace --no-fail-fast
+	OTP_RESEND_SECONDS=1 scripts/with-stack.sh scripts/postman.sh
+	scripts/check-deploy.sh
+
+## postman: run the Postman collection with newman against a fresh local stack
+postman: setup
+	OTP_RESEND_SECONDS=1 scripts/with-stack.sh scripts/postman.sh
+
+## check-deploy: cfn-lint, sam validate, sam build (arm64 bootstraps for AL2023), actionlint
+check-deploy: setup
+	scripts/check-deploy.sh
+
+## deploy: sam build + sam deploy; asks its questions the first time when run in a terminal
+deploy:
+	sam build
+	@if [ -t 0 ] && ! sam list stack-outputs --stack-name $(STACK) >/dev/null 2>&1; then \
+		sam deploy --guided --stack-name $(STACK); \
+	else \
+		sam deploy --stack-name $(STACK); \
+	fi
+	@sam list stack-outputs --stack-name $(STACK) --output table
+
+## destroy: delete the stack (the users and uniques tables are kept, see README)
+destroy:
+	sam delete --stack-name $(STACK)

@@ -2,7 +2,6 @@
 # shellcheck shell=bash
 DDB_PACKAGE="amplify-dynamodb-simulator@2.9.30"
 DDB_DIR="$PWD/.cache/dynamodb-local"
-CARGO_LAMBDA_VERSION="1.9.2"
 
 # DynamoDB Local keeps one database per access key and region: every process must agree.
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION="${AWS_REGION:-us-east-1}"
@@ -38,5 +37,23 @@ stop_dynamodb() {
   if [ -n "${DDB_PID:-}" ] && kill -0 "$DDB_PID" 2>/dev/null; then
     kill "$DDB_PID" 2>/dev/null || true
     wait "$DDB_PID" 2>/dev/null || true
+  fi
+}
+
+# Starts every function under `cargo lambda watch` in the background, in its own process group,
+# on 127.0.0.1:$API_PORT; sets API_PID and API_URL.
+start_api() {
+  setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --concurrency "${LAMBDA_CONCURRENCY:-4}" \
+    >"${API_LOG:-/dev/null}" 2>&1 </dev/null &
+  API_PID=$!
+  export API_URL="http://127.0.0.1:$API_PORT"
+  wait_for_port "$API_PORT" 120
+  log "functions (cargo lambda watch, pid $API_PID) at $API_URL"
+}
+
+stop_api() {
+  if [ -n "${API_PID:-}" ] && kill -0 "$API_PID" 2>/dev/null; then
+    kill -TERM -- "-$API_PID" 2>/dev/null || true
+    wait "$API_PID" 2>/dev/null || true
   fi
 }

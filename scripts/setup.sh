@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
-# Java (for DynamoDB Local), the DynamoDB Local jar, cargo-lambda, cargo-nextest, clippy, rustfmt.
+# Java (for DynamoDB Local), the DynamoDB Local jar, cargo-lambda, the SAM CLI, cfn-lint, the
+# arm64 Rust target, the Node tools, cargo-nextest, clippy, rustfmt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,9 +20,22 @@ if [ ! -f "$DDB_DIR/DynamoDBLocal.jar" ]; then
   rm -rf "$tmp"
 fi
 
-if ! command -v cargo-lambda >/dev/null 2>&1; then
-  log "installing cargo-lambda $CARGO_LAMBDA_VERSION from PyPI"
-  python3 -m pip install --quiet "cargo-lambda==$CARGO_LAMBDA_VERSION"
+missing_tools=""
+for tool in cargo-lambda sam cfn-lint actionlint; do
+  command -v "$tool" >/dev/null 2>&1 || missing_tools="$missing_tools $tool"
+done
+if [ -n "$missing_tools" ]; then
+  log "installing$missing_tools from PyPI (requirements-deploy.txt)"
+  python3 -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
+fi
+
+# Lambda runs the functions on arm64 (Graviton); cargo-lambda cross-links with zig.
+rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$' ||
+  rustup target add aarch64-unknown-linux-gnu
+
+if [ ! -d node_modules/newman ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing the Node tools (package-lock.json)"
+  npm ci --silent --no-audit --no-fund
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then

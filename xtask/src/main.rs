@@ -1,6 +1,8 @@
 //! Developer tasks for the local stack. `xtask create-tables` creates in DynamoDB Local (at
 //! `DYNAMODB_ENDPOINT`) every table `template.yaml` defines, so table definitions live once.
 mod tables;
+#[cfg(test)]
+mod template;
 
 use anyhow::{Context, bail};
 

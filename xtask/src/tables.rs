@@ -227,4 +227,93 @@ mod tests {
         assert_eq!(defs[2].ttl_attribute.as_deref(), Some("ttl"));
         assert_eq!(defs[1].key_schema, [("key".to_owned(), "HASH".to_owned())]);
     }
+
+    /// Reads a table back from DynamoDB in the same shape as a [`TableDef`].
+    async fn described(client: &Client, name: &str, logical_id: &str) -> TableDef {
+        let table = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let pairs = |ks: &[KeySchemaElement]| {
+            ks.iter()
+                .map(|k| {
+                    (
+                        k.attribute_name().to_owned(),
+                        k.key_type().as_str().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut attributes: Vec<(String, String)> = table
+            .attribute_definitions()
+            .iter()
+            .map(|a| {
+                (
+                    a.attribute_name().to_owned(),
+                    a.attribute_type().as_str().to_owned(),
+                )
+            })
+            .collect();
+        attributes.sort();
+        let indexes = table
+            .global_secondary_indexes()
+            .iter()
+            .map(|g| {
+                let p = g.projection().unwrap();
+                IndexDef {
+                    name: g.index_name().unwrap().to_owned(),
+                    key_schema: pairs(g.key_schema()),
+                    projection: p.projection_type().unwrap().as_str().to_owned(),
+                    non_key_attributes: p.non_key_attributes().to_vec(),
+                }
+            })
+            .collect();
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(name)
+            .send()
+            .await
+            .unwrap();
+        let ttl_attribute = ttl
+            .time_to_live_description()
+            .filter(|d| {
+                d.time_to_live_status()
+                    .is_some_and(|s| s.as_str() == "ENABLED")
+            })
+            .and_then(|d| d.attribute_name().map(str::to_owned));
+        TableDef {
+            logical_id: logical_id.to_owned(),
+            attributes,
+            key_schema: pairs(table.key_schema()),
+            indexes,
+            ttl_attribute,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_local_tables_are_the_ones_template_yaml_defines() {
+        let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+            .expect("DYNAMODB_ENDPOINT is not set: run the tests with `make test`, which starts DynamoDB Local");
+        let client = local_client(&endpoint).await;
+        let names = TableNames::from_lookup(|k| std::env::var(k).ok());
+        let defs = from_template(&std::fs::read_to_string(template_path()).unwrap()).unwrap();
+        for def in defs {
+            let mut expected = def.clone();
+            expected.attributes.sort();
+            let mut actual = described(
+                &client,
+                names.for_resource(&def.logical_id).unwrap(),
+                &def.logical_id,
+            )
+            .await;
+            let by_name = |a: &IndexDef, b: &IndexDef| a.name.cmp(&b.name);
+            expected.indexes.sort_by(by_name);
+            actual.indexes.sort_by(by_name);
+            assert_eq!(actual, expected);
+        }
+    }
 }

@@ -12,6 +12,17 @@ use serde::Serialize;
 use crate::clock::rfc3339;
 use crate::domain::{Referral, User};
 
+/// The HTTP contract: (method, path, function). template.yaml's routes and the local router in
+/// the root Cargo.toml must be exactly these (a test in xtask compares all three).
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "/v1/auth/send-code", "send-code"),
+    ("POST", "/v1/auth/verify-code", "verify-code"),
+    ("POST", "/v1/auth/logout", "profile"),
+    ("GET", "/v1/profile", "profile"),
+    ("POST", "/v1/profile/invite-code", "profile"),
+    ("GET", "/v1/profile/referrals", "profile"),
+];
+
 /// How many referrals the profile embeds; the rest are paged through `/v1/profile/referrals`.
 pub const PROFILE_REFERRALS: usize = 100;
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs a command against the whole local stack (DynamoDB Local + every function behind
+# `cargo lambda watch`) on free ports, with API_URL set; stops both by PID afterwards.
+# Demo settings unless the caller overrides them: codes in responses, no SMS delay.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+DYNAMODB_PORT="$(free_port)"
+API_PORT="$(free_port)"
+export JWT_SECRET="${JWT_SECRET:-local-test-secret-not-for-production-use}"
+export SMS_DELAY_MS="${SMS_DELAY_MS:-0}" EXPOSE_CODES="${EXPOSE_CODES:-true}"
+API_LOG="$PWD/target/with-stack.log"
+mkdir -p target
+trap 'stop_api; stop_dynamodb' EXIT INT TERM
+start_dynamodb
+start_api
+"$@"
