@@ -224,9 +224,11 @@ mod tests {
         assert_eq!(deployed, crates);
     }
 
+    /// (action, table, index)
+    type Grant = (&'static str, &'static str, Option<&'static str>);
+
     /// What each function's code touches (see shared/src/store.rs and the api modules).
-    fn needed()
-    -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str, Option<&'static str>)>> {
+    fn needed() -> BTreeMap<&'static str, BTreeSet<Grant>> {
         BTreeMap::from([
             (
                 "send-code",
