@@ -43,7 +43,8 @@ stop_dynamodb() {
 # Starts every function under `cargo lambda watch` in the background, in its own process group,
 # on 127.0.0.1:$API_PORT; sets API_PID and API_URL.
 start_api() {
-  setsid cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --concurrency "${LAMBDA_CONCURRENCY:-4}" \
+  # No hot reload: files the tests write must not restart the functions mid-run.
+  setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$API_PORT" --concurrency "${LAMBDA_CONCURRENCY:-4}" \
     >"${API_LOG:-/dev/null}" 2>&1 </dev/null &
   API_PID=$!
   export API_URL="http://127.0.0.1:$API_PORT"

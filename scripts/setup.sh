@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
 # Java (for DynamoDB Local), the DynamoDB Local jar, cargo-lambda, the SAM CLI, cfn-lint, the
-# arm64 Rust target, the Node tools, cargo-nextest, clippy, rustfmt.
+# arm64 Rust target, schemathesis, Chromium, the Node tools, cargo-nextest, clippy, rustfmt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -27,6 +27,14 @@ done
 if [ -n "$missing_tools" ]; then
   log "installing$missing_tools from PyPI (requirements-deploy.txt)"
   python3 -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
+fi
+
+command -v schemathesis >/dev/null 2>&1 ||
+  python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Chromium for the browser tests"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
 
 # Lambda runs the functions on arm64 (Graviton); cargo-lambda cross-links with zig.

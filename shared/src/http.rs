@@ -7,7 +7,7 @@ use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::error::{AuthFailure, Error, Result};
 use crate::store::StoreError;
@@ -84,140 +84,192 @@ pub fn respond(result: Result<Response<Body>>) -> Response<Body> {
     result.unwrap_or_else(|e| problem(&e))
 }
 
+/// Every problem `code` this API answers with. The OpenAPI document lists them from this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    MalformedJson,
+    InvalidBody,
+    InvalidQuery,
+    InvalidCursor,
+    InvalidPhone,
+    InvalidCodeFormat,
+    InvalidInviteCode,
+    NotFound,
+    MethodNotAllowed,
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+    ResendTooSoon,
+    TooManyCodes,
+    PhoneLocked,
+    InvalidCode,
+    CodeExpired,
+    TooManyAttempts,
+    InviteCodeNotFound,
+    AlreadyActivated,
+    OwnInviteCode,
+    MutualReferral,
+    ServiceUnavailable,
+    InternalError,
+}
+
+impl ProblemCode {
+    pub fn as_str(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(Value::String(s)) => s,
+            _ => String::new(),
+        }
+    }
+}
+
+/// An RFC 9457 problem, as every error response carries it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A relative URI naming the problem type: `/problems/<code>`.
+    #[serde(rename = "type")]
+    #[schema(example = "/problems/invalid_code")]
+    pub problem_type: String,
+    #[schema(example = "Invalid code")]
+    pub title: &'static str,
+    #[schema(example = 401)]
+    pub status: u16,
+    /// A sentence for people; match on `code`, not on this.
+    #[schema(example = "the code is wrong")]
+    pub detail: String,
+    pub code: ProblemCode,
+    /// Only with `invalid_code`: the wrong tries left on the pending code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 3)]
+    pub attempts_left: Option<u32>,
+}
+
 /// The one mapping from [`Error`] to an RFC 9457 problem: status, stable `code`, title, detail,
 /// and the headers a client needs to act on it.
 pub fn problem(err: &Error) -> Response<Body> {
+    use ProblemCode as C;
     use StatusCode as S;
-    let mut extra = Map::new();
+    let mut attempts_left = None;
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     let retry_after = |secs: i64| (RETRY_AFTER, HeaderValue::from(secs.max(1)));
     let (status, code, title) = match err {
         Error::UnsupportedMediaType => (
             S::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            C::UnsupportedMediaType,
             "Unsupported media type",
         ),
         Error::PayloadTooLarge(_) => (
             S::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            C::PayloadTooLarge,
             "Payload too large",
         ),
-        Error::MalformedJson(_) => (S::BAD_REQUEST, "malformed_json", "Malformed JSON"),
-        Error::InvalidBody(_) => (S::BAD_REQUEST, "invalid_body", "Invalid request body"),
-        Error::InvalidQuery(_) => (S::BAD_REQUEST, "invalid_query", "Invalid query parameter"),
-        Error::InvalidCursor => (S::BAD_REQUEST, "invalid_cursor", "Invalid cursor"),
-        Error::InvalidPhone => (S::BAD_REQUEST, "invalid_phone", "Invalid phone number"),
+        Error::MalformedJson(_) => (S::BAD_REQUEST, C::MalformedJson, "Malformed JSON"),
+        Error::InvalidBody(_) => (S::BAD_REQUEST, C::InvalidBody, "Invalid request body"),
+        Error::InvalidQuery(_) => (S::BAD_REQUEST, C::InvalidQuery, "Invalid query parameter"),
+        Error::InvalidCursor => (S::BAD_REQUEST, C::InvalidCursor, "Invalid cursor"),
+        Error::InvalidPhone => (S::BAD_REQUEST, C::InvalidPhone, "Invalid phone number"),
         Error::InvalidCodeFormat(_) => {
-            (S::BAD_REQUEST, "invalid_code_format", "Invalid code format")
+            (S::BAD_REQUEST, C::InvalidCodeFormat, "Invalid code format")
         }
-        Error::InvalidInviteCode => (S::BAD_REQUEST, "invalid_invite_code", "Invalid invite code"),
-        Error::RouteNotFound => (S::NOT_FOUND, "not_found", "Not found"),
+        Error::InvalidInviteCode => (S::BAD_REQUEST, C::InvalidInviteCode, "Invalid invite code"),
+        Error::RouteNotFound => (S::NOT_FOUND, C::NotFound, "Not found"),
         Error::MethodNotAllowed => (
             S::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            C::MethodNotAllowed,
             "Method not allowed",
         ),
         Error::Unauthorized(failure) => {
             // RFC 6750: a request without credentials gets a bare challenge.
-            let challenge = match failure {
-                AuthFailure::Missing => "Bearer",
-                _ => "Bearer error=\"invalid_token\"",
+            let (code, challenge) = match failure {
+                AuthFailure::Missing => (C::MissingToken, "Bearer"),
+                AuthFailure::Invalid => (C::InvalidToken, "Bearer error=\"invalid_token\""),
+                AuthFailure::Expired => (C::TokenExpired, "Bearer error=\"invalid_token\""),
+                AuthFailure::Revoked => (C::TokenRevoked, "Bearer error=\"invalid_token\""),
             };
             headers.push((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
-            let code = match failure {
-                AuthFailure::Missing => "missing_token",
-                AuthFailure::Invalid => "invalid_token",
-                AuthFailure::Expired => "token_expired",
-                AuthFailure::Revoked => "token_revoked",
-            };
             (S::UNAUTHORIZED, code, "Unauthorized")
         }
         Error::ResendTooSoon { retry_after: s } => {
             headers.push(retry_after(*s));
             (
                 S::TOO_MANY_REQUESTS,
-                "resend_too_soon",
+                C::ResendTooSoon,
                 "Too soon for a new code",
             )
         }
         Error::TooManyCodes { retry_after: s } => {
             headers.push(retry_after(*s));
-            (S::TOO_MANY_REQUESTS, "too_many_codes", "Too many codes")
+            (S::TOO_MANY_REQUESTS, C::TooManyCodes, "Too many codes")
         }
         Error::PhoneLocked { retry_after: s } => {
             headers.push(retry_after(*s));
             (
                 S::TOO_MANY_REQUESTS,
-                "phone_locked",
+                C::PhoneLocked,
                 "Phone temporarily locked",
             )
         }
-        Error::InvalidCode { attempts_left } => {
-            extra.insert("attempts_left".into(), json!(attempts_left));
-            (S::UNAUTHORIZED, "invalid_code", "Invalid code")
+        Error::InvalidCode {
+            attempts_left: left,
+        } => {
+            attempts_left = Some(*left);
+            (S::UNAUTHORIZED, C::InvalidCode, "Invalid code")
         }
-        Error::CodeExpired => (S::UNAUTHORIZED, "code_expired", "Code expired"),
+        Error::CodeExpired => (S::UNAUTHORIZED, C::CodeExpired, "Code expired"),
         Error::TooManyAttempts { retry_after: s } => {
             headers.push(retry_after(*s));
             (
                 S::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                C::TooManyAttempts,
                 "Too many attempts",
             )
         }
-        Error::InviteCodeNotFound => (
-            S::NOT_FOUND,
-            "invite_code_not_found",
-            "Invite code not found",
-        ),
+        Error::InviteCodeNotFound => (S::NOT_FOUND, C::InviteCodeNotFound, "Invite code not found"),
         Error::AlreadyActivated => (
             S::CONFLICT,
-            "already_activated",
+            C::AlreadyActivated,
             "Invite code already activated",
         ),
-        Error::OwnInviteCode => (
-            S::UNPROCESSABLE_ENTITY,
-            "own_invite_code",
-            "Own invite code",
-        ),
+        Error::OwnInviteCode => (S::UNPROCESSABLE_ENTITY, C::OwnInviteCode, "Own invite code"),
         Error::MutualReferral => (
             S::UNPROCESSABLE_ENTITY,
-            "mutual_referral",
+            C::MutualReferral,
             "Mutual referral",
         ),
         Error::Store(StoreError::Unavailable(_)) => {
             headers.push(retry_after(1));
             (
                 S::SERVICE_UNAVAILABLE,
-                "service_unavailable",
+                C::ServiceUnavailable,
                 "Service unavailable",
             )
         }
         Error::Store(StoreError::Unexpected(_)) => {
-            (S::INTERNAL_SERVER_ERROR, "internal_error", "Internal error")
+            (S::INTERNAL_SERVER_ERROR, C::InternalError, "Internal error")
         }
     };
+    let code_text = code.as_str();
     let detail = if status.is_server_error() {
         // The cause goes to the log, never to the client.
-        tracing::error!(error = %err, problem = code, "request failed");
+        tracing::error!(error = %err, problem = code_text, "request failed");
         "Something went wrong on our side. Please try again later.".to_owned()
     } else {
-        tracing::info!(problem = code, "request refused");
+        tracing::info!(problem = code_text, "request refused");
         err.to_string()
     };
-    let mut body = Map::new();
-    body.insert("type".into(), json!(format!("/problems/{code}")));
-    body.insert("title".into(), json!(title));
-    body.insert("status".into(), json!(status.as_u16()));
-    body.insert("detail".into(), json!(detail));
-    body.insert("code".into(), json!(code));
-    body.extend(extra);
-    response(
-        status,
-        "application/problem+json",
-        Value::Object(body).to_string(),
-        &headers,
-    )
+    let body = Problem {
+        problem_type: format!("/problems/{code_text}"),
+        title,
+        status: status.as_u16(),
+        detail,
+        code,
+        attempts_left,
+    };
+    let text = serde_json::to_string(&body).unwrap_or_default();
+    response(status, "application/problem+json", text, &headers)
 }
 
 fn response(

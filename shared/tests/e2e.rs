@@ -35,6 +35,8 @@ impl LocalStack {
             .args([
                 "lambda",
                 "watch",
+                // No hot reload: files written while the test runs must not restart functions.
+                "--ignore-changes",
                 "-A",
                 "127.0.0.1",
                 "-P",

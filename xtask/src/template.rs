@@ -230,6 +230,7 @@ mod tests {
     /// What each function's code touches (see shared/src/store.rs and the api modules).
     fn needed() -> BTreeMap<&'static str, BTreeSet<Grant>> {
         BTreeMap::from([
+            ("web", BTreeSet::new()),
             (
                 "send-code",
                 BTreeSet::from([

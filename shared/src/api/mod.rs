@@ -1,5 +1,6 @@
 //! The use cases behind each Lambda, one module per function, plus the views they share.
 //! Each `handle` turns a request into a response and never fails: errors become problem+json.
+pub mod openapi;
 pub mod profile;
 pub mod send_code;
 pub mod verify_code;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
 use crate::domain::{Referral, User};
@@ -21,6 +23,9 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/v1/profile", "profile"),
     ("POST", "/v1/profile/invite-code", "profile"),
     ("GET", "/v1/profile/referrals", "profile"),
+    ("GET", "/", "web"),
+    ("GET", "/docs", "web"),
+    ("GET", "/openapi.json", "web"),
 ];
 
 /// How many referrals the profile embeds; the rest are paged through `/v1/profile/referrals`.
@@ -36,9 +41,13 @@ async fn backoff(attempt: usize) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
-#[derive(Debug, Serialize)]
+/// Someone who activated my invite code.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReferralView {
+    #[schema(example = "+79990000001")]
     pub phone: String,
+    /// RFC 3339, UTC.
+    #[schema(example = "2026-11-23T04:01:10.120Z", format = DateTime)]
     pub activated_at: String,
 }
 
@@ -51,14 +60,27 @@ impl From<&Referral> for ReferralView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileView {
+    /// Opaque user id.
+    #[schema(example = "0b4f8f0e-8c0e-4f55-9d4a-1f6f3c2b9a10")]
     pub id: String,
+    /// E.164.
+    #[schema(example = "+79991234567")]
     pub phone: String,
+    /// My invite code, to share.
+    #[schema(example = "K7Q2ZD", pattern = "^[A-Z0-9]{6}$")]
     pub invite_code: String,
+    /// The invite code I activated, if any.
+    #[schema(example = "X9Y8Z7", pattern = "^[A-Z0-9]{6}$")]
     pub activated_invite_code: Option<String>,
+    /// The newest 100 at most; page through all with `/v1/profile/referrals`.
     pub referrals: Vec<ReferralView>,
+    /// How many users activated my code, in all.
+    #[schema(example = 1)]
     pub referrals_count: u64,
+    /// RFC 3339, UTC.
+    #[schema(example = "2026-11-23T03:43:10.524Z", format = DateTime)]
     pub created_at: String,
 }
 

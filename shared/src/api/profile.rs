@@ -4,12 +4,13 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{PROFILE_REFERRALS, ProfileView, RACE_RETRIES, ReferralView, backoff};
 use crate::auth::Claims;
 use crate::domain::{Activation, InviteCode, User, UserId};
 use crate::error::{AuthFailure, Error, Result};
-use crate::http::{bearer_token, json, no_content, read_json, respond};
+use crate::http::{Problem, bearer_token, json, no_content, read_json, respond};
 use crate::state::AppState;
 use crate::store::{ActivateError, ReferralCursor, StoreError};
 
@@ -52,8 +53,26 @@ async fn current_user(state: &AppState, claims: &Claims) -> Result<User> {
     Ok(user)
 }
 
+/// My profile
+///
+/// My phone, my invite code, the code I activated (if any), the newest 100 users who activated
+/// mine, and how many did in all.
+#[utoipa::path(
+    get,
+    path = "/v1/profile",
+    tag = "profile",
+    operation_id = "get_profile",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "My profile", body = ProfileView),
+        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `token_revoked`", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
+        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn get_profile(state: &AppState, req: &Request) -> Result<Response<Body>> {
+pub(crate) async fn get_profile(state: &AppState, req: &Request) -> Result<Response<Body>> {
     let claims = claims(state, req)?;
     let id = UserId::from_trusted(claims.sub.clone());
     // Both reads go out at once; the list is dropped if the token turns out to be revoked.
@@ -63,13 +82,40 @@ async fn get_profile(state: &AppState, req: &Request) -> Result<Response<Body>> 
     Ok(json(StatusCode::OK, &ProfileView::new(&user, &referrals)))
 }
 
-#[derive(Deserialize)]
-struct ActivateRequest {
-    invite_code: String,
+#[derive(Deserialize, ToSchema)]
+pub struct ActivateRequest {
+    /// Someone else's invite code; trimmed and case-insensitive.
+    #[schema(example = "x9y8z7")]
+    pub invite_code: String,
 }
 
+/// Activate an invite code
+///
+/// Records that someone else's code brought me here: once in a lifetime, never my own, never
+/// someone who activated mine. Answers my updated profile.
+#[utoipa::path(
+    post,
+    path = "/v1/profile/invite-code",
+    tag = "profile",
+    operation_id = "activate_invite_code",
+    security(("bearer" = [])),
+    request_body(content = ActivateRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Activated; my updated profile", body = ProfileView),
+        (status = 400, description = "`invalid_invite_code` (not 6 letters or digits), `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `token_revoked`", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
+        (status = 404, description = "`invite_code_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_activated`: a code was activated before; it stays", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`own_invite_code`, `mutual_referral` (the code's owner activated mine)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn activate(state: &AppState, req: &Request) -> Result<Response<Body>> {
+pub(crate) async fn activate(state: &AppState, req: &Request) -> Result<Response<Body>> {
     let claims = claims(state, req)?;
     let body: ActivateRequest = read_json(req)?;
     let code = InviteCode::parse(&body.invite_code).map_err(|_| Error::InvalidInviteCode)?;
@@ -111,14 +157,39 @@ async fn activate(state: &AppState, req: &Request) -> Result<Response<Body>> {
     Err(StoreError::Unavailable("could not activate after repeated conflicts".into()).into())
 }
 
-#[derive(Serialize)]
-struct ReferralPage {
-    items: Vec<ReferralView>,
-    next_cursor: Option<String>,
+#[derive(Serialize, ToSchema)]
+pub struct ReferralPage {
+    /// Newest first.
+    pub items: Vec<ReferralView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(example = "eyJ0IjoxNzk1NDA2MDcyMDA0LCJ1IjoiMmQ1ZiJ9")]
+    pub next_cursor: Option<String>,
 }
 
+/// My referrals, page by page
+///
+/// Everyone who activated my invite code, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/profile/referrals",
+    tag = "profile",
+    operation_id = "list_referrals",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1-100 (default 20)", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of referrals", body = ReferralPage),
+        (status = 400, description = "`invalid_query` (bad `limit`), `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `token_revoked`", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
+        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body>> {
+pub(crate) async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body>> {
     let claims = claims(state, req)?;
     let query = req.query_string_parameters_ref();
     let limit = match query.and_then(|q| q.first("limit")) {
@@ -148,8 +219,25 @@ async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body
     ))
 }
 
+/// Log out
+///
+/// Revokes every token issued to me so far.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    operation_id = "logout",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out; every earlier token is revoked"),
+        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `token_revoked`", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
+        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn logout(state: &AppState, req: &Request) -> Result<Response<Body>> {
+pub(crate) async fn logout(state: &AppState, req: &Request) -> Result<Response<Body>> {
     let claims = claims(state, req)?;
     let id = UserId::from_trusted(claims.sub.clone());
     if !state.store.revoke_tokens(&id, claims.ver).await? {

@@ -5,29 +5,61 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{RACE_RETRIES, backoff};
 use crate::domain::otp::SendRejected;
 use crate::domain::{OtpCode, PhoneNumber};
 use crate::error::{Error, Result};
-use crate::http::{json, read_json, respond};
+use crate::http::{Problem, json, read_json, respond};
 use crate::state::AppState;
 use crate::store::StoreError;
 
-#[derive(Deserialize)]
-struct SendCodeRequest {
-    phone: String,
+#[derive(Deserialize, ToSchema)]
+pub struct SendCodeRequest {
+    /// A phone number in any common spelling; without `+` it is read in `DEFAULT_REGION`.
+    #[schema(example = "8 (999) 123-45-67")]
+    pub phone: String,
 }
 
-#[derive(Serialize)]
-struct SendCodeResponse {
-    phone: String,
-    expires_in: i64,
-    resend_in: i64,
+#[derive(Serialize, ToSchema)]
+pub struct SendCodeResponse {
+    /// The phone in E.164.
+    #[schema(example = "+79991234567")]
+    pub phone: String,
+    /// Seconds the code stays valid.
+    #[schema(example = 300)]
+    pub expires_in: i64,
+    /// Seconds until another code may be asked for.
+    #[schema(example = 60)]
+    pub resend_in: i64,
+    /// The code itself, only in demo mode (`EXPOSE_CODES=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<String>,
+    #[schema(example = "4821", pattern = "^[0-9]{4,8}$")]
+    pub code: Option<String>,
 }
 
+/// Send a login code
+///
+/// Draws a code, stores its hash and "sends" it (a simulated SMS with a 1-2 s delay). Any
+/// common spelling of a number is one user. A new code replaces the previous one.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/send-code",
+    tag = "auth",
+    operation_id = "send_code",
+    request_body(content = SendCodeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The code was sent", body = SendCodeResponse),
+        (status = 400, description = "`invalid_phone`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`resend_too_soon` (cooldown), `too_many_codes` (hourly cap), `phone_locked` (too many wrong codes today)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+)]
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     respond(send_code(state, &req).await)
 }

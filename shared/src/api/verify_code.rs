@@ -2,29 +2,62 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{PROFILE_REFERRALS, ProfileView, RACE_RETRIES, backoff};
 use crate::domain::{OtpCode, PhoneNumber, User, UserId, VerifyOutcome};
 use crate::error::{Error, Result};
-use crate::http::{json, read_json, respond};
+use crate::http::{Problem, json, read_json, respond};
 use crate::state::AppState;
 use crate::store::{CreateUserError, StoreError};
 
-#[derive(Deserialize)]
-struct VerifyCodeRequest {
-    phone: String,
-    code: String,
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyCodeRequest {
+    #[schema(example = "+79991234567")]
+    pub phone: String,
+    /// The code that was sent, `OTP_DIGITS` digits (4 by default).
+    #[schema(example = "4821")]
+    pub code: String,
 }
 
-#[derive(Serialize)]
-struct VerifyCodeResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: i64,
-    new_user: bool,
-    profile: ProfileView,
+#[derive(Serialize, ToSchema)]
+pub struct VerifyCodeResponse {
+    /// An HS256 JWT for `Authorization: Bearer`.
+    #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwYjRmIn0.c2ln")]
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds the token is valid.
+    #[schema(example = 86400)]
+    pub expires_in: i64,
+    /// Whether this login created the user.
+    pub new_user: bool,
+    pub profile: ProfileView,
 }
 
+/// Log in with the code
+///
+/// Trades the code for an access token. The first successful login creates the user (201), with
+/// a random, unique 6-character invite code; later logins answer 200.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verify-code",
+    tag = "auth",
+    operation_id = "verify_code",
+    request_body(content = VerifyCodeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Logged in", body = VerifyCodeResponse),
+        (status = 201, description = "Logged in; this login created the user", body = VerifyCodeResponse),
+        (status = 400, description = "`invalid_phone`, `invalid_code_format`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_code` (with `attempts_left`), `code_expired` (none pending, expired or used)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts` (the code is burned), `phone_locked` (too many wrong codes today)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+)]
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     respond(verify_code(state, &req).await)
 }

@@ -1,0 +1,116 @@
+// The page and the docs in a real browser (Debian's Chromium, driven by playwright-core) against
+// the running local stack at API_URL. Screenshots of each step go to target/screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const API_URL = process.env.API_URL;
+const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
+const REDOC = new URL("../../node_modules/redoc/bundles/redoc.standalone.js", import.meta.url).pathname;
+let browser;
+
+before(async () => {
+  assert.ok(API_URL, "API_URL is not set: run through scripts/with-stack.sh");
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+});
+
+after(async () => { await browser?.close(); });
+
+const randomPhone = () => "+79" + String(Math.floor(Math.random() * 1e9)).padStart(9, "0");
+const nationalFormat = (p) => `8 (${p.slice(2, 5)}) ${p.slice(5, 8)}-${p.slice(8, 10)}-${p.slice(10)}`;
+
+async function newPage(name) {
+  // A phone-sized window: the page must work there.
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  page.shot = (step) => page.screenshot({ path: `${SHOTS}${name}-${step}.png`, fullPage: true });
+  return page;
+}
+
+/** Logs in through the form (with the keyboard), returning the invite code shown. */
+async function logIn(page, phone, name) {
+  await page.goto(API_URL + "/");
+  await page.getByLabel("Phone number").fill(nationalFormat(phone));
+  await page.keyboard.press("Enter");
+  await page.getByText(/Demo mode: your code is \d+/).waitFor();
+  await page.shot("1-code-sent");
+  const code = (await page.locator("#demo-code").textContent()).match(/(\d+)/)[1];
+  assert.equal(await page.getByLabel("Code from the SMS").inputValue(), code);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.locator("#profile").waitFor({ state: "visible" });
+  await page.shot("2-profile");
+  assert.equal(await page.locator("#my-phone").textContent(), phone);
+  const invite = await page.locator("#my-invite-code").textContent();
+  assert.match(invite, /^[A-Z0-9]{6}$/);
+  return invite;
+}
+
+test("two users log in, one activates the other's code, and the referral shows up", async () => {
+  const first = await newPage("first");
+  const second = await newPage("second");
+  const firstPhone = randomPhone();
+  const secondPhone = randomPhone();
+  const firstCode = await logIn(first, firstPhone);
+  await logIn(second, secondPhone);
+
+  // A code that is not 6 letters or digits, then one nobody has: both explained in words.
+  await second.getByLabel("A friend's invite code").fill("abc");
+  await second.getByRole("button", { name: "Activate" }).click();
+  await second.getByText("An invite code is 6 letters or digits.").waitFor();
+  await second.shot("3-invalid-invite-code");
+
+  await second.getByLabel("A friend's invite code").fill(firstCode.toLowerCase());
+  await second.getByRole("button", { name: "Activate" }).click();
+  await second.getByText(`Activated ${firstCode}`).waitFor();
+  assert.equal(await second.locator("#activated-code").textContent(), firstCode);
+  assert.ok(await second.locator("#activate-form").isHidden(), "the form goes away once a code is activated");
+  await second.shot("4-activated");
+
+  await first.reload();
+  await first.locator("#referrals li").first().waitFor();
+  assert.equal(await first.locator("#referrals li span").first().textContent(), secondPhone);
+  assert.equal(await first.locator("#referrals-count").textContent(), "1");
+  await first.shot("5-referral-listed");
+
+  // Logging out ends the session; reloading does not bring it back.
+  await first.getByRole("button", { name: "Log out" }).click();
+  await first.getByText("You are logged out.").waitFor();
+  assert.equal(await first.evaluate(() => sessionStorage.length), 0);
+  await first.reload();
+  assert.ok(await first.locator("#login").isVisible());
+  await first.shot("6-logged-out");
+});
+
+test("a wrong code is explained with the tries left", async () => {
+  const page = await newPage("wrong-code");
+  await page.goto(API_URL + "/");
+  await page.getByLabel("Phone number").fill(randomPhone());
+  await page.getByRole("button", { name: "Send code" }).click();
+  const code = await page.getByLabel("Code from the SMS").inputValue();
+  assert.match(code, /^\d{4}$/);
+  const wrong = String((Number(code) + 1) % 10000).padStart(4, "0");
+  await page.getByLabel("Code from the SMS").fill(wrong);
+  await page.getByLabel("Code from the SMS").press("Enter");
+  await page.getByText("Wrong code. 4 tries left.").waitFor();
+  await page.shot("1-wrong-code");
+});
+
+test("the docs render every operation with ReDoc", async () => {
+  const page = await newPage("docs");
+  // No internet here: the pinned CDN script is served from the same version's npm package,
+  // so the page's integrity hash is checked against the real file.
+  await page.route("https://cdn.redoc.ly/**", (route) =>
+    route.fulfill({ status: 200, contentType: "application/javascript", headers: { "access-control-allow-origin": "*" }, body: readFileSync(REDOC) }));
+  await page.goto(API_URL + "/docs");
+  await page.getByText("Referral API").first().waitFor();
+  for (const operation of ["Send a login code", "Log in with the code", "My profile", "Activate an invite code", "My referrals, page by page", "Log out"]) {
+    await page.getByText(operation, { exact: true }).first().waitFor();
+  }
+  await page.shot("1-redoc");
+});
