@@ -20,11 +20,12 @@ lint:
 unit:
 	cargo nextest run --workspace --lib --bins
 
-## test: lint, every test against DynamoDB Local (unit, API, end to end), the Postman
-## collection with newman against the local stack, then the deploy checks
+## test: lint; every Rust test against DynamoDB Local (unit, API, end to end); against a fresh
+## local stack the Postman collection (newman), the contract tests (schemathesis) and the browser
+## tests (playwright-core + Chromium); then the deploy checks
 test: setup lint
 	scripts/with-dynamodb.sh cargo nextest run --workspace --no-fail-fast
-	OTP_RESEND_SECONDS=1 scripts/with-stack.sh scripts/postman.sh
+	OTP_RESEND_SECONDS=1 scripts/with-stack.sh scripts/stack-tests.sh
 	scripts/check-deploy.sh
 
 ## postman: run the Postman collection with newman against a fresh local stack

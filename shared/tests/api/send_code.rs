@@ -151,3 +151,23 @@ async fn an_unreachable_database_is_a_503_with_retry_after() {
     resp.assert_problem(503, "service_unavailable");
     assert!(resp.header("retry-after").is_some());
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_malformed_json() {
+    use base64::Engine;
+    let app = app().await;
+    // API Gateway hands a binary body over base64-encoded.
+    let mut ev: serde_json::Value = serde_json::from_str(&event(
+        "POST",
+        "/v1/auth/send-code",
+        &[("content-type", "application/json")],
+        None,
+    ))
+    .unwrap();
+    ev["body"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(b"{\"phone\": \"x\xff\xfe\"}"));
+    ev["isBase64Encoded"] = json!(true);
+    app.call_event(&ev.to_string())
+        .await
+        .assert_problem(400, "malformed_json");
+}
