@@ -1,7 +1,8 @@
 # The commands README documents. `make test` is what CI runs.
 SHELL := /bin/bash
 STACK ?= referral-api
-.PHONY: setup dev test lint unit postman check-deploy deploy destroy
+PHONE ?= +79991234567
+.PHONY: setup dev test lint unit postman bench check-deploy deploy destroy event-token
 
 ## setup: install Java, DynamoDB Local, cargo-lambda, SAM CLI, cfn-lint, Node tools where missing
 setup:
@@ -32,6 +33,12 @@ test: setup lint
 postman: setup
 	OTP_RESEND_SECONDS=1 scripts/with-stack.sh scripts/postman.sh
 
+## bench: sizes, cold starts, latency, memory, DynamoDB calls and a loopback load; writes bench/results.md
+bench: setup
+	cargo build --release -p send-code -p verify-code -p profile -p web -p xtask
+	cargo lambda build --release --arm64 -p send-code -p verify-code -p profile -p web
+	LAMBDA_RELEASE=1 scripts/with-stack.sh target/release/xtask bench --out bench/results.md
+
 ## check-deploy: cfn-lint, sam validate, sam build (arm64 bootstraps for AL2023), actionlint
 check-deploy: setup
 	scripts/check-deploy.sh
@@ -45,6 +52,10 @@ deploy:
 		sam deploy --stack-name $(STACK); \
 	fi
 	@sam list stack-outputs --stack-name $(STACK) --output table
+
+## event-token: print an access token for PHONE (default +79991234567) against `make dev`
+event-token:
+	@PHONE='$(PHONE)' scripts/event-token.sh
 
 ## destroy: delete the stack (the users and uniques tables are kept, see README)
 destroy:

@@ -9,7 +9,7 @@ API_PORT="${API_PORT:-9000}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 LAMBDA_CONCURRENCY="${LAMBDA_CONCURRENCY:-4}"
 # A development secret, so `make dev` works out of the box; never used outside this machine.
-export JWT_SECRET="${JWT_SECRET:-local-development-secret-not-for-production}"
+export JWT_SECRET="${JWT_SECRET:-$DEV_JWT_SECRET}"
 export RUST_LOG="${RUST_LOG:-info}"
 
 trap stop_dynamodb EXIT INT TERM

@@ -2,8 +2,11 @@
 # shellcheck shell=bash
 DDB_PACKAGE="amplify-dynamodb-simulator@2.9.30"
 DDB_DIR="$PWD/.cache/dynamodb-local"
+# Signs tokens on this machine only (make dev, event tokens); deployed stacks generate their own.
+DEV_JWT_SECRET="local-development-secret-not-for-production"
 
-# DynamoDB Local keeps one database per access key and region: every process must agree.
+# DynamoDB Local runs with -sharedDb, so every client (cargo lambda, sam local's containers, the
+# tests) sees one database whatever credentials and region it signs with.
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION="${AWS_REGION:-us-east-1}"
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
@@ -25,7 +28,7 @@ wait_for_port() { # port, seconds
 # DYNAMODB_ENDPOINT, and creates the tables from template.yaml.
 start_dynamodb() {
   java -Djava.library.path="$DDB_DIR/DynamoDBLocal_lib" -jar "$DDB_DIR/DynamoDBLocal.jar" \
-    -inMemory -port "$DYNAMODB_PORT" -disableTelemetry >"${DDB_LOG:-/dev/null}" 2>&1 &
+    -inMemory -sharedDb -port "$DYNAMODB_PORT" -disableTelemetry >"${DDB_LOG:-/dev/null}" 2>&1 &
   DDB_PID=$!
   export DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
   wait_for_port "$DYNAMODB_PORT" 60
@@ -44,7 +47,8 @@ stop_dynamodb() {
 # on 127.0.0.1:$API_PORT; sets API_PID and API_URL.
 start_api() {
   # No hot reload: files the tests write must not restart the functions mid-run.
-  setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$API_PORT" --concurrency "${LAMBDA_CONCURRENCY:-4}" \
+  setsid cargo lambda watch --ignore-changes ${LAMBDA_RELEASE:+--release} -A 127.0.0.1 -P "$API_PORT" \
+    --concurrency "${LAMBDA_CONCURRENCY:-4}" \
     >"${API_LOG:-/dev/null}" 2>&1 </dev/null &
   API_PID=$!
   export API_URL="http://127.0.0.1:$API_PORT"

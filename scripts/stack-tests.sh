@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The tests that need the whole local stack, run through scripts/with-stack.sh: the Postman
 # collection (newman), the contract tests against the OpenAPI document (schemathesis), and the
-# page and docs in a real browser (playwright-core + Chromium).
+# page and docs in a real browser (playwright-core + Chromium), and `cargo lambda invoke` with the
+# events in events/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${API_URL:?run through scripts/with-stack.sh, which starts the API}"
 scripts/postman.sh
 scripts/contract.sh
 node --test tests/browser/
+scripts/invoke-tests.sh

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 DYNAMODB_PORT="$(free_port)"
-API_PORT="$(free_port)"
+export API_PORT="$(free_port)"
 export JWT_SECRET="${JWT_SECRET:-local-test-secret-not-for-production-use}"
 export SMS_DELAY_MS="${SMS_DELAY_MS:-0}" EXPOSE_CODES="${EXPOSE_CODES:-true}"
 API_LOG="$PWD/target/with-stack.log"

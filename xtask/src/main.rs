@@ -1,5 +1,11 @@
-//! Developer tasks for the local stack. `xtask create-tables` creates in DynamoDB Local (at
-//! `DYNAMODB_ENDPOINT`) every table `template.yaml` defines, so table definitions live once.
+//! Developer tasks for the local stack:
+//! - `xtask create-tables` creates in DynamoDB Local (at `DYNAMODB_ENDPOINT`) every table
+//!   `template.yaml` defines, so table definitions live once;
+//! - `xtask event-token PHONE` prints an access token for that phone's user (created as a first
+//!   login would), for invoking the authenticated events in `events/`;
+//! - `xtask bench --out FILE` measures the functions (see `bench.rs`; run by `make bench`).
+mod bench;
+mod runtime_stub;
 mod tables;
 #[cfg(test)]
 mod template;
@@ -28,6 +34,24 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        _ => bail!("usage: xtask create-tables"),
+        ["event-token", phone] => {
+            let config = shared::config::Config::from_env()?;
+            let client = shared::state::dynamodb_client(&config).await;
+            let state = shared::state::AppState::new(config, client);
+            let phone = shared::domain::PhoneNumber::parse(phone, state.config.default_region)
+                .map_err(|_| anyhow::anyhow!("{phone:?} is not a valid phone number"))?;
+            let (user, _) = shared::api::verify_code::login(&state, &phone)
+                .await
+                .map_err(|e| anyhow::anyhow!("finding or creating the user: {e}"))?;
+            println!(
+                "{}",
+                state
+                    .tokens
+                    .issue(&user.id, user.token_version, state.clock.now_s())
+            );
+            Ok(())
+        }
+        ["bench", "--out", out] => bench::run(std::path::Path::new(out)).await,
+        _ => bail!("usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE"),
     }
 }

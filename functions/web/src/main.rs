@@ -1,11 +1,10 @@
-mod handler;
-
 use lambda_http::{Error, run, service_fn};
+use shared::api::web::Site;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let site = handler::Site::new();
+    let site = Site::new();
     let site = &site;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(site.handle(&req))

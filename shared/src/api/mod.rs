@@ -4,6 +4,7 @@ pub mod openapi;
 pub mod profile;
 pub mod send_code;
 pub mod verify_code;
+pub mod web;
 
 use std::time::Duration;
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use lambda_http::Body;
 use rand::Rng;
 use serde_json::{Value, json};
+use shared::api::web::Site;
 use shared::api::{ROUTES, profile, send_code, verify_code};
 use shared::config::Config;
 use shared::state::{AppState, dynamodb_client};
@@ -149,10 +150,11 @@ impl TestApp {
         let resp = match function {
             "send-code" => send_code::handle(&self.state, req).await,
             "verify-code" => verify_code::handle(&self.state, req).await,
+            "web" => Site::new().handle(&req),
             _ => profile::handle(&self.state, req).await,
         };
         let status = resp.status().as_u16();
-        let headers = resp
+        let headers: HashMap<String, String> = resp
             .headers()
             .iter()
             .map(|(k, v)| {
@@ -162,9 +164,13 @@ impl TestApp {
                 )
             })
             .collect();
+        let is_json = headers
+            .get("content-type")
+            .is_some_and(|ct: &String| ct.contains("json"));
         let body = match resp.body() {
             Body::Empty => Value::Null,
-            other => serde_json::from_slice(other.as_ref()).expect("a JSON body"),
+            other if is_json => serde_json::from_slice(other.as_ref()).expect("a JSON body"),
+            other => Value::String(String::from_utf8_lossy(other.as_ref()).into_owned()),
         };
         Resp {
             status,

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod concurrency;
+mod events;
 mod logs;
 mod profile;
 mod send_code;

@@ -1,13 +1,13 @@
 //! `GET /` (the page to try the API), `GET /docs` (ReDoc) and `GET /openapi.json`. Everything is
 //! embedded in the binary; the OpenAPI document is rendered once per cold start.
+use crate::error::Error;
+use crate::http::problem;
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use lambda_http::http::{HeaderName, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::error::Error;
-use shared::http::problem;
 
-const INDEX: &str = include_str!("../static/index.html");
-const DOCS: &str = include_str!("../static/docs.html");
+const INDEX: &str = include_str!("../../static/index.html");
+const DOCS: &str = include_str!("../../static/docs.html");
 
 /// The page talks only to its own origin; no framework, no CDN.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
@@ -17,14 +17,21 @@ pub struct Site {
     openapi: String,
 }
 
+impl Default for Site {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Site {
     pub fn new() -> Self {
         Self {
-            openapi: shared::api::openapi::document(),
+            openapi: super::openapi::document(),
         }
     }
 
     pub fn handle(&self, req: &Request) -> Response<Body> {
+        // The page and the docs must never be confused with API routes: only these three.
         let path = req.raw_http_path();
         if !matches!(path, "/" | "/docs" | "/openapi.json") {
             return problem(&Error::RouteNotFound);

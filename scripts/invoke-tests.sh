@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `cargo lambda invoke --data-file` with the send-code and verify-code events against the
+# running local stack: each answers the status its file name documents.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${API_PORT:?run through scripts/with-stack.sh, which starts the API}"
+
+status_of() { python3 -c 'import json, sys; print(json.load(sys.stdin)["statusCode"])'; }
+expect() { # function, event file, expected status; prints the response
+  local out status
+  out=$(scripts/invoke.sh "$1" "$2")
+  status=$(printf '%s' "$out" | status_of)
+  if [ "$status" != "$3" ]; then
+    echo "FAIL $1 $2: expected $3, got $status: $out" >&2
+    exit 1
+  fi
+  echo "ok   $1 $2 -> $status" >&2
+  printf '%s' "$out"
+}
+
+sent=$(expect send-code events/send-code.200.json 200)
+CODE=$(printf '%s' "$sent" | python3 -c 'import json, sys; print(json.loads(json.load(sys.stdin)["body"])["code"])')
+export CODE
+expect send-code events/send-code.400-invalid-phone.json 400 >/dev/null
+expect send-code events/send-code.415-not-json.json 415 >/dev/null
+expect verify-code events/verify-code.201-first-login.json 201 >/dev/null
+# The code is used now, so the same phone has none pending.
+expect verify-code events/verify-code.401-no-code-pending.json 401 >/dev/null
+echo "cargo lambda invoke: 5 passed, 0 failed"

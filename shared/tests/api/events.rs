@@ -1,0 +1,56 @@
+//! Every event in `events/` (the ones `sam local invoke` and `cargo lambda invoke` take) is a
+//! valid API Gateway event that drives its function to the status its file name documents:
+//! `<name>.<status>[-case].json`.
+use std::path::PathBuf;
+
+use shared::domain::PhoneNumber;
+
+use crate::helpers::{app, random_phone};
+
+/// The events' fixed phone; each run replaces it with a fresh one so runs never collide.
+const EVENT_PHONE: &str = "+79991234567";
+
+#[tokio::test]
+async fn every_event_file_drives_its_function_to_the_documented_status() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 12,
+        "expected an event per route and case, found {}",
+        files.len()
+    );
+    let app = app().await;
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let expected: u16 = name
+            .split('.')
+            .nth(1)
+            .and_then(|s| s[..3].parse().ok())
+            .unwrap_or_else(|| panic!("{name}: the name must be <name>.<status>[-case].json"));
+        let phone = random_phone();
+        let mut text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace(EVENT_PHONE, &phone);
+        if text.contains("REPLACE_WITH_CODE") {
+            text = text.replace("REPLACE_WITH_CODE", &app.code_for(&phone).await);
+        }
+        if text.contains("REPLACE_WITH_TOKEN") {
+            let parsed = PhoneNumber::parse(&phone, phonenumber::country::Id::RU).unwrap();
+            let (user, _) = shared::api::verify_code::login(&app.state, &parsed)
+                .await
+                .unwrap();
+            let token =
+                app.state
+                    .tokens
+                    .issue(&user.id, user.token_version, app.state.clock.now_s());
+            text = text.replace("REPLACE_WITH_TOKEN", &token);
+        }
+        let resp = app.call_event(&text).await;
+        assert_eq!(resp.status, expected, "{name}: {resp:#?}");
+    }
+}

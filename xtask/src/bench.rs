@@ -1,0 +1,771 @@
+//! `make bench`: sizes, cold starts, warm latency and memory of each function's release binary
+//! under a stub Lambda Runtime API, the DynamoDB calls and capacity each endpoint uses, and a
+//! bounded loopback load on the whole local stack. Prints one Markdown report.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextMut, FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
+use lambda_http::Body;
+use serde_json::{Value, json};
+use shared::api::{profile, send_code, verify_code};
+use shared::config::Config;
+use shared::state::AppState;
+
+use crate::runtime_stub::{RuntimeStub, Seen};
+
+const FUNCTIONS: [&str; 4] = ["send-code", "verify-code", "profile", "web"];
+const COLD_RUNS: usize = 20;
+const WARM_RUNS: usize = 500;
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn sorted_ms(durations: &[Duration]) -> Vec<f64> {
+    let mut ms: Vec<f64> = durations
+        .iter()
+        .map(|d| d.as_secs_f64() * 1_000.0)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
+/// The settings every benchmarked function runs with.
+fn function_env(endpoint: &str, runtime_api: &str, name: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+        ("AWS_LAMBDA_FUNCTION_NAME", name),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "bench"),
+        ("AWS_LAMBDA_LOG_LEVEL", "warn"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("DYNAMODB_ENDPOINT", endpoint),
+        ("JWT_SECRET", SECRET),
+        ("SMS_DELAY_MS", "0"),
+        ("EXPOSE_CODES", "true"),
+        ("OTP_RESEND_SECONDS", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .chain(
+        ["USERS_TABLE", "UNIQUES_TABLE", "OTP_TABLE"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))),
+    )
+    .collect()
+}
+
+fn spawn(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Child> {
+    Ok(Command::new(binary)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?)
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Peak resident memory of a live process, from /proc.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// An API Gateway HTTP API event, like those in `events/`.
+fn event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> String {
+    let mut headers = serde_json::Map::new();
+    headers.insert("content-type".into(), json!("application/json"));
+    if let Some(t) = token {
+        headers.insert("authorization".into(), json!(format!("Bearer {t}")));
+    }
+    json!({
+        "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "bench", "domainName": "localhost", "domainPrefix": "localhost",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench" },
+            "requestId": "bench", "routeKey": format!("{method} {path}"), "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+fn random_phone() -> String {
+    use rand::Rng;
+    format!("+79{:09}", rand::rng().random_range(0..1_000_000_000u32))
+}
+
+/// Counts DynamoDB calls by operation and asks each for its consumed capacity.
+#[derive(Debug, Default, Clone)]
+struct Meter(Arc<Mutex<Usage>>);
+
+#[derive(Debug, Default, Clone)]
+struct Usage {
+    calls: BTreeMap<&'static str, u32>,
+    read_units: f64,
+    write_units: f64,
+}
+
+impl Meter {
+    fn take(&self) -> Usage {
+        self.0
+            .lock()
+            .map(|mut u| std::mem::take(&mut *u))
+            .unwrap_or_default()
+    }
+
+    fn add(&self, op: &'static str, capacity: &[ConsumedCapacity]) {
+        if let Ok(mut u) = self.0.lock() {
+            *u.calls.entry(op).or_default() += 1;
+            for c in capacity {
+                u.read_units += c.read_capacity_units().unwrap_or_default();
+                u.write_units += c.write_capacity_units().unwrap_or_default();
+                if c.read_capacity_units().is_none() && c.write_capacity_units().is_none() {
+                    // DynamoDB Local may report only the total.
+                    if matches!(op, "GetItem" | "Query") {
+                        u.read_units += c.capacity_units().unwrap_or_default();
+                    } else {
+                        u.write_units += c.capacity_units().unwrap_or_default();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Intercept for Meter {
+    fn name(&self) -> &'static str {
+        "bench-meter"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation::{
+            get_item::GetItemInput, put_item::PutItemInput, query::QueryInput,
+            transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
+        };
+        let total = Some(ReturnConsumedCapacity::Total);
+        let input = context.input_mut();
+        if let Some(i) = input.downcast_mut::<GetItemInput>() {
+            i.return_consumed_capacity = total;
+        } else if let Some(i) = input.downcast_mut::<PutItemInput>() {
+            i.return_consumed_capacity = total;
+        } else if let Some(i) = input.downcast_mut::<UpdateItemInput>() {
+            i.return_consumed_capacity = total;
+        } else if let Some(i) = input.downcast_mut::<QueryInput>() {
+            i.return_consumed_capacity = total;
+        } else if let Some(i) = input.downcast_mut::<TransactWriteItemsInput>() {
+            i.return_consumed_capacity = total;
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation::{
+            get_item::GetItemOutput, put_item::PutItemOutput, query::QueryOutput,
+            transact_write_items::TransactWriteItemsOutput, update_item::UpdateItemOutput,
+        };
+        let Some(Ok(output)) = context.output_or_error() else {
+            // A failed call (a condition that did not hold) still counts as a call.
+            let op = context
+                .input()
+                .map(|i| {
+                    if i.downcast_ref::<aws_sdk_dynamodb::operation::put_item::PutItemInput>().is_some() {
+                        "PutItem"
+                    } else if i.downcast_ref::<aws_sdk_dynamodb::operation::update_item::UpdateItemInput>().is_some() {
+                        "UpdateItem"
+                    } else if i.downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>().is_some() {
+                        "TransactWriteItems"
+                    } else {
+                        "other"
+                    }
+                })
+                .unwrap_or("other");
+            self.add(op, &[]);
+            return Ok(());
+        };
+        if let Some(o) = output.downcast_ref::<GetItemOutput>() {
+            self.add("GetItem", o.consumed_capacity.as_slice());
+        } else if let Some(o) = output.downcast_ref::<PutItemOutput>() {
+            self.add("PutItem", o.consumed_capacity.as_slice());
+        } else if let Some(o) = output.downcast_ref::<UpdateItemOutput>() {
+            self.add("UpdateItem", o.consumed_capacity.as_slice());
+        } else if let Some(o) = output.downcast_ref::<QueryOutput>() {
+            self.add("Query", o.consumed_capacity.as_slice());
+        } else if let Some(o) = output.downcast_ref::<TransactWriteItemsOutput>() {
+            self.add(
+                "TransactWriteItems",
+                o.consumed_capacity.as_deref().unwrap_or_default(),
+            );
+        } else {
+            self.add("other", &[]);
+        }
+        Ok(())
+    }
+}
+
+struct Bench {
+    endpoint: String,
+    state: AppState,
+    meter: Meter,
+}
+
+impl Bench {
+    async fn new(endpoint: String) -> anyhow::Result<Self> {
+        let env: BTreeMap<String, String> =
+            function_env(&endpoint, "", "bench").into_iter().collect();
+        let config = Config::from_lookup(|k| env.get(k).cloned())?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .load()
+            .await;
+        let meter = Meter::default();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(meter.clone())
+                .build(),
+        );
+        Ok(Self {
+            endpoint,
+            state: AppState::new(config, client),
+            meter,
+        })
+    }
+
+    async fn call(&self, event: &str) -> anyhow::Result<(u16, Value)> {
+        let req = lambda_http::request::from_str(event)?;
+        let path = req.uri().path().to_owned();
+        let resp = match path.as_str() {
+            "/v1/auth/send-code" => send_code::handle(&self.state, req).await,
+            "/v1/auth/verify-code" => verify_code::handle(&self.state, req).await,
+            _ => profile::handle(&self.state, req).await,
+        };
+        let body = match resp.body() {
+            Body::Empty => Value::Null,
+            b => serde_json::from_slice(b.as_ref()).unwrap_or(Value::Null),
+        };
+        Ok((resp.status().as_u16(), body))
+    }
+
+    async fn code_for(&self, phone: &str) -> anyhow::Result<String> {
+        let (status, body) = self
+            .call(&event(
+                "POST",
+                "/v1/auth/send-code",
+                None,
+                Some(json!({ "phone": phone })),
+            ))
+            .await?;
+        if status != 200 {
+            bail!("send-code answered {status}: {body}");
+        }
+        Ok(body["code"].as_str().context("demo code")?.to_owned())
+    }
+
+    /// A fresh user: (phone, token, invite code).
+    async fn user(&self) -> anyhow::Result<(String, String, String)> {
+        let phone = random_phone();
+        let code = self.code_for(&phone).await?;
+        let (_, body) = self
+            .call(&event(
+                "POST",
+                "/v1/auth/verify-code",
+                None,
+                Some(json!({ "phone": phone, "code": code })),
+            ))
+            .await?;
+        Ok((
+            phone,
+            body["access_token"].as_str().context("token")?.to_owned(),
+            body["profile"]["invite_code"]
+                .as_str()
+                .context("invite code")?
+                .to_owned(),
+        ))
+    }
+
+    /// Runs one request and reports what DynamoDB did for it.
+    async fn metered(
+        &self,
+        label: &str,
+        event: String,
+        out: &mut Vec<(String, u16, Usage)>,
+    ) -> anyhow::Result<()> {
+        self.meter.take();
+        let (status, _) = self.call(&event).await?;
+        out.push((label.to_owned(), status, self.meter.take()));
+        Ok(())
+    }
+
+    async fn dynamodb_usage(&self) -> anyhow::Result<Vec<(String, u16, Usage)>> {
+        let mut out = Vec::new();
+        let phone = random_phone();
+        self.metered(
+            "send-code",
+            event(
+                "POST",
+                "/v1/auth/send-code",
+                None,
+                Some(json!({ "phone": phone })),
+            ),
+            &mut out,
+        )
+        .await?;
+        // First login.
+        let phone = random_phone();
+        let code = self.code_for(&phone).await?;
+        self.metered(
+            "verify-code, first login",
+            event(
+                "POST",
+                "/v1/auth/verify-code",
+                None,
+                Some(json!({ "phone": phone, "code": code })),
+            ),
+            &mut out,
+        )
+        .await?;
+        // Returning user.
+        let code = self.code_for(&phone).await?;
+        self.metered(
+            "verify-code, returning user",
+            event(
+                "POST",
+                "/v1/auth/verify-code",
+                None,
+                Some(json!({ "phone": phone, "code": code })),
+            ),
+            &mut out,
+        )
+        .await?;
+        let code = self.code_for(&phone).await?;
+        let wrong = format!("{:04}", (code.parse::<u32>().unwrap_or(0) + 1) % 10_000);
+        self.metered(
+            "verify-code, wrong code",
+            event(
+                "POST",
+                "/v1/auth/verify-code",
+                None,
+                Some(json!({ "phone": phone, "code": wrong })),
+            ),
+            &mut out,
+        )
+        .await?;
+        let (_, token, _) = self.user().await?;
+        let (_, _, friend_code) = self.user().await?;
+        self.metered(
+            "GET /v1/profile",
+            event("GET", "/v1/profile", Some(&token), None),
+            &mut out,
+        )
+        .await?;
+        self.metered(
+            "activate invite code",
+            event(
+                "POST",
+                "/v1/profile/invite-code",
+                Some(&token),
+                Some(json!({ "invite_code": friend_code })),
+            ),
+            &mut out,
+        )
+        .await?;
+        self.metered(
+            "activate, already activated",
+            event(
+                "POST",
+                "/v1/profile/invite-code",
+                Some(&token),
+                Some(json!({ "invite_code": friend_code })),
+            ),
+            &mut out,
+        )
+        .await?;
+        self.metered(
+            "GET /v1/profile/referrals",
+            event("GET", "/v1/profile/referrals", Some(&token), None),
+            &mut out,
+        )
+        .await?;
+        self.metered(
+            "logout",
+            event("POST", "/v1/auth/logout", Some(&token), None),
+            &mut out,
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// The main request of each function, prepared `n` times (each needs its own phone or code).
+    async fn main_requests(&self, function: &str, n: usize) -> anyhow::Result<Vec<String>> {
+        let mut events = Vec::with_capacity(n);
+        match function {
+            "send-code" => {
+                for _ in 0..n {
+                    events.push(event(
+                        "POST",
+                        "/v1/auth/send-code",
+                        None,
+                        Some(json!({ "phone": random_phone() })),
+                    ));
+                }
+            }
+            "verify-code" => {
+                for _ in 0..n {
+                    let phone = random_phone();
+                    let code = self.code_for(&phone).await?;
+                    events.push(event(
+                        "POST",
+                        "/v1/auth/verify-code",
+                        None,
+                        Some(json!({ "phone": phone, "code": code })),
+                    ));
+                }
+            }
+            "profile" => {
+                let (_, token, _) = self.user().await?;
+                for _ in 0..n {
+                    events.push(event("GET", "/v1/profile", Some(&token), None));
+                }
+            }
+            _ => {
+                for _ in 0..n {
+                    events.push(event("GET", "/openapi.json", None, None));
+                }
+            }
+        }
+        Ok(events)
+    }
+}
+
+struct FunctionFigures {
+    native_bytes: u64,
+    arm64_bytes: Option<u64>,
+    cold_ms: Vec<f64>,
+    first_ms: f64,
+    warm_ms: Vec<f64>,
+    peak_rss_kib: Option<u64>,
+}
+
+fn size(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
+async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionFigures> {
+    let binary = root().join("target/release").join(name);
+    let native_bytes = size(&binary)
+        .with_context(|| format!("{} is missing: cargo build --release", binary.display()))?;
+    let arm64_bytes = size(&root().join("target/lambda").join(name).join("bootstrap"));
+
+    let mut cold = Vec::new();
+    for _ in 0..COLD_RUNS {
+        let stub = RuntimeStub::start()?;
+        let started = Instant::now();
+        let child = spawn(&binary, &function_env(&bench.endpoint, &stub.address, name))?;
+        let seen = stub.next_seen(Duration::from_secs(20));
+        stop(child);
+        match seen? {
+            Seen::Ready(at) => cold.push(at - started),
+            Seen::Response { .. } => bail!("{name}: answered before asking for work"),
+        }
+    }
+
+    let events = bench.main_requests(name, WARM_RUNS + 1).await?;
+    let stub = RuntimeStub::start()?;
+    let child = spawn(&binary, &function_env(&bench.endpoint, &stub.address, name))?;
+    let pid = child.id();
+    let mut latencies = Vec::new();
+    let result: anyhow::Result<()> = (|| {
+        let Seen::Ready(_) = stub.next_seen(Duration::from_secs(20))? else {
+            bail!("no ready")
+        };
+        for event in events {
+            stub.push(event);
+            match stub.next_seen(Duration::from_secs(20))? {
+                Seen::Response {
+                    handed_at,
+                    answered_at,
+                    body,
+                } => {
+                    let status = serde_json::from_str::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v["statusCode"].as_u64());
+                    if !matches!(status, Some(200 | 201)) {
+                        bail!("{name}: the benchmark request failed: {body}");
+                    }
+                    latencies.push(answered_at - handed_at);
+                }
+                Seen::Ready(_) => {}
+            }
+        }
+        Ok(())
+    })();
+    let peak = peak_rss_kib(pid);
+    stop(child);
+    result?;
+    let first = latencies.remove(0);
+    Ok(FunctionFigures {
+        native_bytes,
+        arm64_bytes,
+        cold_ms: sorted_ms(&cold),
+        first_ms: first.as_secs_f64() * 1_000.0,
+        warm_ms: sorted_ms(&latencies),
+        peak_rss_kib: peak,
+    })
+}
+
+/// One row of the load table: requests per second and latency over a bounded number of requests.
+struct LoadFigures {
+    requests: usize,
+    concurrency: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failures: usize,
+}
+
+/// Runs `requests` calls of `one` with `concurrency` in flight, over loopback only.
+async fn load<F, Fut>(requests: usize, concurrency: usize, one: F) -> LoadFigures
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let one = Arc::new(one);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (one, next) = (Arc::clone(&one), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= requests {
+                        return seen;
+                    }
+                    let t = Instant::now();
+                    let ok = one(i).await;
+                    seen.push((t.elapsed(), ok));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed();
+    let failures = all.iter().filter(|(_, ok)| !ok).count();
+    let ms = sorted_ms(&all.iter().map(|(d, _)| *d).collect::<Vec<_>>());
+    LoadFigures {
+        requests,
+        concurrency,
+        per_second: requests as f64 / elapsed.as_secs_f64(),
+        p50_ms: percentile(&ms, 50.0),
+        p99_ms: percentile(&ms, 99.0),
+        failures,
+    }
+}
+
+async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Option<Value> {
+    let resp = http.post(url).json(&body).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json().await.ok()
+}
+
+/// Logs in through the stack's HTTP API (demo mode returns the code).
+async fn http_login(http: &reqwest::Client, api: &str) -> Option<String> {
+    let phone = random_phone();
+    let sent = post_json(
+        http,
+        format!("{api}/v1/auth/send-code"),
+        json!({ "phone": phone }),
+    )
+    .await?;
+    let code = sent["code"].as_str()?.to_owned();
+    let verified = post_json(
+        http,
+        format!("{api}/v1/auth/verify-code"),
+        json!({ "phone": phone, "code": code }),
+    )
+    .await?;
+    verified["access_token"].as_str().map(str::to_owned)
+}
+
+async fn load_stack(api: &str) -> anyhow::Result<Vec<(&'static str, LoadFigures)>> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    // Warm every instance (the first call to each may wait for its process to start).
+    let token = http_login(&http, api)
+        .await
+        .context("logging in to the stack")?;
+    let profile = {
+        let (http, api, token) = (http.clone(), api.to_owned(), token.clone());
+        load(2_000, 8, move |_| {
+            let (http, api, token) = (http.clone(), api.clone(), token.clone());
+            async move {
+                http.get(format!("{api}/v1/profile"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+    };
+    let logins = {
+        let (http, api) = (http.clone(), api.to_owned());
+        load(300, 8, move |_| {
+            let (http, api) = (http.clone(), api.clone());
+            async move { http_login(&http, &api).await.is_some() }
+        })
+        .await
+    };
+    Ok(vec![
+        ("GET /v1/profile", profile),
+        ("login (send-code + verify-code)", logins),
+    ])
+}
+
+pub async fn run(out: &Path) -> anyhow::Result<()> {
+    let endpoint =
+        std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
+    let bench = Bench::new(endpoint).await?;
+    let mut report = String::new();
+    writeln!(report, "# Benchmarks\n")?;
+    writeln!(
+        report,
+        "Measured by `make bench` on {} ({} cores). Cold start: from exec of the native release binary to its first \
+         `GET /invocation/next` against a stub Runtime API, {COLD_RUNS} runs. Latency: from handing the event over to \
+         receiving the answer, through the same stub, against DynamoDB Local, {WARM_RUNS} warm invocations after the \
+         first. Peak RSS: VmHWM of the function process after the warm run.\n",
+        std::env::consts::ARCH,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    )?;
+    writeln!(
+        report,
+        "| function | arm64 bootstrap | native | cold start p50 / max | first call | warm p50 / p99 | peak RSS |"
+    )?;
+    writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    for name in FUNCTIONS {
+        let f = measure_function(&bench, name).await?;
+        let mb = |b: u64| format!("{:.2} MB", b as f64 / 1_048_576.0);
+        writeln!(
+            report,
+            "| {name} | {} | {} | {:.1} / {:.1} ms | {:.2} ms | {:.2} / {:.2} ms | {} |",
+            f.arm64_bytes.map(mb).unwrap_or_else(|| "n/a".into()),
+            mb(f.native_bytes),
+            percentile(&f.cold_ms, 50.0),
+            f.cold_ms.last().copied().unwrap_or(f64::NAN),
+            f.first_ms,
+            percentile(&f.warm_ms, 50.0),
+            percentile(&f.warm_ms, 99.0),
+            f.peak_rss_kib
+                .map(|k| format!("{:.1} MB", k as f64 / 1_024.0))
+                .unwrap_or_else(|| "n/a".into()),
+        )?;
+        eprintln!("measured {name}");
+    }
+    writeln!(report, "\n## DynamoDB calls per request\n")?;
+    writeln!(
+        report,
+        "Counted by an SDK interceptor on the real handlers; capacity from `ReturnConsumedCapacity` (DynamoDB Local).\n"
+    )?;
+    writeln!(
+        report,
+        "| request | status | calls | read units | write units |"
+    )?;
+    writeln!(report, "| --- | ---: | --- | ---: | ---: |")?;
+    for (label, status, usage) in bench.dynamodb_usage().await? {
+        let calls: Vec<String> = usage
+            .calls
+            .iter()
+            .map(|(op, n)| {
+                if *n == 1 {
+                    (*op).to_owned()
+                } else {
+                    format!("{n} × {op}")
+                }
+            })
+            .collect();
+        writeln!(
+            report,
+            "| {label} | {status} | {} | {:.1} | {:.1} |",
+            calls.join(", "),
+            usage.read_units,
+            usage.write_units
+        )?;
+    }
+    if let Ok(api) = std::env::var("API_URL") {
+        writeln!(report, "\n## The whole local stack under load\n")?;
+        writeln!(
+            report,
+            "Every function behind `cargo lambda watch --release` (4 instances each) and DynamoDB Local, on 127.0.0.1, \
+             a fixed number of requests from one client process.\n"
+        )?;
+        writeln!(
+            report,
+            "| requests | count | in flight | per second | p50 | p99 | failed |"
+        )?;
+        writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+        for (label, l) in load_stack(&api).await? {
+            writeln!(
+                report,
+                "| {label} | {} | {} | {:.0} | {:.1} ms | {:.1} ms | {} |",
+                l.requests, l.concurrency, l.per_second, l.p50_ms, l.p99_ms, l.failures
+            )?;
+        }
+    }
+    std::fs::create_dir_all(out.parent().unwrap_or(Path::new(".")))?;
+    std::fs::write(out, &report)?;
+    println!("{report}");
+    Ok(())
+}

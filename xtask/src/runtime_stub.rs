@@ -1,0 +1,173 @@
+//! A minimal Lambda Runtime API (the part a function talks to) for the benchmarks: it records
+//! when the function first asks for work, hands it queued events, and times each answer.
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the function did, as the stub saw it.
+pub enum Seen {
+    /// The first `GET /invocation/next`: the function finished its cold start.
+    Ready(Instant),
+    /// The answer to an event that was handed out at `handed_at`.
+    Response {
+        handed_at: Instant,
+        answered_at: Instant,
+        body: String,
+    },
+}
+
+pub struct RuntimeStub {
+    pub address: String,
+    events: Sender<String>,
+    pub seen: Receiver<Seen>,
+}
+
+impl RuntimeStub {
+    pub fn start() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let address = listener.local_addr()?.to_string();
+        let (event_tx, event_rx) = channel::<String>();
+        let (seen_tx, seen_rx) = channel::<Seen>();
+        let shared = Arc::new(Shared {
+            events: Mutex::new(event_rx),
+            seen: Mutex::new(seen_tx),
+            handed_at: Mutex::new(None),
+            ready_sent: Mutex::new(false),
+        });
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &shared);
+                });
+            }
+        });
+        Ok(Self {
+            address,
+            events: event_tx,
+            seen: seen_rx,
+        })
+    }
+
+    /// Queues an API Gateway event for the function's next `GET /invocation/next`.
+    pub fn push(&self, event: String) {
+        let _ = self.events.send(event);
+    }
+
+    pub fn next_seen(&self, timeout: Duration) -> anyhow::Result<Seen> {
+        self.seen.recv_timeout(timeout).map_err(|_| {
+            anyhow::anyhow!("the function did not reach the runtime API within {timeout:?}")
+        })
+    }
+}
+
+struct Shared {
+    events: Mutex<Receiver<String>>,
+    seen: Mutex<Sender<Seen>>,
+    handed_at: Mutex<Option<Instant>>,
+    ready_sent: Mutex<bool>,
+}
+
+fn serve(stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let mut content_length = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; content_length];
+        reader.read_exact(&mut body)?;
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        if path.ends_with("/invocation/next") {
+            {
+                let mut ready = shared
+                    .ready_sent
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?;
+                if !*ready {
+                    *ready = true;
+                    let _ = shared
+                        .seen
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("poisoned"))?
+                        .send(Seen::Ready(Instant::now()));
+                }
+            }
+            let event = shared
+                .events
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .recv()?;
+            *shared
+                .handed_at
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))? = Some(Instant::now());
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis()
+                + 30_000;
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {}\r\n\
+                 lambda-runtime-deadline-ms: {deadline}\r\n\
+                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
+                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\ncontent-length: {}\r\n\r\n{event}",
+                uuid_like(),
+                event.len()
+            )?;
+        } else {
+            if path.contains("/response") {
+                let handed_at = shared
+                    .handed_at
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .take()
+                    .unwrap_or_else(Instant::now);
+                let _ = shared
+                    .seen
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .send(Seen::Response {
+                        handed_at,
+                        answered_at: Instant::now(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+            }
+            write!(
+                writer,
+                "HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{{}}"
+            )?;
+        }
+        writer.flush()?;
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "00000000-0000-4000-8000-{:012x}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
