@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `cargo lambda invoke --data-file` with the send-code and verify-code events against the
-# running local stack: each answers the status its file name documents.
+# `cargo lambda invoke --data-file` with the send-code and verify-code events (and a few more)
+# against the running local stack: each answers the status its file name documents.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${API_PORT:?run through scripts/with-stack.sh, which starts the API}"
@@ -26,4 +26,8 @@ expect send-code events/send-code.415-not-json.json 415 >/dev/null
 expect verify-code events/verify-code.201-first-login.json 201 >/dev/null
 # The code is used now, so the same phone has none pending.
 expect verify-code events/verify-code.401-no-code-pending.json 401 >/dev/null
-echo "cargo lambda invoke: 5 passed, 0 failed"
+# The authenticated events get a real token from scripts/event-token.sh.
+expect profile events/profile.200.json 200 >/dev/null
+expect profile events/referrals.200.json 200 >/dev/null
+expect web events/web-openapi.200.json 200 >/dev/null
+echo "cargo lambda invoke: 8 passed, 0 failed"

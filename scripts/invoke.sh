@@ -18,4 +18,5 @@ if [[ "$content" == *REPLACE_WITH_CODE* ]]; then
   content="${content//REPLACE_WITH_CODE/${CODE:?set CODE to the code send-code returned}}"
 fi
 printf '%s\n' "$content" >"$rendered"
-cargo lambda invoke "$function" --data-file "$rendered" --invoke-port "${API_PORT:-9000}" --output-format json
+cargo lambda invoke "$function" --data-file "$rendered" \
+  --invoke-address 127.0.0.1 --invoke-port "${API_PORT:-9000}" --output-format json
