@@ -2,9 +2,11 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::Region;
 
 use crate::auth::Tokens;
 use crate::clock::Clock;
@@ -40,10 +42,20 @@ impl AppState {
     }
 }
 
-/// Short timeouts and few retries: a Lambda behind API Gateway has 30 seconds at most, and a
-/// client is better served by a quick 503 than by a request that hangs.
+/// The DynamoDB client, from the environment Lambda gives every function: `AWS_REGION` and the
+/// role's credentials in `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`.
+/// Reading just those, instead of the SDK's full provider chain (profile files, SSO, STS web
+/// identity, container and instance metadata), keeps that code out of the binary and the cold
+/// start. Short timeouts and few retries: a client is better served by a quick 503 than by a
+/// request that hangs until API Gateway's 30 seconds run out.
 pub async fn dynamodb_client(config: &Config) -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|_| "us-east-1".into());
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(1))
@@ -53,7 +65,7 @@ pub async fn dynamodb_client(config: &Config) -> Client {
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3));
     if let Some(endpoint) = &config.dynamodb_endpoint {
-        loader = loader.endpoint_url(endpoint);
+        builder = builder.endpoint_url(endpoint);
     }
-    Client::new(&loader.load().await)
+    Client::from_conf(builder.build())
 }

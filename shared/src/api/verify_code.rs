@@ -81,7 +81,7 @@ async fn verify_code(state: &AppState, req: &Request) -> Result<Response<Body>> 
             (user, false, referrals)
         }
         None => {
-            let (user, created) = login(state, &phone).await?;
+            let (user, created) = login_after_lookup(state, &phone, None).await?;
             let referrals = if created {
                 Vec::new()
             } else {
@@ -153,8 +153,19 @@ async fn existing_user(state: &AppState, id: &UserId) -> Result<User> {
 /// first logins race on the phone's uniqueness item; the losers read the winner's user.
 #[tracing::instrument(skip_all, fields(phone = %phone.masked()))]
 pub async fn login(state: &AppState, phone: &PhoneNumber) -> Result<(User, bool)> {
+    let known = state.store.user_id_by_phone(phone).await?;
+    login_after_lookup(state, phone, known).await
+}
+
+/// [`login`] for a caller that has just looked the phone up (and found `known`), so the first
+/// round does not read it again.
+async fn login_after_lookup(
+    state: &AppState,
+    phone: &PhoneNumber,
+    mut known: Option<UserId>,
+) -> Result<(User, bool)> {
     for attempt in 0..RACE_RETRIES {
-        if let Some(id) = state.store.user_id_by_phone(phone).await? {
+        if let Some(id) = known.take() {
             return Ok((existing_user(state, &id).await?, false));
         }
         let user = User::new(phone.clone(), state.clock.now_ms());
@@ -163,13 +174,14 @@ pub async fn login(state: &AppState, phone: &PhoneNumber) -> Result<(User, bool)
                 tracing::info!(user = user.id.as_str(), "user created");
                 return Ok((user, true));
             }
-            // Someone else created this phone's user first: read theirs on the next round.
-            Err(CreateUserError::PhoneTaken) => {}
             // A fresh invite code is drawn on the next round.
-            Err(CreateUserError::InviteCodeTaken) => {}
+            Err(CreateUserError::InviteCodeTaken) => continue,
+            // Someone else created this phone's user first: read theirs.
+            Err(CreateUserError::PhoneTaken) => {}
             Err(CreateUserError::Conflict) => backoff(attempt).await,
             Err(CreateUserError::Store(e)) => return Err(e.into()),
         }
+        known = state.store.user_id_by_phone(phone).await?;
     }
     Err(StoreError::Unavailable("could not create the user after repeated conflicts".into()).into())
 }
