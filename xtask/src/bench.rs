@@ -124,6 +124,24 @@ fn event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> 
     .to_string()
 }
 
+fn send_event(phone: &str) -> String {
+    event(
+        "POST",
+        "/v1/auth/send-code",
+        None,
+        Some(json!({ "phone": phone })),
+    )
+}
+
+fn verify_event(phone: &str, code: &str) -> String {
+    event(
+        "POST",
+        "/v1/auth/verify-code",
+        None,
+        Some(json!({ "phone": phone, "code": code })),
+    )
+}
+
 fn random_phone() -> String {
     use rand::Rng;
     format!("+79{:09}", rand::rng().random_range(0..1_000_000_000u32))
@@ -291,14 +309,7 @@ impl Bench {
     }
 
     async fn code_for(&self, phone: &str) -> anyhow::Result<String> {
-        let (status, body) = self
-            .call(&event(
-                "POST",
-                "/v1/auth/send-code",
-                None,
-                Some(json!({ "phone": phone })),
-            ))
-            .await?;
+        let (status, body) = self.call(&send_event(&phone)).await?;
         if status != 200 {
             bail!("send-code answered {status}: {body}");
         }
@@ -309,14 +320,7 @@ impl Bench {
     async fn user(&self) -> anyhow::Result<(String, String, String)> {
         let phone = random_phone();
         let code = self.code_for(&phone).await?;
-        let (_, body) = self
-            .call(&event(
-                "POST",
-                "/v1/auth/verify-code",
-                None,
-                Some(json!({ "phone": phone, "code": code })),
-            ))
-            .await?;
+        let (_, body) = self.call(&verify_event(&phone, &code)).await?;
         Ok((
             phone,
             body["access_token"].as_str().context("token")?.to_owned(),
@@ -343,28 +347,14 @@ impl Bench {
     async fn dynamodb_usage(&self) -> anyhow::Result<Vec<(String, u16, Usage)>> {
         let mut out = Vec::new();
         let phone = random_phone();
-        self.metered(
-            "send-code",
-            event(
-                "POST",
-                "/v1/auth/send-code",
-                None,
-                Some(json!({ "phone": phone })),
-            ),
-            &mut out,
-        )
-        .await?;
+        self.metered("send-code", send_event(&phone), &mut out)
+            .await?;
         // First login.
         let phone = random_phone();
         let code = self.code_for(&phone).await?;
         self.metered(
             "verify-code, first login",
-            event(
-                "POST",
-                "/v1/auth/verify-code",
-                None,
-                Some(json!({ "phone": phone, "code": code })),
-            ),
+            verify_event(&phone, &code),
             &mut out,
         )
         .await?;
@@ -372,12 +362,7 @@ impl Bench {
         let code = self.code_for(&phone).await?;
         self.metered(
             "verify-code, returning user",
-            event(
-                "POST",
-                "/v1/auth/verify-code",
-                None,
-                Some(json!({ "phone": phone, "code": code })),
-            ),
+            verify_event(&phone, &code),
             &mut out,
         )
         .await?;
@@ -385,12 +370,7 @@ impl Bench {
         let wrong = format!("{:04}", (code.parse::<u32>().unwrap_or(0) + 1) % 10_000);
         self.metered(
             "verify-code, wrong code",
-            event(
-                "POST",
-                "/v1/auth/verify-code",
-                None,
-                Some(json!({ "phone": phone, "code": wrong })),
-            ),
+            verify_event(&phone, &wrong),
             &mut out,
         )
         .await?;
@@ -445,24 +425,14 @@ impl Bench {
         match function {
             "send-code" => {
                 for _ in 0..n {
-                    events.push(event(
-                        "POST",
-                        "/v1/auth/send-code",
-                        None,
-                        Some(json!({ "phone": random_phone() })),
-                    ));
+                    events.push(send_event(&random_phone()));
                 }
             }
             "verify-code" => {
                 for _ in 0..n {
                     let phone = random_phone();
                     let code = self.code_for(&phone).await?;
-                    events.push(event(
-                        "POST",
-                        "/v1/auth/verify-code",
-                        None,
-                        Some(json!({ "phone": phone, "code": code })),
-                    ));
+                    events.push(verify_event(&phone, &code));
                 }
             }
             "profile" => {
