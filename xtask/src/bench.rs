@@ -309,7 +309,7 @@ impl Bench {
     }
 
     async fn code_for(&self, phone: &str) -> anyhow::Result<String> {
-        let (status, body) = self.call(&send_event(&phone)).await?;
+        let (status, body) = self.call(&send_event(phone)).await?;
         if status != 200 {
             bail!("send-code answered {status}: {body}");
         }

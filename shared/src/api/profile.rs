@@ -6,6 +6,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::openapi::{BodyProblems, TokenProblems, Unavailable};
 use super::{PROFILE_REFERRALS, ProfileView, RACE_RETRIES, ReferralView, backoff};
 use crate::auth::Claims;
 use crate::domain::{Activation, InviteCode, User, UserId};
@@ -65,10 +66,8 @@ async fn current_user(state: &AppState, claims: &Claims) -> Result<User> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "My profile", body = ProfileView),
-        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `token_revoked`", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
-        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        TokenProblems,
+        Unavailable,
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -103,15 +102,12 @@ pub struct ActivateRequest {
     responses(
         (status = 200, description = "Activated; my updated profile", body = ProfileView),
         (status = 400, description = "`invalid_invite_code` (not 6 letters or digits), `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `token_revoked`", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
+        TokenProblems,
         (status = 404, description = "`invite_code_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_activated`: a code was activated before; it stays", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
         (status = 422, description = "`own_invite_code`, `mutual_referral` (the code's owner activated mine)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        Unavailable,
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -182,10 +178,8 @@ pub struct ReferralPage {
     responses(
         (status = 200, description = "A page of referrals", body = ReferralPage),
         (status = 400, description = "`invalid_query` (bad `limit`), `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `token_revoked`", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
-        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        TokenProblems,
+        Unavailable,
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -230,10 +224,8 @@ pub(crate) async fn list_referrals(state: &AppState, req: &Request) -> Result<Re
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out; every earlier token is revoked"),
-        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `token_revoked`", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"`"))),
-        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        TokenProblems,
+        Unavailable,
     ),
 )]
 #[tracing::instrument(skip_all)]

@@ -7,6 +7,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::openapi::{BodyProblems, Unavailable};
 use super::{RACE_RETRIES, backoff};
 use crate::domain::otp::SendRejected;
 use crate::domain::{OtpCode, PhoneNumber};
@@ -52,12 +53,10 @@ pub struct SendCodeResponse {
     responses(
         (status = 200, description = "The code was sent", body = SendCodeResponse),
         (status = 400, description = "`invalid_phone`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
         (status = 429, description = "`resend_too_soon` (cooldown), `too_many_codes` (hourly cap), `phone_locked` (too many wrong codes today)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        Unavailable,
     ),
 )]
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {

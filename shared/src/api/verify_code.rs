@@ -4,6 +4,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::openapi::{BodyProblems, Unavailable};
 use super::{PROFILE_REFERRALS, ProfileView, RACE_RETRIES, backoff};
 use crate::domain::{OtpCode, PhoneNumber, User, UserId, VerifyOutcome};
 use crate::error::{Error, Result};
@@ -50,12 +51,10 @@ pub struct VerifyCodeResponse {
         (status = 201, description = "Logged in; this login created the user", body = VerifyCodeResponse),
         (status = 400, description = "`invalid_phone`, `invalid_code_format`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_code` (with `attempts_left`), `code_expired` (none pending, expired or used)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
         (status = 429, description = "`too_many_attempts` (the code is burned), `phone_locked` (too many wrong codes today)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        (status = 503, description = "`service_unavailable`: the database is throttled or unreachable", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        Unavailable,
     ),
 )]
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
