@@ -17,10 +17,11 @@ sam build --build-dir .aws-sam/build >.aws-sam-build.log 2>&1 || { tail -40 .aws
 
 # Amazon Linux 2023 ships glibc 2.34: no symbol may need a newer one.
 MAX_GLIBC="2.34"
-functions=$(ls -d .aws-sam/build/*Function)
-[ -n "$functions" ] || { log "sam build produced no functions"; exit 1; }
+shopt -s nullglob
+functions=(.aws-sam/build/*Function)
+[ ${#functions[@]} -eq 4 ] || { log "sam build produced ${#functions[@]} functions, expected 4"; exit 1; }
 printf '%-22s %10s  %s\n' function bytes "max GLIBC"
-for dir in $functions; do
+for dir in "${functions[@]}"; do
   bin="$dir/bootstrap"
   [ -f "$bin" ] || { log "$bin is missing"; exit 1; }
   file -b "$bin" | grep -q 'ELF 64-bit.*ARM aarch64' || { log "$bin is not an aarch64 ELF: $(file -b "$bin")"; exit 1; }

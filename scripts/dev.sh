@@ -12,7 +12,9 @@ LAMBDA_CONCURRENCY="${LAMBDA_CONCURRENCY:-4}"
 export JWT_SECRET="${JWT_SECRET:-$DEV_JWT_SECRET}"
 export RUST_LOG="${RUST_LOG:-info}"
 
-trap stop_dynamodb EXIT INT TERM
+trap stop_dynamodb EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 start_dynamodb
 log "API at http://127.0.0.1:$API_PORT (EXPOSE_CODES=${EXPOSE_CODES:-false}, SMS_DELAY_MS=${SMS_DELAY_MS:-1000-2000})"
 cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --concurrency "$LAMBDA_CONCURRENCY"

@@ -16,9 +16,10 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-wait_for_port() { # port, seconds
+wait_for_port() { # port, seconds, pid of the process that should be listening
   local deadline=$((SECONDS + $2))
   until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    kill -0 "$3" 2>/dev/null || { log "the process meant to listen on $1 (pid $3) has exited"; return 1; }
     [ $SECONDS -lt $deadline ] || { log "nothing listens on 127.0.0.1:$1 after $2 s"; return 1; }
     sleep 0.2
   done
@@ -31,9 +32,23 @@ start_dynamodb() {
     -inMemory -sharedDb -port "$DYNAMODB_PORT" -disableTelemetry >"${DDB_LOG:-/dev/null}" 2>&1 &
   DDB_PID=$!
   export DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
-  wait_for_port "$DYNAMODB_PORT" 60
+  wait_for_port "$DYNAMODB_PORT" 60 "$DDB_PID"
   log "DynamoDB Local (pid $DDB_PID) at $DYNAMODB_ENDPOINT"
   cargo run --quiet -p xtask -- create-tables >&2
+}
+
+# Runs "$@" in the background and waits for it, so a TERM or Ctrl-C reaches the traps at once
+# (bash defers traps while a foreground command runs); the traps stop it too.
+run_and_wait() {
+  "$@" &
+  CMD_PID=$!
+  wait "$CMD_PID"
+}
+
+stop_command() {
+  if [ -n "${CMD_PID:-}" ] && kill -0 "$CMD_PID" 2>/dev/null; then
+    kill "$CMD_PID" 2>/dev/null || true
+  fi
 }
 
 stop_dynamodb() {
@@ -52,7 +67,7 @@ start_api() {
     >"${API_LOG:-/dev/null}" 2>&1 </dev/null &
   API_PID=$!
   export API_URL="http://127.0.0.1:$API_PORT"
-  wait_for_port "$API_PORT" 120
+  wait_for_port "$API_PORT" 120 "$API_PID"
   log "functions (cargo lambda watch, pid $API_PID) at $API_URL"
 }
 

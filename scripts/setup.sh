@@ -6,9 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
+# apt needs root; use sudo when not root.
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+# A distribution's own Python refuses system-wide pip installs (PEP 668); the tools below are
+# plain command-line programs, so allow it there. Inside a virtualenv or pyenv this changes nothing.
+export PIP_BREAK_SYSTEM_PACKAGES=1
+
 if ! command -v java >/dev/null 2>&1; then
   log "installing a Java runtime for DynamoDB Local"
-  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
 
 if [ ! -f "$DDB_DIR/DynamoDBLocal.jar" ]; then
@@ -34,7 +41,13 @@ command -v schemathesis >/dev/null 2>&1 ||
 
 if ! command -v chromium >/dev/null 2>&1; then
   log "installing Chromium for the browser tests"
-  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+# check-deploy.sh inspects the built binaries with file and objdump.
+if ! command -v file >/dev/null 2>&1 || ! command -v objdump >/dev/null 2>&1; then
+  log "installing file and binutils"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq file binutils >/dev/null
 fi
 
 # Lambda runs the functions on arm64 (Graviton); cargo-lambda cross-links with zig.

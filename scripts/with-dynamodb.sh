@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 DYNAMODB_PORT="${TEST_DYNAMODB_PORT:-$(free_port)}"
-trap stop_dynamodb EXIT INT TERM
+trap 'stop_command; stop_dynamodb' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 start_dynamodb
-"$@"
+run_and_wait "$@"

@@ -12,7 +12,9 @@ export JWT_SECRET="${JWT_SECRET:-local-test-secret-not-for-production-use}"
 export SMS_DELAY_MS="${SMS_DELAY_MS:-0}" EXPOSE_CODES="${EXPOSE_CODES:-true}"
 API_LOG="$PWD/target/with-stack.log"
 mkdir -p target
-trap 'stop_api; stop_dynamodb' EXIT INT TERM
+trap 'stop_command; stop_api; stop_dynamodb' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 start_dynamodb
 start_api
-"$@"
+run_and_wait "$@"

@@ -84,7 +84,10 @@ fn spawn(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Child> {
         .envs(env.iter().cloned())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // The function's own log, for when a run fails.
+        .stderr(std::fs::File::create(
+            root().join("target/bench-function.log"),
+        )?)
         .spawn()?)
 }
 
@@ -480,6 +483,7 @@ async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionF
         match seen? {
             Seen::Ready(at) => cold.push(at - started),
             Seen::Response { .. } => bail!("{name}: answered before asking for work"),
+            Seen::Failed(error) => bail!("{name} failed to start: {error}"),
         }
     }
 
@@ -508,6 +512,7 @@ async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionF
                     }
                     latencies.push(answered_at - handed_at);
                 }
+                Seen::Failed(error) => bail!("{name}: {error} (see target/bench-function.log)"),
                 Seen::Ready(_) => {}
             }
         }
@@ -569,11 +574,17 @@ where
     }
     let elapsed = started.elapsed();
     let failures = all.iter().filter(|(_, ok)| !ok).count();
-    let ms = sorted_ms(&all.iter().map(|(d, _)| *d).collect::<Vec<_>>());
+    // Rates and latencies count the requests that succeeded; failures are reported apart.
+    let ms = sorted_ms(
+        &all.iter()
+            .filter(|(_, ok)| *ok)
+            .map(|(d, _)| *d)
+            .collect::<Vec<_>>(),
+    );
     LoadFigures {
         requests,
         concurrency,
-        per_second: requests as f64 / elapsed.as_secs_f64(),
+        per_second: (requests - failures) as f64 / elapsed.as_secs_f64(),
         p50_ms: percentile(&ms, 50.0),
         p99_ms: percentile(&ms, 99.0),
         failures,
@@ -607,14 +618,29 @@ async fn http_login(http: &reqwest::Client, api: &str) -> Option<String> {
     verified["access_token"].as_str().map(str::to_owned)
 }
 
+async fn warm_up(http: &reqwest::Client, api: &str, token: &str) {
+    let profiles = (0..16).map(|_| async {
+        let _ = http
+            .get(format!("{api}/v1/profile"))
+            .bearer_auth(token)
+            .send()
+            .await;
+    });
+    futures::future::join_all(profiles).await;
+    let logins = (0..16).map(|_| http_login(http, api));
+    futures::future::join_all(logins).await;
+}
+
 async fn load_stack(api: &str) -> anyhow::Result<Vec<(&'static str, LoadFigures)>> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
-    // Warm every instance (the first call to each may wait for its process to start).
     let token = http_login(&http, api)
         .await
         .context("logging in to the stack")?;
+    // Start every instance first: `cargo lambda watch` starts a function's process on its first
+    // call, and that start-up does not belong in the figures.
+    warm_up(&http, api, &token).await;
     let profile = {
         let (http, api, token) = (http.clone(), api.to_owned(), token.clone());
         load(2_000, 8, move |_| {
@@ -667,7 +693,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")?;
     for name in FUNCTIONS {
         let f = measure_function(&bench, name).await?;
-        let mb = |b: u64| format!("{:.2} MB", b as f64 / 1_048_576.0);
+        let mb = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
         writeln!(
             report,
             "| {name} | {} | {} | {:.1} / {:.1} ms | {:.2} ms | {:.2} / {:.2} ms | {} |",
@@ -679,7 +705,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             percentile(&f.warm_ms, 50.0),
             percentile(&f.warm_ms, 99.0),
             f.peak_rss_kib
-                .map(|k| format!("{:.1} MB", k as f64 / 1_024.0))
+                .map(|k| format!("{:.1} MiB", k as f64 / 1_024.0))
                 .unwrap_or_else(|| "n/a".into()),
         )?;
         eprintln!("measured {name}");

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub enum Seen {
     /// The first `GET /invocation/next`: the function finished its cold start.
     Ready(Instant),
+    /// The function reported an error (`/invocation/{id}/error` or `/init/error`).
+    Failed(String),
     /// The answer to an event that was handed out at `handed_at`.
     Response {
         handed_at: Instant,
@@ -139,7 +141,16 @@ fn serve(stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
                 event.len()
             )?;
         } else {
-            if path.contains("/response") {
+            if path.ends_with("/error") {
+                let _ = shared
+                    .seen
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .send(Seen::Failed(format!(
+                        "{path}: {}",
+                        String::from_utf8_lossy(&body)
+                    )));
+            } else if path.contains("/response") {
                 let handed_at = shared
                     .handed_at
                     .lock()
