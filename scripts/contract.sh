@@ -24,6 +24,9 @@ PY
 )
 
 mkdir -p target/schemathesis
+# The served document must be valid OpenAPI 3.1 before anything is generated from it.
+curl -sf "$API_URL/openapi.json" -o target/openapi.json
+openapi-spec-validator target/openapi.json
 export PYTHONPATH="$PWD/tests/contract${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks
 # Logout would revoke the token the other operations use; it runs last, on its own.
 run() {

@@ -36,7 +36,7 @@ if [ -n "$missing_tools" ]; then
   python3 -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
 fi
 
-command -v schemathesis >/dev/null 2>&1 ||
+{ command -v schemathesis >/dev/null 2>&1 && command -v openapi-spec-validator >/dev/null 2>&1; } ||
   python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 
 if ! command -v chromium >/dev/null 2>&1; then

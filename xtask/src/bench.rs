@@ -385,28 +385,17 @@ impl Bench {
             &mut out,
         )
         .await?;
-        self.metered(
-            "activate invite code",
-            event(
-                "POST",
-                "/v1/profile/invite-code",
-                Some(&token),
-                Some(json!({ "invite_code": friend_code })),
-            ),
-            &mut out,
-        )
-        .await?;
-        self.metered(
-            "activate, already activated",
-            event(
-                "POST",
-                "/v1/profile/invite-code",
-                Some(&token),
-                Some(json!({ "invite_code": friend_code })),
-            ),
-            &mut out,
-        )
-        .await?;
+        let activation = event(
+            "POST",
+            "/v1/profile/invite-code",
+            Some(&token),
+            Some(json!({ "invite_code": friend_code })),
+        );
+        self.metered("activate invite code", activation.clone(), &mut out)
+            .await?;
+        // The same request again: refused by the read, before any write.
+        self.metered("activate, already activated", activation, &mut out)
+            .await?;
         self.metered(
             "GET /v1/profile/referrals",
             event("GET", "/v1/profile/referrals", Some(&token), None),
