@@ -413,16 +413,9 @@ impl Store {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
                 let stored = self
-                    .client
-                    .get_item()
-                    .table_name(&self.tables.otp)
-                    .key("phone", s(phone.as_str()))
-                    .projection_expression("write_id")
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                Ok(stored.item.and_then(|i| i.get("write_id").cloned()) == Some(s(write_id)))
+                    .read_back(&self.tables.otp, "phone", phone.as_str(), "write_id")
+                    .await?;
+                Ok(stored.get("write_id") == Some(&s(write_id)))
             }
             Err(e) => Err(StoreError::from_sdk(e)),
         }
@@ -623,6 +616,29 @@ impl Store {
         Ok((referrals, next))
     }
 
+    /// After a write's condition failed: the attributes that tell whether the item holds that
+    /// very write (an SDK retry of a write that had landed) or someone else's. Consistent read.
+    async fn read_back(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+        attributes: &str,
+    ) -> Result<Item, StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key, s(value))
+            .projection_expression(attributes)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?
+            .item
+            .unwrap_or_default())
+    }
+
     /// Bumps the user's token version if it still is `current`, revoking every token issued
     /// before. Returns `false` if it had already moved on (the caller's token was revoked).
     pub async fn revoke_tokens(&self, user: &UserId, current: u64) -> Result<bool, StoreError> {
@@ -655,17 +671,13 @@ impl Store {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
                 let stored = self
-                    .client
-                    .get_item()
-                    .table_name(&self.tables.users)
-                    .key("id", s(user.as_str()))
-                    .projection_expression("logout_id, token_version")
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?
-                    .item
-                    .unwrap_or_default();
+                    .read_back(
+                        &self.tables.users,
+                        "id",
+                        user.as_str(),
+                        "logout_id, token_version",
+                    )
+                    .await?;
                 Ok(stored.get("logout_id") == Some(&s(logout_id))
                     && stored.get("token_version") == Some(&n(current + 1)))
             }

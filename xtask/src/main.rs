@@ -14,13 +14,10 @@ use anyhow::{Context, bail};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    let args: Vec<String> = std::env::args().collect();
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    // words[0] is the program itself.
+    match words.get(1..).unwrap_or_default() {
         ["create-tables"] => {
             let endpoint = std::env::var("DYNAMODB_ENDPOINT")
                 .context("DYNAMODB_ENDPOINT must point at DynamoDB Local")?;
