@@ -3,7 +3,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 /// The system clock plus an offset that is zero in production and advanced by tests that need
 /// a code to expire or a window to pass without sleeping.
@@ -31,16 +32,17 @@ impl Clock {
     }
 }
 
-/// Unix milliseconds as RFC 3339 in UTC with millisecond precision, e.g. `2026-11-23T03:31:05.123Z`.
+/// Unix milliseconds as RFC 3339 in UTC with exactly three fractional digits, e.g.
+/// `2026-11-23T03:31:05.120Z`, so that two times compare correctly as strings too.
 pub fn rfc3339(ms: i64) -> String {
     let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
         return String::new();
     };
-    let at = at
-        .replace_nanosecond(at.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(at);
-    at.format(&Rfc3339).unwrap_or_default()
+    at.format(MILLIS).unwrap_or_default()
 }
+
+const MILLIS: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 #[cfg(test)]
 mod tests {
@@ -49,7 +51,9 @@ mod tests {
     #[test]
     fn times_render_as_utc_rfc3339() {
         assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_000_000_120), "2026-11-18T11:06:40.120Z");
+        assert!(rfc3339(1_795_000_000_100) < rfc3339(1_795_000_000_120));
     }
 
     #[test]

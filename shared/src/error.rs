@@ -1,6 +1,13 @@
-//! Every way a request can fail, as one type. `http::problem` is the only place that turns these
-//! into status codes.
+//! Every way a request can fail, as one type. Each error knows its problem code
+//! ([`Error::code`]) and each code its status and title ([`ProblemCode::status`]); `http` only
+//! renders them.
+use lambda_http::http::StatusCode;
+use serde::Serialize;
+
+use crate::domain::ActivationRefused;
 use crate::store::StoreError;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -43,17 +50,15 @@ pub enum Error {
     #[error("too many wrong tries; request a new code")]
     TooManyAttempts { retry_after: i64 },
 
-    #[error("no user has this invite code")]
-    InviteCodeNotFound,
-    #[error("an invite code was already activated on this account")]
-    AlreadyActivated,
-    #[error("this is your own invite code")]
-    OwnInviteCode,
-    #[error("this code's owner already activated your code")]
-    MutualReferral,
-
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Activation(#[from] ActivationRefused),
+
+    /// Worth retrying soon: DynamoDB throttled or unreachable, or a race lost too many times.
+    #[error("temporarily unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A bug or a misconfiguration: a missing table, a malformed item, a failed serialisation.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
 }
 
 /// Why a bearer token was refused. Clients see the message; all map to 401.
@@ -67,6 +72,158 @@ pub enum AuthFailure {
     Expired,
     #[error("the token was revoked by a logout")]
     Revoked,
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(source) => Self::Unavailable(source),
+            StoreError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl Error {
+    /// A lost race retried too often: busy, not broken.
+    pub fn contention(what: &'static str) -> Self {
+        Self::Unavailable(format!("too much contention: {what}").into())
+    }
+
+    pub fn code(&self) -> ProblemCode {
+        use ProblemCode as C;
+        match self {
+            Self::UnsupportedMediaType => C::UnsupportedMediaType,
+            Self::PayloadTooLarge(_) => C::PayloadTooLarge,
+            Self::MalformedJson(_) => C::MalformedJson,
+            Self::InvalidBody(_) => C::InvalidBody,
+            Self::InvalidQuery(_) => C::InvalidQuery,
+            Self::InvalidCursor => C::InvalidCursor,
+            Self::InvalidPhone => C::InvalidPhone,
+            Self::InvalidCodeFormat(_) => C::InvalidCodeFormat,
+            Self::InvalidInviteCode => C::InvalidInviteCode,
+            Self::RouteNotFound => C::NotFound,
+            Self::MethodNotAllowed => C::MethodNotAllowed,
+            Self::Unauthorized(AuthFailure::Missing) => C::MissingToken,
+            Self::Unauthorized(AuthFailure::Invalid) => C::InvalidToken,
+            Self::Unauthorized(AuthFailure::Expired) => C::TokenExpired,
+            Self::Unauthorized(AuthFailure::Revoked) => C::TokenRevoked,
+            Self::ResendTooSoon { .. } => C::ResendTooSoon,
+            Self::TooManyCodes { .. } => C::TooManyCodes,
+            Self::PhoneLocked { .. } => C::PhoneLocked,
+            Self::InvalidCode { .. } => C::InvalidCode,
+            Self::CodeExpired => C::CodeExpired,
+            Self::TooManyAttempts { .. } => C::TooManyAttempts,
+            Self::Activation(ActivationRefused::NotFound) => C::InviteCodeNotFound,
+            Self::Activation(ActivationRefused::AlreadyActivated) => C::AlreadyActivated,
+            Self::Activation(ActivationRefused::OwnCode) => C::OwnInviteCode,
+            Self::Activation(ActivationRefused::Mutual) => C::MutualReferral,
+            Self::Unavailable(_) => C::ServiceUnavailable,
+            Self::Internal(_) => C::InternalError,
+        }
+    }
+
+    /// Seconds a client should wait before trying again, for the answers that have one.
+    pub fn retry_after(&self) -> Option<i64> {
+        match self {
+            Self::ResendTooSoon { retry_after }
+            | Self::TooManyCodes { retry_after }
+            | Self::PhoneLocked { retry_after }
+            | Self::TooManyAttempts { retry_after } => Some(*retry_after),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        }
+    }
+}
+
+/// Every problem `code` this API answers with. The OpenAPI document lists them from this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    MalformedJson,
+    InvalidBody,
+    InvalidQuery,
+    InvalidCursor,
+    InvalidPhone,
+    InvalidCodeFormat,
+    InvalidInviteCode,
+    NotFound,
+    MethodNotAllowed,
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+    ResendTooSoon,
+    TooManyCodes,
+    PhoneLocked,
+    InvalidCode,
+    CodeExpired,
+    TooManyAttempts,
+    InviteCodeNotFound,
+    AlreadyActivated,
+    OwnInviteCode,
+    MutualReferral,
+    ServiceUnavailable,
+    InternalError,
+}
+
+impl ProblemCode {
+    /// The HTTP status and the title of every problem, in one table.
+    pub fn status(self) -> (StatusCode, &'static str) {
+        use ProblemCode as C;
+        use StatusCode as S;
+        match self {
+            C::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
+            C::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "Payload too large"),
+            C::MalformedJson => (S::BAD_REQUEST, "Malformed JSON"),
+            C::InvalidBody => (S::BAD_REQUEST, "Invalid request body"),
+            C::InvalidQuery => (S::BAD_REQUEST, "Invalid query parameter"),
+            C::InvalidCursor => (S::BAD_REQUEST, "Invalid cursor"),
+            C::InvalidPhone => (S::BAD_REQUEST, "Invalid phone number"),
+            C::InvalidCodeFormat => (S::BAD_REQUEST, "Invalid code format"),
+            C::InvalidInviteCode => (S::BAD_REQUEST, "Invalid invite code"),
+            C::NotFound => (S::NOT_FOUND, "Not found"),
+            C::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "Method not allowed"),
+            C::MissingToken | C::InvalidToken | C::TokenExpired | C::TokenRevoked => {
+                (S::UNAUTHORIZED, "Unauthorized")
+            }
+            C::ResendTooSoon => (S::TOO_MANY_REQUESTS, "Too soon for a new code"),
+            C::TooManyCodes => (S::TOO_MANY_REQUESTS, "Too many codes"),
+            C::PhoneLocked => (S::TOO_MANY_REQUESTS, "Phone temporarily locked"),
+            C::InvalidCode => (S::UNAUTHORIZED, "Invalid code"),
+            C::CodeExpired => (S::UNAUTHORIZED, "Code expired"),
+            C::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many attempts"),
+            C::InviteCodeNotFound => (S::NOT_FOUND, "Invite code not found"),
+            C::AlreadyActivated => (S::CONFLICT, "Invite code already activated"),
+            C::OwnInviteCode => (S::UNPROCESSABLE_ENTITY, "Own invite code"),
+            C::MutualReferral => (S::UNPROCESSABLE_ENTITY, "Mutual referral"),
+            C::ServiceUnavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),
+            C::InternalError => (S::INTERNAL_SERVER_ERROR, "Internal error"),
+        }
+    }
+
+    pub fn as_str(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => String::new(),
+        }
+    }
+}
+
+/// An error and its causes, one after another, for the log.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,4 +1,6 @@
 //! Domain rules, DynamoDB access and the HTTP edge shared by the referral API's Lambda functions.
+//! Dependencies point inward: `api` (HTTP handlers) -> `usecases` -> `domain`; only `state`
+//! names the concrete adapters (`store`, the SMS sender).
 pub mod api;
 pub mod auth;
 pub mod clock;
@@ -7,5 +9,9 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod routes;
 pub mod state;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod usecases;

@@ -27,7 +27,7 @@ impl AppState {
     /// DynamoDB client from the standard AWS environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let client = dynamodb_client(&config).await;
+        let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
         Ok(Self::new(config, client))
     }
 
@@ -48,7 +48,13 @@ impl AppState {
 /// identity, container and instance metadata), keeps that code out of the binary and the cold
 /// start. Short timeouts and few retries: a client is better served by a quick 503 than by a
 /// request that hangs until API Gateway's 30 seconds run out.
-pub async fn dynamodb_client(config: &Config) -> Client {
+pub fn dynamodb_client(endpoint: Option<&str>) -> Client {
+    Client::from_conf(dynamodb_config(endpoint).build())
+}
+
+/// The settings [`dynamodb_client`] builds from, for a caller that adds to them (the bench
+/// meters calls with an interceptor).
+pub fn dynamodb_config(endpoint: Option<&str>) -> aws_sdk_dynamodb::config::Builder {
     let region = std::env::var("AWS_REGION")
         .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
         .unwrap_or_else(|_| "us-east-1".into());
@@ -64,8 +70,8 @@ pub async fn dynamodb_client(config: &Config) -> Client {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3));
-    if let Some(endpoint) = &config.dynamodb_endpoint {
+    if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint);
     }
-    Client::from_conf(builder.build())
+    builder
 }

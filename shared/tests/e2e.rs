@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::testing::{HttpApi, random_phone};
 
 /// `cargo lambda watch` and the function processes it spawns, in their own process group, which
 /// is stopped (by the group's PID) when this value drops, whether the test passed or panicked.
@@ -88,80 +88,39 @@ impl Drop for LocalStack {
     }
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
+/// A request that must get an answer; the answer's (status, body).
+async fn send(
+    api: &HttpApi,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    api.send(method, path, token, body.as_ref()).await.unwrap()
 }
 
-impl Client {
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn login(&self, phone: &str) -> (String, Value) {
-        let (status, sent) = self
-            .send(
-                "POST",
-                "/v1/auth/send-code",
-                None,
-                Some(json!({ "phone": phone })),
-            )
-            .await;
-        assert_eq!(status, 200, "{sent}");
-        let code = sent["code"].as_str().unwrap();
-        let (status, verified) = self
-            .send(
-                "POST",
-                "/v1/auth/verify-code",
-                None,
-                Some(json!({ "phone": phone, "code": code })),
-            )
-            .await;
-        assert_eq!(status, 201, "{verified}");
-        (
-            verified["access_token"].as_str().unwrap().to_owned(),
-            verified["profile"].clone(),
-        )
-    }
-}
-
-fn phone() -> String {
-    use rand::Rng;
-    format!("+79{:09}", rand::rng().random_range(0..1_000_000_000u32))
+/// A first login: (token, profile).
+async fn login(api: &HttpApi, phone: &str) -> (String, Value) {
+    let (status, verified) = api.login(phone).await.unwrap();
+    assert_eq!(status, 201, "{verified}");
+    (
+        verified["access_token"].as_str().unwrap().to_owned(),
+        verified["profile"].clone(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_whole_flow_works_over_http_on_the_api_gateway_routes() {
     let stack = LocalStack::start();
-    let client = Client {
-        // The first request to each function waits for cargo to build it.
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .build()
-            .unwrap(),
-        base: stack.base.clone(),
-    };
+    let mut client = HttpApi::new(stack.base.clone());
+    // The first request to each function waits for cargo to build it.
+    client.http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
 
     // Login with a national-format number; the profile shows E.164.
-    let phone_a = phone();
+    let phone_a = random_phone();
     let national = format!(
         "8 ({}) {}-{}-{}",
         &phone_a[2..5],
@@ -169,37 +128,38 @@ async fn the_whole_flow_works_over_http_on_the_api_gateway_routes() {
         &phone_a[8..10],
         &phone_a[10..]
     );
-    let (token_a, profile_a) = client.login(&national).await;
+    let (token_a, profile_a) = login(&client, &national).await;
     assert_eq!(profile_a["phone"], phone_a.as_str());
-    let (status, me) = client
-        .send("GET", "/v1/profile", Some(&token_a), None)
-        .await;
+    let (status, me) = send(&client, "GET", "/v1/profile", Some(&token_a), None).await;
     assert_eq!(
         (status, &me["invite_code"]),
-        (StatusCode::OK, &profile_a["invite_code"])
+        (200, &profile_a["invite_code"])
     );
 
     // A second user activates A's code; A sees them.
-    let phone_b = phone();
-    let (token_b, _) = client.login(&phone_b).await;
-    let (status, b) = client
-        .send(
-            "POST",
-            "/v1/profile/invite-code",
-            Some(&token_b),
-            Some(json!({ "invite_code": profile_a["invite_code"] })),
-        )
-        .await;
+    let phone_b = random_phone();
+    let (token_b, _) = login(&client, &phone_b).await;
+    let (status, b) = send(
+        &client,
+        "POST",
+        "/v1/profile/invite-code",
+        Some(&token_b),
+        Some(json!({ "invite_code": profile_a["invite_code"] })),
+    )
+    .await;
     assert_eq!(status, 200, "{b}");
     assert_eq!(b["activated_invite_code"], profile_a["invite_code"]);
-    let (_, me) = client
-        .send("GET", "/v1/profile", Some(&token_a), None)
-        .await;
+    let (_, me) = send(&client, "GET", "/v1/profile", Some(&token_a), None).await;
     assert_eq!(me["referrals_count"], 1);
     assert_eq!(me["referrals"][0]["phone"], phone_b.as_str());
-    let (status, page) = client
-        .send("GET", "/v1/profile/referrals?limit=1", Some(&token_a), None)
-        .await;
+    let (status, page) = send(
+        &client,
+        "GET",
+        "/v1/profile/referrals?limit=1",
+        Some(&token_a),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(
         page,
@@ -227,34 +187,42 @@ async fn the_whole_flow_works_over_http_on_the_api_gateway_routes() {
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
 
     // Two instances verify the same code at once: exactly one gets in.
-    let phone_c = phone();
-    let (_, sent) = client
-        .send(
-            "POST",
-            "/v1/auth/send-code",
-            None,
-            Some(json!({ "phone": phone_c })),
-        )
-        .await;
+    let phone_c = random_phone();
+    let (_, sent) = send(
+        &client,
+        "POST",
+        "/v1/auth/send-code",
+        None,
+        Some(json!({ "phone": phone_c })),
+    )
+    .await;
     let body = json!({ "phone": phone_c, "code": sent["code"] });
     let (one, two) = tokio::join!(
-        client.send("POST", "/v1/auth/verify-code", None, Some(body.clone())),
-        client.send("POST", "/v1/auth/verify-code", None, Some(body.clone()))
+        send(
+            &client,
+            "POST",
+            "/v1/auth/verify-code",
+            None,
+            Some(body.clone())
+        ),
+        send(
+            &client,
+            "POST",
+            "/v1/auth/verify-code",
+            None,
+            Some(body.clone())
+        )
     );
-    let mut statuses = [one.0.as_u16(), two.0.as_u16()];
+    let mut statuses = [one.0, two.0];
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 401], "{one:?} {two:?}");
 
     // Logout revokes the token.
-    let (status, _) = client
-        .send("POST", "/v1/auth/logout", Some(&token_a), None)
-        .await;
+    let (status, _) = send(&client, "POST", "/v1/auth/logout", Some(&token_a), None).await;
     assert_eq!(status, 204);
-    let (status, problem) = client
-        .send("GET", "/v1/profile", Some(&token_a), None)
-        .await;
+    let (status, problem) = send(&client, "GET", "/v1/profile", Some(&token_a), None).await;
     assert_eq!(
-        (status.as_u16(), problem["code"].as_str()),
+        (status, problem["code"].as_str()),
         (401, Some("token_revoked"))
     );
 }

@@ -17,9 +17,10 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
 use lambda_http::Body;
 use serde_json::{Value, json};
-use shared::api::{profile, send_code, verify_code};
+use shared::api::web::Site;
 use shared::config::Config;
-use shared::state::AppState;
+use shared::state::{AppState, dynamodb_config};
+use shared::testing::{HttpApi, dispatch, json_event, random_phone};
 
 use crate::runtime_stub::{RuntimeStub, Seen};
 
@@ -105,26 +106,8 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// An API Gateway HTTP API event, like those in `events/`.
 fn event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> String {
-    let mut headers = serde_json::Map::new();
-    headers.insert("content-type".into(), json!("application/json"));
-    if let Some(t) = token {
-        headers.insert("authorization".into(), json!(format!("Bearer {t}")));
-    }
-    json!({
-        "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "bench", "domainName": "localhost", "domainPrefix": "localhost",
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench" },
-            "requestId": "bench", "routeKey": format!("{method} {path}"), "stage": "$default",
-            "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false
-    })
-    .to_string()
+    json_event(method, path, token, body.as_ref())
 }
 
 fn send_event(phone: &str) -> String {
@@ -137,17 +120,8 @@ fn send_event(phone: &str) -> String {
 }
 
 fn verify_event(phone: &str, code: &str) -> String {
-    event(
-        "POST",
-        "/v1/auth/verify-code",
-        None,
-        Some(json!({ "phone": phone, "code": code })),
-    )
-}
-
-fn random_phone() -> String {
-    use rand::Rng;
-    format!("+79{:09}", rand::rng().random_range(0..1_000_000_000u32))
+    let body = json!({ "phone": phone, "code": code });
+    event("POST", "/v1/auth/verify-code", None, Some(body))
 }
 
 /// Counts DynamoDB calls by operation and asks each for its consumed capacity.
@@ -271,6 +245,7 @@ impl Intercept for Meter {
 struct Bench {
     endpoint: String,
     state: AppState,
+    site: Site,
     meter: Meter,
 }
 
@@ -279,31 +254,22 @@ impl Bench {
         let env: BTreeMap<String, String> =
             function_env(&endpoint, "", "bench").into_iter().collect();
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
-            .load()
-            .await;
         let meter = Meter::default();
         let client = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
+            dynamodb_config(Some(&endpoint))
                 .interceptor(meter.clone())
                 .build(),
         );
         Ok(Self {
             endpoint,
             state: AppState::new(config, client),
+            site: Site::new(),
             meter,
         })
     }
 
     async fn call(&self, event: &str) -> anyhow::Result<(u16, Value)> {
-        let req = lambda_http::request::from_str(event)?;
-        let path = req.uri().path().to_owned();
-        let resp = match path.as_str() {
-            "/v1/auth/send-code" => send_code::handle(&self.state, req).await,
-            "/v1/auth/verify-code" => verify_code::handle(&self.state, req).await,
-            _ => profile::handle(&self.state, req).await,
-        };
+        let resp = dispatch(&self.state, &self.site, event).await;
         let body = match resp.body() {
             Body::Empty => Value::Null,
             b => serde_json::from_slice(b.as_ref()).unwrap_or(Value::Null),
@@ -580,75 +546,38 @@ where
     }
 }
 
-async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Option<Value> {
-    let resp = http.post(url).json(&body).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.json().await.ok()
-}
-
-/// Logs in through the stack's HTTP API (demo mode returns the code).
-async fn http_login(http: &reqwest::Client, api: &str) -> Option<String> {
-    let phone = random_phone();
-    let sent = post_json(
-        http,
-        format!("{api}/v1/auth/send-code"),
-        json!({ "phone": phone }),
-    )
-    .await?;
-    let code = sent["code"].as_str()?.to_owned();
-    let verified = post_json(
-        http,
-        format!("{api}/v1/auth/verify-code"),
-        json!({ "phone": phone, "code": code }),
-    )
-    .await?;
-    verified["access_token"].as_str().map(str::to_owned)
-}
-
-async fn warm_up(http: &reqwest::Client, api: &str, token: &str) {
-    let profiles = (0..16).map(|_| async {
-        let _ = http
-            .get(format!("{api}/v1/profile"))
-            .bearer_auth(token)
-            .send()
-            .await;
-    });
+async fn warm_up(api: &HttpApi, token: &str) {
+    let profiles = (0..16).map(|_| api.send("GET", "/v1/profile", Some(token), None));
     futures::future::join_all(profiles).await;
-    let logins = (0..16).map(|_| http_login(http, api));
+    let logins = (0..16).map(|_| api.new_user_token());
     futures::future::join_all(logins).await;
 }
 
 async fn load_stack(api: &str) -> anyhow::Result<Vec<(&'static str, LoadFigures)>> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let token = http_login(&http, api)
+    let api = HttpApi::new(api);
+    let token = api
+        .new_user_token()
         .await
-        .context("logging in to the stack")?;
+        .map_err(|e| anyhow::anyhow!("logging in to the stack: {e}"))?;
     // Start every instance first: `cargo lambda watch` starts a function's process on its first
     // call, and that start-up does not belong in the figures.
-    warm_up(&http, api, &token).await;
+    warm_up(&api, &token).await;
     let profile = {
-        let (http, api, token) = (http.clone(), api.to_owned(), token.clone());
+        let (api, token) = (api.clone(), token.clone());
         load(2_000, 8, move |_| {
-            let (http, api, token) = (http.clone(), api.clone(), token.clone());
+            let (api, token) = (api.clone(), token.clone());
             async move {
-                http.get(format!("{api}/v1/profile"))
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
+                let answer = api.send("GET", "/v1/profile", Some(&token), None).await;
+                answer.is_ok_and(|(status, _)| status == 200)
             }
         })
         .await
     };
     let logins = {
-        let (http, api) = (http.clone(), api.to_owned());
+        let api = api.clone();
         load(300, 8, move |_| {
-            let (http, api) = (http.clone(), api.clone());
-            async move { http_login(&http, &api).await.is_some() }
+            let api = api.clone();
+            async move { api.new_user_token().await.is_ok() }
         })
         .await
     };

@@ -25,19 +25,17 @@ async fn main() -> anyhow::Result<()> {
                 .context("reading template.yaml")?;
             let defs = tables::from_template(&template)?;
             let names = shared::config::TableNames::from_lookup(|k| std::env::var(k).ok());
-            let client = tables::local_client(&endpoint).await;
+            let client = tables::local_client(&endpoint);
             for created in tables::create_all(&client, &defs, &names).await? {
                 println!("{created}");
             }
             Ok(())
         }
         ["event-token", phone] => {
-            let config = shared::config::Config::from_env()?;
-            let client = shared::state::dynamodb_client(&config).await;
-            let state = shared::state::AppState::new(config, client);
+            let state = shared::state::AppState::from_env().await?;
             let phone = shared::domain::PhoneNumber::parse(phone, state.config.default_region)
                 .map_err(|_| anyhow::anyhow!("{phone:?} is not a valid phone number"))?;
-            let (user, _) = shared::api::verify_code::login(&state, &phone)
+            let (user, _) = shared::usecases::login::find_or_create_user(&state, &phone, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("finding or creating the user: {e}"))?;
             println!(

@@ -110,12 +110,8 @@ pub fn from_template(template: &str) -> anyhow::Result<Vec<TableDef>> {
     Ok(defs)
 }
 
-pub async fn local_client(endpoint: &str) -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    Client::new(&config)
+pub fn local_client(endpoint: &str) -> Client {
+    shared::state::dynamodb_client(Some(endpoint))
 }
 
 fn keys(schema: &[(String, String)]) -> anyhow::Result<Vec<KeySchemaElement>> {
@@ -298,7 +294,7 @@ mod tests {
     async fn the_local_tables_are_the_ones_template_yaml_defines() {
         let endpoint = std::env::var("DYNAMODB_ENDPOINT")
             .expect("DYNAMODB_ENDPOINT is not set: run the tests with `make test`, which starts DynamoDB Local");
-        let client = local_client(&endpoint).await;
+        let client = local_client(&endpoint);
         let names = TableNames::from_lookup(|k| std::env::var(k).ok());
         let defs = from_template(&std::fs::read_to_string(template_path()).unwrap()).unwrap();
         for def in defs {

@@ -192,9 +192,15 @@ mod tests {
     }
 
     fn contract() -> BTreeSet<Route> {
-        shared::api::ROUTES
+        shared::routes::ROUTES
             .iter()
-            .map(|(m, p, f)| ((*m).to_owned(), (*p).to_owned(), (*f).to_owned()))
+            .map(|r| {
+                (
+                    r.method.to_owned(),
+                    r.path.to_owned(),
+                    r.function.name().to_owned(),
+                )
+            })
             .collect()
     }
 
@@ -202,11 +208,15 @@ mod tests {
     fn template_routes_the_local_router_and_the_contract_are_the_same_set() {
         let template = template_routes(&root_file("template.yaml")).unwrap();
         let local = cargo_routes(&root_file("Cargo.toml")).unwrap();
-        assert_eq!(template, contract(), "template.yaml vs shared::api::ROUTES");
+        assert_eq!(
+            template,
+            contract(),
+            "template.yaml vs shared::routes::ROUTES"
+        );
         assert_eq!(
             local,
             contract(),
-            "Cargo.toml router vs shared::api::ROUTES"
+            "Cargo.toml router vs shared::routes::ROUTES"
         );
     }
 
@@ -222,6 +232,11 @@ mod tests {
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
         assert_eq!(deployed, crates);
+        let routed: BTreeSet<String> = shared::routes::Function::ALL
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        assert_eq!(routed, crates, "shared::routes::Function vs functions/");
     }
 
     /// (action, table, index)

@@ -1,46 +1,18 @@
-//! The use cases behind each Lambda, one module per function, plus the views they share.
-//! Each `handle` turns a request into a response and never fails: errors become problem+json.
+//! The HTTP handlers, one module per function, plus the views they share. Each `handle` parses
+//! the request, calls the use case and renders its result; it never fails: errors become
+//! problem+json.
 pub mod openapi;
 pub mod profile;
 pub mod send_code;
 pub mod verify_code;
 pub mod web;
 
-use std::time::Duration;
-
-use rand::Rng;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
 use crate::domain::{Referral, User};
-
-/// The HTTP contract: (method, path, function). template.yaml's routes and the local router in
-/// the root Cargo.toml must be exactly these (a test in xtask compares all three).
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", "/v1/auth/send-code", "send-code"),
-    ("POST", "/v1/auth/verify-code", "verify-code"),
-    ("POST", "/v1/auth/logout", "profile"),
-    ("GET", "/v1/profile", "profile"),
-    ("POST", "/v1/profile/invite-code", "profile"),
-    ("GET", "/v1/profile/referrals", "profile"),
-    ("GET", "/", "web"),
-    ("GET", "/docs", "web"),
-    ("GET", "/openapi.json", "web"),
-];
-
-/// How many referrals the profile embeds; the rest are paged through `/v1/profile/referrals`.
-pub const PROFILE_REFERRALS: usize = 100;
-
-/// How often a use case re-reads and retries after losing an optimistic-lock or transaction race.
-const RACE_RETRIES: usize = 6;
-
-/// A short random pause before retrying a lost race, so the contenders spread out.
-async fn backoff(attempt: usize) {
-    let cap = 10u64 << attempt.min(4);
-    let ms = rand::rng().random_range(1..=cap);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-}
+pub use crate::usecases::profile::PROFILE_REFERRALS;
 
 /// Someone who activated my invite code.
 #[derive(Debug, Serialize, ToSchema)]

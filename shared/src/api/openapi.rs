@@ -4,7 +4,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{profile, send_code, verify_code};
-use crate::http::{Problem, ProblemCode};
+use crate::error::ProblemCode;
+use crate::http::Problem;
 
 /// Answers every operation with a JSON body can give before it looks at the content.
 #[derive(IntoResponses)]
@@ -94,7 +95,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::api::ROUTES;
+    use crate::routes::{Function, ROUTES};
 
     #[test]
     fn the_document_is_openapi_3_1_and_has_exactly_the_api_routes() {
@@ -108,8 +109,8 @@ mod tests {
         }
         let served: BTreeSet<(String, String)> = ROUTES
             .iter()
-            .filter(|(_, _, function)| *function != "web")
-            .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+            .filter(|r| r.function != Function::Web)
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
             .collect();
         assert_eq!(documented, served);
     }

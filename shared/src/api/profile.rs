@@ -1,57 +1,47 @@
 //! The authenticated routes: `GET /v1/profile`, `POST /v1/profile/invite-code`,
 //! `GET /v1/profile/referrals` and `POST /v1/auth/logout`. Every one reads the caller from the
 //! token only; none takes a user id or phone from the path or query.
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::openapi::{BodyProblems, TokenProblems, Unavailable};
-use super::{PROFILE_REFERRALS, ProfileView, RACE_RETRIES, ReferralView, backoff};
+use super::{ProfileView, ReferralView};
 use crate::auth::Claims;
-use crate::domain::{Activation, InviteCode, User, UserId};
-use crate::error::{AuthFailure, Error, Result};
-use crate::http::{Problem, bearer_token, json, no_content, read_json, respond};
+use crate::domain::InviteCode;
+use crate::error::{Error, Result};
+use crate::http::{Problem, bearer_token, cursor, json, no_content, read_json, respond};
+use crate::routes::{self, Function, NoRoute, Operation};
 use crate::state::AppState;
-use crate::store::{ActivateError, ReferralCursor, StoreError};
+use crate::usecases::profile;
 
 pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    let result = match (req.method(), req.raw_http_path()) {
-        (&Method::GET, "/v1/profile") => get_profile(state, &req).await,
-        (&Method::POST, "/v1/profile/invite-code") => activate(state, &req).await,
-        (&Method::GET, "/v1/profile/referrals") => list_referrals(state, &req).await,
-        (&Method::POST, "/v1/auth/logout") => logout(state, &req).await,
-        (
-            _,
-            "/v1/profile" | "/v1/profile/invite-code" | "/v1/profile/referrals" | "/v1/auth/logout",
-        ) => Err(Error::MethodNotAllowed),
-        _ => Err(Error::RouteNotFound),
+    let route = routes::find(
+        Function::Profile,
+        req.method().as_str(),
+        req.raw_http_path(),
+    );
+    let result = match route {
+        Ok(route) => match route.operation {
+            Operation::GetProfile => get_profile(state, &req).await,
+            Operation::ActivateInviteCode => activate(state, &req).await,
+            Operation::ListReferrals => list_referrals(state, &req).await,
+            Operation::Logout => logout(state, &req).await,
+            _ => Err(Error::RouteNotFound),
+        },
+        Err(NoRoute::MethodNotAllowed) => Err(Error::MethodNotAllowed),
+        Err(NoRoute::NotFound) => Err(Error::RouteNotFound),
     };
     respond(result)
 }
 
-/// The verified claims of the request's bearer token (signature, algorithm, expiry).
+/// The verified claims of the request's bearer token.
 fn claims(state: &AppState, req: &Request) -> Result<Claims> {
-    state
-        .tokens
-        .verify(bearer_token(req)?, state.clock.now_s())
-        .map_err(Error::Unauthorized)
-}
-
-/// The token's user, if the token was not revoked by a logout since it was issued.
-async fn current_user(state: &AppState, claims: &Claims) -> Result<User> {
-    let user = state
-        .store
-        .user(&UserId::from_trusted(claims.sub.clone()))
-        .await?
-        .ok_or(Error::Unauthorized(AuthFailure::Invalid))?;
-    if user.token_version != claims.ver {
-        return Err(Error::Unauthorized(AuthFailure::Revoked));
-    }
-    Ok(user)
+    profile::authenticate(state, bearer_token(req)?)
 }
 
 /// My profile
@@ -70,14 +60,8 @@ async fn current_user(state: &AppState, claims: &Claims) -> Result<User> {
         Unavailable,
     ),
 )]
-#[tracing::instrument(skip_all)]
-pub(crate) async fn get_profile(state: &AppState, req: &Request) -> Result<Response<Body>> {
-    let claims = claims(state, req)?;
-    let id = UserId::from_trusted(claims.sub.clone());
-    // Both reads go out at once; the list is dropped if the token turns out to be revoked.
-    let (user, (referrals, _)) = tokio::try_join!(current_user(state, &claims), async {
-        Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?)
-    })?;
+async fn get_profile(state: &AppState, req: &Request) -> Result<Response<Body>> {
+    let (user, referrals) = profile::profile(state, &claims(state, req)?).await?;
     Ok(json(StatusCode::OK, &ProfileView::new(&user, &referrals)))
 }
 
@@ -110,47 +94,12 @@ pub struct ActivateRequest {
         Unavailable,
     ),
 )]
-#[tracing::instrument(skip_all)]
-pub(crate) async fn activate(state: &AppState, req: &Request) -> Result<Response<Body>> {
+async fn activate(state: &AppState, req: &Request) -> Result<Response<Body>> {
     let claims = claims(state, req)?;
     let body: ActivateRequest = read_json(req)?;
     let code = InviteCode::parse(&body.invite_code).map_err(|_| Error::InvalidInviteCode)?;
-    let id = UserId::from_trusted(claims.sub.clone());
-    let (mut user, owner, (referrals, _)) = tokio::try_join!(
-        current_user(state, &claims),
-        async { Ok(state.store.invite_code_owner(&code).await?) },
-        async { Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?) }
-    )?;
-    if user.activation.is_some() {
-        return Err(Error::AlreadyActivated);
-    }
-    let owner = owner.ok_or(Error::InviteCodeNotFound)?;
-    if owner == user.id {
-        return Err(Error::OwnInviteCode);
-    }
-    let activation = Activation {
-        invite_code: code,
-        referrer: owner,
-        activated_at: state.clock.now_ms(),
-    };
-    for attempt in 0..RACE_RETRIES {
-        match state.store.activate(&user.id, &activation).await {
-            Ok(()) => {
-                tracing::info!(
-                    user = user.id.as_str(),
-                    referrer = activation.referrer.as_str(),
-                    "invite code activated"
-                );
-                user.activation = Some(activation);
-                return Ok(json(StatusCode::OK, &ProfileView::new(&user, &referrals)));
-            }
-            Err(ActivateError::AlreadyActivated) => return Err(Error::AlreadyActivated),
-            Err(ActivateError::Mutual) => return Err(Error::MutualReferral),
-            Err(ActivateError::Conflict) => backoff(attempt).await,
-            Err(ActivateError::Store(e)) => return Err(e.into()),
-        }
-    }
-    Err(StoreError::Unavailable("could not activate after repeated conflicts".into()).into())
+    let (user, referrals) = profile::activate(state, &claims, &code).await?;
+    Ok(json(StatusCode::OK, &ProfileView::new(&user, &referrals)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -182,8 +131,7 @@ pub struct ReferralPage {
         Unavailable,
     ),
 )]
-#[tracing::instrument(skip_all)]
-pub(crate) async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body>> {
+async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body>> {
     let claims = claims(state, req)?;
     let query = req.query_string_parameters_ref();
     let limit = match query.and_then(|q| q.first("limit")) {
@@ -196,19 +144,16 @@ pub(crate) async fn list_referrals(state: &AppState, req: &Request) -> Result<Re
                 Error::InvalidQuery(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
             })?,
     };
-    let cursor = match query.and_then(|q| q.first("cursor")) {
+    let after = match query.and_then(|q| q.first("cursor")) {
         None | Some("") => None,
-        Some(text) => Some(ReferralCursor::decode(text).ok_or(Error::InvalidCursor)?),
+        Some(text) => Some(cursor::decode(text).ok_or(Error::InvalidCursor)?),
     };
-    let id = UserId::from_trusted(claims.sub.clone());
-    let (_, (referrals, next)) = tokio::try_join!(current_user(state, &claims), async {
-        Ok(state.store.referrals(&id, limit, cursor.as_ref()).await?)
-    })?;
+    let (referrals, next) = profile::referrals(state, &claims, limit, after.as_ref()).await?;
     Ok(json(
         StatusCode::OK,
         &ReferralPage {
             items: referrals.iter().map(ReferralView::from).collect(),
-            next_cursor: next.map(|c| c.encode()),
+            next_cursor: next.as_ref().map(cursor::encode),
         },
     ))
 }
@@ -228,12 +173,7 @@ pub(crate) async fn list_referrals(state: &AppState, req: &Request) -> Result<Re
         Unavailable,
     ),
 )]
-#[tracing::instrument(skip_all)]
-pub(crate) async fn logout(state: &AppState, req: &Request) -> Result<Response<Body>> {
-    let claims = claims(state, req)?;
-    let id = UserId::from_trusted(claims.sub.clone());
-    if !state.store.revoke_tokens(&id, claims.ver).await? {
-        return Err(Error::Unauthorized(AuthFailure::Revoked));
-    }
+async fn logout(state: &AppState, req: &Request) -> Result<Response<Body>> {
+    profile::logout(state, &claims(state, req)?).await?;
     Ok(no_content())
 }

@@ -7,4 +7,4 @@ pub mod user;
 pub use invite::InviteCode;
 pub use otp::{CodeHash, CodeHasher, OtpCode, OtpPolicy, OtpState, SendRejected, VerifyOutcome};
 pub use phone::PhoneNumber;
-pub use user::{Activation, Referral, User, UserId};
+pub use user::{Activation, ActivationRefused, Referral, ReferralKey, Referrer, User, UserId};

@@ -1,9 +1,9 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use shared::api::verify_code::login;
 use shared::domain::{PhoneNumber, User, UserId};
-use shared::store::CreateUserError;
+use shared::store::{CreateUserError, WriteId};
+use shared::usecases::login::find_or_create_user;
 
 use crate::helpers::{app, app_with, random_phone};
 
@@ -26,7 +26,7 @@ async fn two_parallel_verifies_of_the_right_code_let_exactly_one_in() {
 async fn twenty_parallel_first_logins_of_one_phone_make_one_user() {
     let app = app().await;
     let phone = PhoneNumber::parse(&random_phone(), phonenumber::country::Id::RU).unwrap();
-    let results = join_all((0..20).map(|_| login(&app.state, &phone))).await;
+    let results = join_all((0..20).map(|_| find_or_create_user(&app.state, &phone, None))).await;
     let logins: Vec<(User, bool)> = results.into_iter().map(Result::unwrap).collect();
     let ids: HashSet<&str> = logins.iter().map(|(u, _)| u.id.as_str()).collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
@@ -173,23 +173,24 @@ async fn a_code_save_whose_reply_was_lost_counts_as_saved_when_retried() {
         .send(now, policy, app.state.hasher.hash(&phone, &code))
         .unwrap();
     let store = &app.state.store;
+    let first = WriteId::random();
     assert!(
         store
-            .put_otp(&phone, &next, now + 3_600, "write-1")
+            .save_otp_state(&phone, &next, now + 3_600, &first)
             .await
             .unwrap()
     );
     // The SDK's retry of the same request: its condition fails on its own write.
     assert!(
         store
-            .put_otp(&phone, &next, now + 3_600, "write-1")
+            .save_otp_state(&phone, &next, now + 3_600, &first)
             .await
             .unwrap()
     );
     // Another save computed from the same old state lost the race.
     assert!(
         !store
-            .put_otp(&phone, &next, now + 3_600, "write-2")
+            .save_otp_state(&phone, &next, now + 3_600, &WriteId::random())
             .await
             .unwrap()
     );
@@ -201,22 +202,13 @@ async fn a_logout_whose_reply_was_lost_counts_as_done_when_retried() {
     let user = User::new(parsed(&random_phone()), app.state.clock.now_ms());
     let store = &app.state.store;
     store.create_user(&user).await.unwrap();
-    assert!(
-        store
-            .revoke_tokens_as(&user.id, 0, "logout-1")
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .revoke_tokens_as(&user.id, 0, "logout-1")
-            .await
-            .unwrap()
-    );
+    let first = WriteId::random();
+    assert!(store.revoke_tokens(&user.id, 0, &first).await.unwrap());
+    assert!(store.revoke_tokens(&user.id, 0, &first).await.unwrap());
     // A token of version 0 used after that logout is refused.
     assert!(
         !store
-            .revoke_tokens_as(&user.id, 0, "logout-2")
+            .revoke_tokens(&user.id, 0, &WriteId::random())
             .await
             .unwrap()
     );

@@ -41,7 +41,7 @@ async fn every_event_file_drives_its_function_to_the_documented_status() {
         }
         if text.contains("REPLACE_WITH_TOKEN") {
             let parsed = PhoneNumber::parse(&phone, phonenumber::country::Id::RU).unwrap();
-            let (user, _) = shared::api::verify_code::login(&app.state, &parsed)
+            let (user, _) = shared::usecases::login::find_or_create_user(&app.state, &parsed, None)
                 .await
                 .unwrap();
             let token =
@@ -53,4 +53,25 @@ async fn every_event_file_drives_its_function_to_the_documented_status() {
         let resp = app.call_event(&text).await;
         assert_eq!(resp.status, expected, "{name}: {resp:#?}");
     }
+}
+
+#[tokio::test]
+async fn every_route_in_the_table_reaches_its_function_and_others_are_refused() {
+    let app = app().await;
+    for route in shared::routes::ROUTES {
+        let resp = app
+            .call_event(&shared::testing::event(route.method, route.path, &[], None))
+            .await;
+        assert!(
+            ![404, 405].contains(&resp.status),
+            "{route:?} was not dispatched: {resp:#?}"
+        );
+        let resp = app
+            .call_event(&shared::testing::event("DELETE", route.path, &[], None))
+            .await;
+        resp.assert_problem(405, "method_not_allowed");
+    }
+    app.call("GET", "/v1/nowhere", None, None)
+        .await
+        .assert_problem(404, "not_found");
 }

@@ -4,17 +4,15 @@
 use std::collections::HashMap;
 
 use lambda_http::Body;
-use rand::Rng;
 use serde_json::{Value, json};
 use shared::api::web::Site;
-use shared::api::{ROUTES, profile, send_code, verify_code};
-use shared::config::Config;
 use shared::state::{AppState, dynamodb_client};
-
-pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+use shared::testing::{dispatch, json_event, test_config};
+pub use shared::testing::{event, random_phone};
 
 pub struct TestApp {
     pub state: AppState,
+    pub site: Site,
 }
 
 #[derive(Debug)]
@@ -52,107 +50,18 @@ pub async fn app() -> TestApp {
 }
 
 pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let mut env: HashMap<String, String> = [
-        ("JWT_SECRET", SECRET),
-        ("SMS_DELAY_MS", "0"),
-        ("EXPOSE_CODES", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    for name in [
-        "DYNAMODB_ENDPOINT",
-        "USERS_TABLE",
-        "UNIQUES_TABLE",
-        "OTP_TABLE",
-    ] {
-        if let Ok(v) = std::env::var(name) {
-            env.insert(name.into(), v);
-        }
-    }
-    assert!(
-        env.contains_key("DYNAMODB_ENDPOINT"),
-        "DYNAMODB_ENDPOINT is not set: run the tests with `make test`, which starts DynamoDB Local"
-    );
-    env.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
-    let client = dynamodb_client(&config).await;
+    let config = test_config(overrides);
+    let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
     TestApp {
         state: AppState::new(config, client),
+        site: Site::new(),
     }
-}
-
-/// A random valid Russian mobile number, so tests never share a phone.
-pub fn random_phone() -> String {
-    format!("+79{:09}", rand::rng().random_range(0..1_000_000_000u32))
-}
-
-/// An API Gateway HTTP API event, as the gateway would send it for this request.
-pub fn event(
-    method: &str,
-    path_and_query: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> String {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let mut params = serde_json::Map::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        params.insert(k.to_owned(), json!(v));
-    }
-    let headers: serde_json::Map<String, Value> = headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
-        .collect();
-    let route_key = format!("{method} {path}");
-    json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": headers,
-        "queryStringParameters": if params.is_empty() { Value::Null } else { Value::Object(params) },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": "localhost",
-            "domainPrefix": "localhost",
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "tests" },
-            "requestId": "test-request",
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": "23/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 1_795_000_000_000_i64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
-    .to_string()
 }
 
 impl TestApp {
     /// Sends the event to the function template.yaml routes its path to.
     pub async fn call_event(&self, event: &str) -> Resp {
-        let req = lambda_http::request::from_str(event).expect("a valid API Gateway event");
-        // Route as API Gateway does, by the contract's table; unknown paths go to `profile`,
-        // which must answer them with a problem.
-        let path = req.uri().path().to_owned();
-        let function = ROUTES
-            .iter()
-            .find(|(_, p, _)| *p == path)
-            .map_or("profile", |(_, _, f)| *f);
-        let resp = match function {
-            "send-code" => send_code::handle(&self.state, req).await,
-            "verify-code" => verify_code::handle(&self.state, req).await,
-            "web" => Site::new().handle(&req),
-            _ => profile::handle(&self.state, req).await,
-        };
+        let resp = dispatch(&self.state, &self.site, event).await;
         let status = resp.status().as_u16();
         let headers: HashMap<String, String> = resp
             .headers()
@@ -186,13 +95,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let mut headers = vec![("content-type", "application/json")];
-        if let Some(a) = &auth {
-            headers.push(("authorization", a));
-        }
-        let body = body.map(|b| b.to_string());
-        self.call_event(&event(method, path, &headers, body.as_deref()))
+        self.call_event(&json_event(method, path, token, body.as_ref()))
             .await
     }
 

@@ -1,5 +1,5 @@
 //! The HTTP edge: reading JSON bodies and bearer tokens, and writing JSON and RFC 9457
-//! problem+json responses. `problem` is the one place where errors become status codes.
+//! problem+json responses. `problem` is the one place where errors become responses.
 use lambda_http::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
@@ -7,10 +7,10 @@ use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
-use crate::error::{AuthFailure, Error, Result};
-use crate::store::StoreError;
+use crate::error::{AuthFailure, Chain, Error, ProblemCode, Result};
+
+pub mod cursor;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -65,9 +65,7 @@ pub fn bearer_token(req: &Request) -> Result<&str> {
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     match serde_json::to_string(body) {
         Ok(text) => response(status, "application/json", text, &[]),
-        Err(e) => problem(&Error::Store(StoreError::Unexpected(format!(
-            "serialising a response: {e}"
-        )))),
+        Err(e) => problem(&Error::Internal(Box::new(e))),
     }
 }
 
@@ -82,48 +80,6 @@ pub fn no_content() -> Response<Body> {
 /// Turns a use case's result into the response: errors become problem+json.
 pub fn respond(result: Result<Response<Body>>) -> Response<Body> {
     result.unwrap_or_else(|e| problem(&e))
-}
-
-/// Every problem `code` this API answers with. The OpenAPI document lists them from this enum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemCode {
-    UnsupportedMediaType,
-    PayloadTooLarge,
-    MalformedJson,
-    InvalidBody,
-    InvalidQuery,
-    InvalidCursor,
-    InvalidPhone,
-    InvalidCodeFormat,
-    InvalidInviteCode,
-    NotFound,
-    MethodNotAllowed,
-    MissingToken,
-    InvalidToken,
-    TokenExpired,
-    TokenRevoked,
-    ResendTooSoon,
-    TooManyCodes,
-    PhoneLocked,
-    InvalidCode,
-    CodeExpired,
-    TooManyAttempts,
-    InviteCodeNotFound,
-    AlreadyActivated,
-    OwnInviteCode,
-    MutualReferral,
-    ServiceUnavailable,
-    InternalError,
-}
-
-impl ProblemCode {
-    pub fn as_str(self) -> String {
-        match serde_json::to_value(self) {
-            Ok(Value::String(s)) => s,
-            _ => String::new(),
-        }
-    }
 }
 
 /// An RFC 9457 problem, as every error response carries it.
@@ -147,118 +103,34 @@ pub struct Problem {
     pub attempts_left: Option<u32>,
 }
 
-/// The one mapping from [`Error`] to an RFC 9457 problem: status, stable `code`, title, detail,
-/// and the headers a client needs to act on it.
+/// Renders an [`Error`] as an RFC 9457 problem with the headers a client needs to act on it.
+/// Server errors say nothing of their cause to the client; the cause chain goes to the log.
 pub fn problem(err: &Error) -> Response<Body> {
-    use ProblemCode as C;
-    use StatusCode as S;
-    let mut attempts_left = None;
-    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
-    let retry_after = |secs: i64| (RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    let (status, code, title) = match err {
-        Error::UnsupportedMediaType => (
-            S::UNSUPPORTED_MEDIA_TYPE,
-            C::UnsupportedMediaType,
-            "Unsupported media type",
-        ),
-        Error::PayloadTooLarge(_) => (
-            S::PAYLOAD_TOO_LARGE,
-            C::PayloadTooLarge,
-            "Payload too large",
-        ),
-        Error::MalformedJson(_) => (S::BAD_REQUEST, C::MalformedJson, "Malformed JSON"),
-        Error::InvalidBody(_) => (S::BAD_REQUEST, C::InvalidBody, "Invalid request body"),
-        Error::InvalidQuery(_) => (S::BAD_REQUEST, C::InvalidQuery, "Invalid query parameter"),
-        Error::InvalidCursor => (S::BAD_REQUEST, C::InvalidCursor, "Invalid cursor"),
-        Error::InvalidPhone => (S::BAD_REQUEST, C::InvalidPhone, "Invalid phone number"),
-        Error::InvalidCodeFormat(_) => {
-            (S::BAD_REQUEST, C::InvalidCodeFormat, "Invalid code format")
-        }
-        Error::InvalidInviteCode => (S::BAD_REQUEST, C::InvalidInviteCode, "Invalid invite code"),
-        Error::RouteNotFound => (S::NOT_FOUND, C::NotFound, "Not found"),
-        Error::MethodNotAllowed => (
-            S::METHOD_NOT_ALLOWED,
-            C::MethodNotAllowed,
-            "Method not allowed",
-        ),
-        Error::Unauthorized(failure) => {
-            // RFC 6750: a request without credentials gets a bare challenge.
-            let (code, challenge) = match failure {
-                AuthFailure::Missing => (C::MissingToken, "Bearer"),
-                AuthFailure::Invalid => (C::InvalidToken, "Bearer error=\"invalid_token\""),
-                AuthFailure::Expired => (C::TokenExpired, "Bearer error=\"invalid_token\""),
-                AuthFailure::Revoked => (C::TokenRevoked, "Bearer error=\"invalid_token\""),
-            };
-            headers.push((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
-            (S::UNAUTHORIZED, code, "Unauthorized")
-        }
-        Error::ResendTooSoon { retry_after: s } => {
-            headers.push(retry_after(*s));
-            (
-                S::TOO_MANY_REQUESTS,
-                C::ResendTooSoon,
-                "Too soon for a new code",
-            )
-        }
-        Error::TooManyCodes { retry_after: s } => {
-            headers.push(retry_after(*s));
-            (S::TOO_MANY_REQUESTS, C::TooManyCodes, "Too many codes")
-        }
-        Error::PhoneLocked { retry_after: s } => {
-            headers.push(retry_after(*s));
-            (
-                S::TOO_MANY_REQUESTS,
-                C::PhoneLocked,
-                "Phone temporarily locked",
-            )
-        }
-        Error::InvalidCode {
-            attempts_left: left,
-        } => {
-            attempts_left = Some(*left);
-            (S::UNAUTHORIZED, C::InvalidCode, "Invalid code")
-        }
-        Error::CodeExpired => (S::UNAUTHORIZED, C::CodeExpired, "Code expired"),
-        Error::TooManyAttempts { retry_after: s } => {
-            headers.push(retry_after(*s));
-            (
-                S::TOO_MANY_REQUESTS,
-                C::TooManyAttempts,
-                "Too many attempts",
-            )
-        }
-        Error::InviteCodeNotFound => (S::NOT_FOUND, C::InviteCodeNotFound, "Invite code not found"),
-        Error::AlreadyActivated => (
-            S::CONFLICT,
-            C::AlreadyActivated,
-            "Invite code already activated",
-        ),
-        Error::OwnInviteCode => (S::UNPROCESSABLE_ENTITY, C::OwnInviteCode, "Own invite code"),
-        Error::MutualReferral => (
-            S::UNPROCESSABLE_ENTITY,
-            C::MutualReferral,
-            "Mutual referral",
-        ),
-        Error::Store(StoreError::Unavailable(_)) => {
-            headers.push(retry_after(1));
-            (
-                S::SERVICE_UNAVAILABLE,
-                C::ServiceUnavailable,
-                "Service unavailable",
-            )
-        }
-        Error::Store(StoreError::Unexpected(_)) => {
-            (S::INTERNAL_SERVER_ERROR, C::InternalError, "Internal error")
-        }
-    };
+    let code = err.code();
+    let (status, title) = code.status();
     let code_text = code.as_str();
+    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    if let Some(secs) = err.retry_after() {
+        headers.push((RETRY_AFTER, HeaderValue::from(secs.max(1))));
+    }
+    if let Error::Unauthorized(failure) = err {
+        // RFC 6750: a request without credentials gets a bare challenge.
+        let challenge = match failure {
+            AuthFailure::Missing => "Bearer",
+            _ => "Bearer error=\"invalid_token\"",
+        };
+        headers.push((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
+    }
     let detail = if status.is_server_error() {
-        // The cause goes to the log, never to the client.
-        tracing::error!(error = %err, problem = code_text, "request failed");
+        tracing::error!(error = %Chain(err), problem = code_text, "request failed");
         "Something went wrong on our side. Please try again later.".to_owned()
     } else {
         tracing::info!(problem = code_text, "request refused");
         err.to_string()
+    };
+    let attempts_left = match err {
+        Error::InvalidCode { attempts_left } => Some(*attempts_left),
+        _ => None,
     };
     let body = Problem {
         problem_type: format!("/problems/{code_text}"),
@@ -294,6 +166,7 @@ fn response(
 mod tests {
     use lambda_http::http::Request as HttpRequest;
     use serde::Deserialize;
+    use serde_json::Value;
 
     use super::*;
 
@@ -386,16 +259,14 @@ mod tests {
             (resp.status().as_u16(), &resp.headers()[RETRY_AFTER]),
             (429, &HeaderValue::from(42))
         );
-        let resp = problem(&Error::Store(StoreError::Unavailable("throttled".into())));
+        let resp = problem(&Error::Unavailable("throttled".into()));
         assert_eq!(resp.status().as_u16(), 503);
         assert!(resp.headers().contains_key(RETRY_AFTER));
     }
 
     #[test]
     fn internal_causes_never_reach_the_client() {
-        let resp = problem(&Error::Store(StoreError::Unexpected(
-            "table secret-name missing".into(),
-        )));
+        let resp = problem(&Error::Internal("table secret-name missing".into()));
         assert_eq!(resp.status().as_u16(), 500);
         assert!(!String::from_utf8_lossy(resp.body().as_ref()).contains("secret-name"));
     }

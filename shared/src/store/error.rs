@@ -1,0 +1,164 @@
+//! DynamoDB failures, sorted into "try again later" and "broken", and the reasons a
+//! transaction was cancelled.
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::CancellationReason;
+
+use crate::error::BoxError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, timeouts, network failures, DynamoDB's own 5xx: worth retrying later.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else (a missing table, a malformed item): a bug or a misconfiguration.
+    #[error("unexpected database error")]
+    Unexpected(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Keeps the SDK error as the source, so the log shows its whole chain.
+    pub(super) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let retryable = match &err {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(_) => err.code().is_some_and(is_retryable_code),
+            _ => false,
+        };
+        if retryable {
+            Self::Unavailable(Box::new(err))
+        } else {
+            Self::Unexpected(Box::new(err))
+        }
+    }
+
+    pub(super) fn mapping(err: impl Into<BoxError>) -> Self {
+        Self::Unexpected(err.into())
+    }
+}
+
+/// DynamoDB error codes that mean "overloaded or failing, try later" rather than "your request is
+/// wrong": they become 503 with Retry-After.
+fn is_retryable_code(code: &str) -> bool {
+    matches!(
+        code,
+        "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "TransactionConflictException"
+            | "TransactionInProgressException"
+    )
+}
+
+/// What a failed transaction amounts to.
+#[derive(Debug)]
+pub(super) enum Cancelled {
+    /// A condition failed; the reasons (one per item, in order) carry the items as they stood
+    /// where the transaction asked for them.
+    Condition(Vec<CancellationReason>),
+    /// Another transaction held one of the items: retry.
+    Conflict,
+    /// Not cancelled by a condition or a conflict: throttling, an outage, a bad request.
+    Failed(StoreError),
+}
+
+impl Cancelled {
+    pub(super) fn from_sdk<R>(err: SdkError<TransactWriteItemsError, R>) -> Self
+    where
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let reasons = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                e.cancellation_reasons().to_vec()
+            }
+            _ => return Self::Failed(StoreError::from_sdk(err)),
+        };
+        let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+        match read_cancellation(&codes) {
+            Reason::Condition => Self::Condition(reasons),
+            Reason::Conflict => Self::Conflict,
+            Reason::Throttled => Self::Failed(StoreError::Unavailable(Box::new(err))),
+            Reason::Other => Self::Failed(StoreError::from_sdk(err)),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Reason {
+    Condition,
+    Conflict,
+    Throttled,
+    Other,
+}
+
+fn read_cancellation(codes: &[&str]) -> Reason {
+    let any = |names: &[&str]| codes.iter().any(|c| names.contains(c));
+    if any(&["ConditionalCheckFailed"]) {
+        Reason::Condition
+    } else if any(&[
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    ]) {
+        Reason::Throttled
+    } else if any(&["TransactionConflict"]) {
+        Reason::Conflict
+    } else {
+        Reason::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_outages_are_retryable_and_bad_requests_are_not() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+        ] {
+            assert!(is_retryable_code(code), "{code}");
+        }
+        for code in [
+            "ValidationException",
+            "ResourceNotFoundException",
+            "ConditionalCheckFailedException",
+        ] {
+            assert!(!is_retryable_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn cancellation_reasons_tell_conditions_from_conflicts_and_throttling() {
+        let cases: [(&[&str], Reason); 6] = [
+            (
+                &["None", "ConditionalCheckFailed", "None"],
+                Reason::Condition,
+            ),
+            (
+                &["TransactionConflict", "ConditionalCheckFailed"],
+                Reason::Condition,
+            ),
+            (&["TransactionConflict", "None"], Reason::Conflict),
+            (&["ThrottlingError", "None"], Reason::Throttled),
+            (
+                &["None", "ProvisionedThroughputExceeded"],
+                Reason::Throttled,
+            ),
+            (&["ValidationError"], Reason::Other),
+        ];
+        for (codes, expected) in cases {
+            assert_eq!(read_cancellation(codes), expected, "{codes:?}");
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The only module that talks to DynamoDB: the conditional and transactional writes that keep
+//! phones and invite codes unique and activations single. Item layouts live in `items`, error
+//! sorting in `error`.
+//!
+//! Three tables (defined once, in `template.yaml`):
+//! - users: one item per user, key `id`. A sparse GSI `referrer-index` (`referrer_id`,
+//!   `activated_at`) lists who activated a code, newest first. `phone-index` and
+//!   `invite-code-index` (keys only) are for operators' look-ups from the console or CLI; the
+//!   API never reads them (see README, "Tables").
+//! - uniques: `key` = `phone#<E.164>` or `invite#<CODE>` -> `user_id`. Written in the same
+//!   transaction as the user with `attribute_not_exists`, these items are what makes a phone or an
+//!   invite code unique, and the strongly consistent way to find a user by either (a GSI can do
+//!   neither: it is eventually consistent and accepts duplicates).
+//! - otp: one item per phone with the pending code's hash and the rate-limit windows, guarded
+//!   by a `revision` number (optimistic locking), expired by DynamoDB TTL on `ttl`.
+mod error;
+mod items;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+
+use error::Cancelled;
+pub use error::StoreError;
+use items::{
+    Item, OtpItem, ReferralItem, UniqueItem, UserItem, from_item, invite_key, n, phone_key, s,
+    to_item, user_from_item,
+};
+
+use crate::config::TableNames;
+use crate::domain::{
+    Activation, ActivationRefused, InviteCode, OtpState, PhoneNumber, Referral, ReferralKey,
+    Referrer, User, UserId,
+};
+
+pub const REFERRER_INDEX: &str = "referrer-index";
+
+/// Identifies one logical write across the SDK's own retries of it. The SDK retries a write whose
+/// reply timed out; if the first attempt had landed, the retry fails its own condition. The item
+/// then carries this id, and that counts as written rather than as a lost race.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteId(String);
+
+impl WriteId {
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("the phone already belongs to a user")]
+    PhoneTaken,
+    #[error("the invite code is taken")]
+    InviteCodeTaken,
+    /// Another transaction touched the same items at the same moment; try again.
+    #[error("conflicting transaction")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    #[error(transparent)]
+    Refused(ActivationRefused),
+    /// Another transaction touched the same items, or they changed between read and write.
+    #[error("conflicting transaction")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    tables: TableNames,
+}
+
+impl Store {
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+
+    pub fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+
+    /// The phone's code state; a phone never seen (or long forgotten) reads as the default.
+    pub async fn otp_state(&self, phone: &PhoneNumber) -> Result<OtpState, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.otp)
+            .key("phone", s(phone.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        match out.item {
+            Some(item) => from_item::<OtpItem>(item)?.into_state(),
+            None => Ok(OtpState::default()),
+        }
+    }
+
+    /// Saves `next`, computed from the state read at `next.revision`, only if nobody saved in
+    /// between. Returns `false` when someone did; the caller reads again and recomputes.
+    /// `forget_at` (Unix seconds) becomes the item's TTL.
+    /// A save whose reply was lost and is retried with the same `write_id` counts as saved.
+    pub async fn save_otp_state(
+        &self,
+        phone: &PhoneNumber,
+        next: &OtpState,
+        forget_at: i64,
+        write_id: &WriteId,
+    ) -> Result<bool, StoreError> {
+        let write_id = write_id.0.as_str();
+        let read_revision = next.revision;
+        let mut written = next.clone();
+        written.revision = read_revision + 1;
+        let item = OtpItem::new(phone, &written, forget_at, write_id);
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.tables.otp)
+            .set_item(Some(to_item(&item)?));
+        let request = if read_revision == 0 {
+            request.condition_expression("attribute_not_exists(phone)")
+        } else {
+            request
+                .condition_expression("revision = :read")
+                .expression_attribute_values(":read", n(read_revision))
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                let stored = self
+                    .read_back(&self.tables.otp, "phone", phone.as_str(), "write_id")
+                    .await?;
+                Ok(stored.get("write_id") == Some(&s(write_id)))
+            }
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+
+    pub async fn user_id_by_phone(
+        &self,
+        phone: &PhoneNumber,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.unique_owner(phone_key(phone)).await
+    }
+
+    pub async fn invite_code_owner(&self, code: &InviteCode) -> Result<Option<UserId>, StoreError> {
+        self.unique_owner(invite_key(code)).await
+    }
+
+    async fn unique_owner(&self, key: String) -> Result<Option<UserId>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.uniques)
+            .key("key", AttributeValue::S(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.item
+            .map(|item| from_item::<UniqueItem>(item).map(|u| UserId::from_trusted(u.user_id)))
+            .transpose()
+    }
+
+    pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.users)
+            .key("id", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.item.map(user_from_item).transpose()
+    }
+
+    /// Writes the user and claims its phone and invite code in one transaction: either all three
+    /// items are written or none is.
+    pub async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
+        let uid = user.id.as_str();
+        let put = |table: &str, item: Item, key_attr: &str| {
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names("#k", key_attr)
+                .build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(StoreError::mapping)
+        };
+        let claims =
+            [phone_key(&user.phone), invite_key(&user.invite_code)].map(|key| UniqueItem {
+                key,
+                user_id: uid.to_owned(),
+            });
+        let items = vec![
+            put(&self.tables.users, to_item(&UserItem::from(user))?, "id")?,
+            put(&self.tables.uniques, to_item(&claims[0])?, "key")?,
+            put(&self.tables.uniques, to_item(&claims[1])?, "key")?,
+        ];
+        // The user id is new per attempt: as the idempotency token it makes an SDK retry of a
+        // transaction that had landed succeed instead of failing its own conditions.
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(uid)
+            .send()
+            .await;
+        let Err(err) = result else { return Ok(()) };
+        match Cancelled::from_sdk(err) {
+            // Items in order: the user, the phone claim, the invite-code claim.
+            Cancelled::Condition(reasons) => {
+                let failed = |i: usize| {
+                    reasons
+                        .get(i)
+                        .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+                };
+                if failed(1) {
+                    Err(CreateUserError::PhoneTaken)
+                } else if failed(2) {
+                    Err(CreateUserError::InviteCodeTaken)
+                } else {
+                    // A user id collision (UUID v4: practically never).
+                    Err(CreateUserError::Conflict)
+                }
+            }
+            Cancelled::Conflict => Err(CreateUserError::Conflict),
+            Cancelled::Failed(e) => Err(e.into()),
+        }
+    }
+
+    /// Records `user`'s activation and counts it on the referrer, atomically. The conditions are
+    /// the rules of [`User::activate`], checked again on the items as they are now: the user has
+    /// no `referrer_id` yet, the referrer still holds the code, and the referrer's own
+    /// `referrer_id` is not this user. When one fails, the items as they stood decide the refusal,
+    /// through the same domain rule.
+    pub async fn activate(
+        &self,
+        user: &UserId,
+        activation: &Activation,
+    ) -> Result<(), ActivateError> {
+        let on_failure = ReturnValuesOnConditionCheckFailure::AllOld;
+        let mine = Update::builder()
+            .table_name(&self.tables.users)
+            .key("id", s(user.as_str()))
+            .update_expression(
+                "SET activated_invite_code = :code, referrer_id = :referrer, activated_at = :at",
+            )
+            .condition_expression("attribute_exists(id) AND attribute_not_exists(referrer_id)")
+            .expression_attribute_values(":code", s(activation.invite_code.as_str()))
+            .expression_attribute_values(":referrer", s(activation.referrer.as_str()))
+            .expression_attribute_values(":at", n(activation.activated_at))
+            .return_values_on_condition_check_failure(on_failure.clone())
+            .build()
+            .map_err(StoreError::mapping)?;
+        let theirs = Update::builder()
+            .table_name(&self.tables.users)
+            .key("id", s(activation.referrer.as_str()))
+            .update_expression("ADD referrals_count :one")
+            .condition_expression(
+                "attribute_exists(id) AND invite_code = :code \
+                 AND (attribute_not_exists(referrer_id) OR referrer_id <> :me)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":code", s(activation.invite_code.as_str()))
+            .expression_attribute_values(":me", s(user.as_str()))
+            .return_values_on_condition_check_failure(on_failure)
+            .build()
+            .map_err(StoreError::mapping)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mine).build())
+            .transact_items(TransactWriteItem::builder().update(theirs).build())
+            // One token per call, reused by the SDK's own retries: see `create_user`.
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        let Err(err) = result else { return Ok(()) };
+        let mut reasons = match Cancelled::from_sdk(err) {
+            Cancelled::Condition(reasons) => reasons.into_iter(),
+            Cancelled::Conflict => return Err(ActivateError::Conflict),
+            Cancelled::Failed(e) => return Err(e.into()),
+        };
+        let returned = |reason: Option<CancellationReason>| reason.and_then(|r| r.item);
+        let (mine, theirs) = (returned(reasons.next()), returned(reasons.next()));
+        let me = self.user_or_returned(user, mine).await?;
+        let holder = self.user_or_returned(&activation.referrer, theirs).await?;
+        let Some(me) = me else {
+            return Err(StoreError::mapping("activating a user that does not exist").into());
+        };
+        match me.activate(
+            &activation.invite_code,
+            holder.as_ref().map(Referrer::from).as_ref(),
+            activation.activated_at,
+        ) {
+            Err(refused) => Err(ActivateError::Refused(refused)),
+            // The rules allow it on the items as they stood: they changed in between.
+            Ok(_) => Err(ActivateError::Conflict),
+        }
+    }
+
+    /// A user as a failed condition returned it, or, where DynamoDB returned nothing (not every
+    /// implementation does), as it is now.
+    async fn user_or_returned(
+        &self,
+        id: &UserId,
+        returned: Option<Item>,
+    ) -> Result<Option<User>, StoreError> {
+        match returned {
+            Some(item) => user_from_item(item).map(Some),
+            None => self.user(id).await,
+        }
+    }
+
+    /// Up to `limit` users who activated `referrer`'s code, newest first, and the cursor of the
+    /// next page if there is one. Reads `limit + 1` so the last page never ends in an empty one.
+    pub async fn referrals(
+        &self,
+        referrer: &UserId,
+        limit: usize,
+        after: Option<&ReferralKey>,
+    ) -> Result<(Vec<Referral>, Option<ReferralKey>), StoreError> {
+        // The cursor carries no referrer: the start key is rebuilt with the caller's own id, so a
+        // crafted cursor cannot page through someone else's list.
+        let start = after.map(|c| {
+            HashMap::from([
+                ("id".to_owned(), s(c.user_id.as_str())),
+                ("referrer_id".to_owned(), s(referrer.as_str())),
+                ("activated_at".to_owned(), n(c.activated_at)),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.users)
+            .index_name(REFERRER_INDEX)
+            .key_condition_expression("referrer_id = :me")
+            .expression_attribute_values(":me", s(referrer.as_str()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let mut referrals = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<ReferralItem>(item).map(Referral::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if referrals.len() > limit {
+            referrals.truncate(limit);
+            referrals.last().map(Referral::key)
+        } else {
+            None
+        };
+        Ok((referrals, next))
+    }
+
+    /// After a write's condition failed: the attributes that tell whether the item holds that
+    /// very write (an SDK retry of a write that had landed) or someone else's. Consistent read.
+    async fn read_back(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+        attributes: &str,
+    ) -> Result<Item, StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key, s(value))
+            .projection_expression(attributes)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?
+            .item
+            .unwrap_or_default())
+    }
+
+    /// Bumps the user's token version if it still is `current`, revoking every token issued
+    /// before. Returns `false` if it had already moved on (the caller's token was revoked). The
+    /// update records `logout_id`, so a retry whose first attempt had landed counts as done.
+    pub async fn revoke_tokens(
+        &self,
+        user: &UserId,
+        current: u64,
+        logout_id: &WriteId,
+    ) -> Result<bool, StoreError> {
+        let logout_id = logout_id.0.as_str();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("id", s(user.as_str()))
+            .update_expression("SET logout_id = :logout ADD token_version :one")
+            .condition_expression("token_version = :current")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":current", n(current))
+            .expression_attribute_values(":logout", s(logout_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                let stored = self
+                    .read_back(
+                        &self.tables.users,
+                        "id",
+                        user.as_str(),
+                        "logout_id, token_version",
+                    )
+                    .await?;
+                Ok(stored.get("logout_id") == Some(&s(logout_id))
+                    && stored.get("token_version") == Some(&n(current + 1)))
+            }
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Logging in with a code: check it, find or create the phone's user, issue a token.
+use super::profile::PROFILE_REFERRALS;
+use super::retry_on_conflict;
+use crate::domain::{OtpCode, PhoneNumber, Referral, User, UserId, VerifyOutcome};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{CreateUserError, WriteId};
+
+pub struct LoggedIn {
+    pub user: User,
+    /// Whether this login created the user.
+    pub created: bool,
+    /// The newest referrals, for the profile in the answer.
+    pub referrals: Vec<Referral>,
+    pub token: String,
+}
+
+/// Checks `code` and logs the phone's user in, creating the user on the first login.
+#[tracing::instrument(skip_all, fields(phone = %phone.masked()))]
+pub async fn login(state: &AppState, phone: &PhoneNumber, code: &OtpCode) -> Result<LoggedIn> {
+    // The phone's user id is looked up while the code is checked: a round trip saved for every
+    // returning user, one cheap read wasted on a wrong code.
+    let ((), known) = tokio::try_join!(check_code(state, phone, code), async {
+        Ok(state.store.user_id_by_phone(phone).await?)
+    })?;
+    let (user, created, referrals) = match known {
+        Some(id) => {
+            let (user, (referrals, _)) = tokio::try_join!(existing_user(state, &id), async {
+                Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?)
+            })?;
+            (user, false, referrals)
+        }
+        None => {
+            let (user, created) = find_or_create_user(state, phone, Some(None)).await?;
+            let referrals = if created {
+                Vec::new()
+            } else {
+                let page = state.store.referrals(&user.id, PROFILE_REFERRALS, None);
+                page.await?.0
+            };
+            (user, created, referrals)
+        }
+    };
+    let token = state
+        .tokens
+        .issue(&user.id, user.token_version, state.clock.now_s());
+    Ok(LoggedIn {
+        user,
+        created,
+        referrals,
+        token,
+    })
+}
+
+/// Checks the code against the phone's pending one and records the outcome (a used code, a
+/// wrong try) before answering, so parallel guesses all count and a code verifies only once.
+async fn check_code(state: &AppState, phone: &PhoneNumber, code: &OtpCode) -> Result<()> {
+    let guess = state.hasher.hash(phone, code);
+    let policy = &state.config.otp;
+    let outcome = retry_on_conflict("one phone's code", || async {
+        let current = state.store.otp_state(phone).await?;
+        let (next, outcome) = current.verify(state.clock.now_s(), policy, guess);
+        if let Some(next) = next {
+            let forget_at = next.forget_at(policy);
+            let write = WriteId::random();
+            let saved = state.store.save_otp_state(phone, &next, forget_at, &write);
+            if !saved.await? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(outcome))
+    })
+    .await?;
+    match outcome {
+        VerifyOutcome::Verified => Ok(()),
+        VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode { attempts_left }),
+        VerifyOutcome::Expired => Err(Error::CodeExpired),
+        VerifyOutcome::Burned { retry_after } => Err(Error::TooManyAttempts { retry_after }),
+        VerifyOutcome::Locked { retry_after } => Err(Error::PhoneLocked { retry_after }),
+    }
+}
+
+/// The user a phone item points to. The two are written in one transaction, so one without the
+/// other is a broken table, not a race.
+async fn existing_user(state: &AppState, id: &UserId) -> Result<User> {
+    state.store.user(id).await?.ok_or_else(|| {
+        Error::Internal(format!("phone item points to missing user {}", id.as_str()).into())
+    })
+}
+
+/// The phone's user, created if it has none, and whether this call created it. `looked_up` is
+/// the phone's user id if the caller has just read it. Parallel first logins race on the phone's
+/// uniqueness item; the losers read the winner's user.
+pub async fn find_or_create_user(
+    state: &AppState,
+    phone: &PhoneNumber,
+    mut looked_up: Option<Option<UserId>>,
+) -> Result<(User, bool)> {
+    retry_on_conflict("creating a user", || {
+        let looked_up = looked_up.take();
+        async move {
+            let known = match looked_up {
+                Some(known) => known,
+                None => state.store.user_id_by_phone(phone).await?,
+            };
+            if let Some(id) = known {
+                return Ok(Some((existing_user(state, &id).await?, false)));
+            }
+            let user = User::new(phone.clone(), state.clock.now_ms());
+            match state.store.create_user(&user).await {
+                Ok(()) => {
+                    tracing::info!(user = user.id.as_str(), "user created");
+                    Ok(Some((user, true)))
+                }
+                // Taken phone: the next round reads the winner's user. Taken invite code: the
+                // next round draws a fresh one.
+                Err(
+                    CreateUserError::PhoneTaken
+                    | CreateUserError::InviteCodeTaken
+                    | CreateUserError::Conflict,
+                ) => Ok(None),
+                Err(CreateUserError::Store(e)) => Err(e.into()),
+            }
+        }
+    })
+    .await
+}

@@ -1,0 +1,116 @@
+//! The logged-in user's operations: the profile, activating an invite code, the referral list,
+//! logging out. Every one acts on the token's user only.
+use super::retry_on_conflict;
+use crate::auth::Claims;
+use crate::domain::{InviteCode, Referral, ReferralKey, Referrer, User, UserId};
+use crate::error::{AuthFailure, Error, Result};
+use crate::state::AppState;
+use crate::store::{ActivateError, WriteId};
+
+/// How many referrals a profile carries; the rest are paged through the referral list.
+pub const PROFILE_REFERRALS: usize = 100;
+
+/// The verified claims of a bearer token (signature, algorithm, expiry).
+pub fn authenticate(state: &AppState, token: &str) -> Result<Claims> {
+    state
+        .tokens
+        .verify(token, state.clock.now_s())
+        .map_err(Error::Unauthorized)
+}
+
+fn user_id(claims: &Claims) -> UserId {
+    UserId::from_trusted(claims.sub.clone())
+}
+
+/// The token's user, if the token was not revoked by a logout since it was issued.
+async fn current_user(state: &AppState, claims: &Claims) -> Result<User> {
+    let user = state
+        .store
+        .user(&user_id(claims))
+        .await?
+        .ok_or(Error::Unauthorized(AuthFailure::Invalid))?;
+    if user.token_version != claims.ver {
+        return Err(Error::Unauthorized(AuthFailure::Revoked));
+    }
+    Ok(user)
+}
+
+async fn newest_referrals(state: &AppState, id: &UserId) -> Result<Vec<Referral>> {
+    Ok(state.store.referrals(id, PROFILE_REFERRALS, None).await?.0)
+}
+
+/// My user and my newest referrals.
+#[tracing::instrument(skip_all)]
+pub async fn profile(state: &AppState, claims: &Claims) -> Result<(User, Vec<Referral>)> {
+    // Both reads go out at once; the list is dropped if the token turns out to be revoked.
+    let id = user_id(claims);
+    tokio::try_join!(current_user(state, claims), newest_referrals(state, &id))
+}
+
+/// Activates someone else's invite code (the rules: [`User::activate`]); answers my updated user
+/// and my newest referrals.
+#[tracing::instrument(skip_all)]
+pub async fn activate(
+    state: &AppState,
+    claims: &Claims,
+    code: &InviteCode,
+) -> Result<(User, Vec<Referral>)> {
+    let id = user_id(claims);
+    let (mut user, holder, referrals) = tokio::try_join!(
+        current_user(state, claims),
+        async { Ok(state.store.invite_code_owner(code).await?) },
+        newest_referrals(state, &id),
+    )?;
+    // Whom the holder referred is not read here: the transaction's condition checks it.
+    let holder = holder.map(|id| Referrer {
+        id,
+        invite_code: code.clone(),
+        referred_by: None,
+    });
+    let activation = user.activate(code, holder.as_ref(), state.clock.now_ms())?;
+    retry_on_conflict("activating an invite code", || async {
+        match state.store.activate(&user.id, &activation).await {
+            Ok(()) => Ok(Some(())),
+            Err(ActivateError::Refused(refused)) => Err(refused.into()),
+            Err(ActivateError::Conflict) => Ok(None),
+            Err(ActivateError::Store(e)) => Err(e.into()),
+        }
+    })
+    .await?;
+    tracing::info!(
+        user = user.id.as_str(),
+        referrer = activation.referrer.as_str(),
+        "invite code activated"
+    );
+    user.activation = Some(activation);
+    Ok((user, referrals))
+}
+
+/// A page of my referrals, newest first, and where the next page starts.
+#[tracing::instrument(skip_all)]
+pub async fn referrals(
+    state: &AppState,
+    claims: &Claims,
+    limit: usize,
+    after: Option<&ReferralKey>,
+) -> Result<(Vec<Referral>, Option<ReferralKey>)> {
+    let id = user_id(claims);
+    let (_, page) = tokio::try_join!(current_user(state, claims), async {
+        Ok(state.store.referrals(&id, limit, after).await?)
+    })?;
+    Ok(page)
+}
+
+/// Revokes every token issued to me so far.
+#[tracing::instrument(skip_all)]
+pub async fn logout(state: &AppState, claims: &Claims) -> Result<()> {
+    let revoked = state
+        .store
+        .revoke_tokens(&user_id(claims), claims.ver, &WriteId::random())
+        .await?;
+    if revoked {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized(AuthFailure::Revoked))
+    }
+}
