@@ -123,6 +123,24 @@ pub fn find(function: Function, method: &str, path: &str) -> Result<&'static Rou
         .ok_or(NoRoute::MethodNotAllowed)
 }
 
+impl From<NoRoute> for crate::error::Error {
+    fn from(no: NoRoute) -> Self {
+        match no {
+            NoRoute::NotFound => Self::RouteNotFound,
+            NoRoute::MethodNotAllowed => Self::MethodNotAllowed,
+        }
+    }
+}
+
+/// The operation `function` serves for this request: what every handler asks first.
+pub fn operation(
+    function: Function,
+    req: &lambda_http::Request,
+) -> Result<Operation, crate::error::Error> {
+    use lambda_http::RequestExt;
+    Ok(find(function, req.method().as_str(), req.raw_http_path())?.operation)
+}
+
 /// The function that serves a path, as API Gateway routes it.
 pub fn function_for(path: &str) -> Option<Function> {
     ROUTES.iter().find(|r| r.path == path).map(|r| r.function)

@@ -2,6 +2,7 @@
 //! the request, calls the use case and renders its result; it never fails: errors become
 //! problem+json.
 pub mod openapi;
+pub mod problems;
 pub mod profile;
 pub mod send_code;
 pub mod verify_code;

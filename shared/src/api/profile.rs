@@ -6,13 +6,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::openapi::{BodyProblems, TokenProblems, Unavailable};
+use super::problems::{BodyProblems, TokenProblems, Unavailable};
 use super::{ProfileView, ReferralView};
 use crate::auth::Claims;
 use crate::domain::InviteCode;
 use crate::error::{Error, Result};
 use crate::http::{Problem, bearer_token, cursor, json, no_content, read_json, respond};
-use crate::routes::{self, Function, NoRoute, Operation};
+use crate::routes::{self, Function, Operation};
 use crate::state::AppState;
 use crate::usecases::profile;
 
@@ -20,21 +20,13 @@ pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    let route = routes::find(
-        Function::Profile,
-        req.method().as_str(),
-        req.raw_http_path(),
-    );
-    let result = match route {
-        Ok(route) => match route.operation {
-            Operation::GetProfile => get_profile(state, &req).await,
-            Operation::ActivateInviteCode => activate(state, &req).await,
-            Operation::ListReferrals => list_referrals(state, &req).await,
-            Operation::Logout => logout(state, &req).await,
-            _ => Err(Error::RouteNotFound),
-        },
-        Err(NoRoute::MethodNotAllowed) => Err(Error::MethodNotAllowed),
-        Err(NoRoute::NotFound) => Err(Error::RouteNotFound),
+    let result = match routes::operation(Function::Profile, &req) {
+        Ok(Operation::GetProfile) => get_profile(state, &req).await,
+        Ok(Operation::ActivateInviteCode) => activate(state, &req).await,
+        Ok(Operation::ListReferrals) => list_referrals(state, &req).await,
+        Ok(Operation::Logout) => logout(state, &req).await,
+        Ok(_) => Err(Error::RouteNotFound),
+        Err(e) => Err(e),
     };
     respond(result)
 }

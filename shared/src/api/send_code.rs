@@ -4,10 +4,11 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::openapi::{BodyProblems, Unavailable};
+use super::problems::{BodyProblems, Unavailable};
 use crate::domain::PhoneNumber;
 use crate::error::{Error, Result};
 use crate::http::{Problem, json, read_json, respond};
+use crate::routes::{self, Function};
 use crate::state::AppState;
 use crate::usecases;
 
@@ -59,6 +60,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 }
 
 async fn send_code(state: &AppState, req: &Request) -> Result<Response<Body>> {
+    routes::operation(Function::SendCode, req)?;
     let body: SendCodeRequest = read_json(req)?;
     let phone = PhoneNumber::parse(&body.phone, state.config.default_region)
         .map_err(|_| Error::InvalidPhone)?;

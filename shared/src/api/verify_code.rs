@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ProfileView;
-use super::openapi::{BodyProblems, Unavailable};
+use super::problems::{BodyProblems, Unavailable};
 use crate::domain::{OtpCode, PhoneNumber};
 use crate::error::{Error, Result};
 use crate::http::{Problem, json, read_json, respond};
+use crate::routes::{self, Function};
 use crate::state::AppState;
 use crate::usecases::login::login;
 
@@ -62,6 +63,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 }
 
 async fn verify_code(state: &AppState, req: &Request) -> Result<Response<Body>> {
+    routes::operation(Function::VerifyCode, req)?;
     let body: VerifyCodeRequest = read_json(req)?;
     let phone = PhoneNumber::parse(&body.phone, state.config.default_region)
         .map_err(|_| Error::InvalidPhone)?;

@@ -2,12 +2,12 @@
 //! embedded in the binary; the OpenAPI document is rendered once per cold start.
 use crate::error::Error;
 use crate::http::problem;
-use crate::routes::{self, Function, NoRoute, Operation};
+use crate::routes::{self, Function, Operation};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
 const INDEX: &str = include_str!("../../static/index.html");
@@ -55,13 +55,12 @@ impl Site {
 
     pub fn handle(&self, req: &Request) -> Response<Body> {
         // The page and the docs must never be confused with API routes: only the web routes.
-        let route = routes::find(Function::Web, req.method().as_str(), req.raw_http_path());
-        match route.map(|r| r.operation) {
+        match routes::operation(Function::Web, req) {
             Ok(Operation::Page) => page("text/html; charset=utf-8", INDEX, Some(&self.page_csp)),
             Ok(Operation::Docs) => page("text/html; charset=utf-8", DOCS, Some(DOCS_CSP)),
             Ok(Operation::OpenApi) => page("application/json", &self.openapi, None),
-            Ok(_) | Err(NoRoute::NotFound) => problem(&Error::RouteNotFound),
-            Err(NoRoute::MethodNotAllowed) => problem(&Error::MethodNotAllowed),
+            Ok(_) => problem(&Error::RouteNotFound),
+            Err(e) => problem(&e),
         }
     }
 }
