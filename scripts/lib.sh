@@ -58,6 +58,27 @@ stop_dynamodb() {
   fi
 }
 
+# Starts moto's SNS emulator (tests/sns/moto_sns.py) in the background; sets MOTO_PID and
+# exports MOTO_SNS_ENDPOINT (the SNS API) and MOTO_SMS_URL (the SMS it accepted, as JSON).
+start_moto() {
+  local sns_port sms_port
+  sns_port="$(free_port)"
+  sms_port="$(free_port)"
+  python3 tests/sns/moto_sns.py "$sns_port" "$sms_port" >"${MOTO_LOG:-/dev/null}" 2>&1 &
+  MOTO_PID=$!
+  export MOTO_SNS_ENDPOINT="http://127.0.0.1:$sns_port" MOTO_SMS_URL="http://127.0.0.1:$sms_port/"
+  wait_for_port "$sns_port" 60 "$MOTO_PID"
+  wait_for_port "$sms_port" 60 "$MOTO_PID"
+  log "moto SNS (pid $MOTO_PID) at $MOTO_SNS_ENDPOINT"
+}
+
+stop_moto() {
+  if [ -n "${MOTO_PID:-}" ] && kill -0 "$MOTO_PID" 2>/dev/null; then
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+  fi
+}
+
 # Starts every function under `cargo lambda watch` in the background, in its own process group,
 # on 127.0.0.1:$API_PORT; sets API_PID and API_URL.
 start_api() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
 # Java (for DynamoDB Local), the DynamoDB Local jar, cargo-lambda, the SAM CLI, cfn-lint, the
-# arm64 Rust target, schemathesis, Chromium, the Node tools, cargo-nextest, clippy, rustfmt.
+# arm64 Rust target, schemathesis, moto (SNS emulator), Chromium, the Node tools, cargo-nextest, clippy, rustfmt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -36,7 +36,8 @@ if [ -n "$missing_tools" ]; then
   python3 -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
 fi
 
-{ command -v schemathesis >/dev/null 2>&1 && command -v openapi-spec-validator >/dev/null 2>&1; } ||
+{ command -v schemathesis >/dev/null 2>&1 && command -v openapi-spec-validator >/dev/null 2>&1 &&
+  python3 -c 'import moto.server, flask' >/dev/null 2>&1; } ||
   python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 
 if ! command -v chromium >/dev/null 2>&1; then

@@ -75,7 +75,34 @@ pub struct Config {
     pub sms_delay_ms: (u64, u64),
     /// Demo mode: codes appear in responses and logs.
     pub expose_codes: bool,
+    pub sms: SmsSettings,
 }
+
+/// How login codes reach the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsSender {
+    /// Simulated: a delay (`SMS_DELAY_MS`) and a log line with the masked phone.
+    Log,
+    /// Amazon SNS `Publish` to the phone number, as a transactional SMS.
+    Sns,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsSettings {
+    pub sender: SmsSender,
+    /// `AWS.SNS.SMS.SenderID`: 1-11 letters and digits, at least one letter.
+    pub sender_id: Option<String>,
+    /// `AWS.MM.SMS.OriginationNumber`, E.164.
+    pub origination_number: Option<String>,
+    /// The message; `{code}` and `{minutes}` are filled in.
+    pub template: String,
+    pub sns_endpoint: Option<String>,
+}
+
+/// The default message (the default region is RU): "Login code: {code}. Valid for {minutes}
+/// min. Do not tell it to anyone."
+pub const DEFAULT_SMS_TEMPLATE: &str =
+    "Код для входа: {code}. Действует {minutes} мин. Никому его не сообщайте.";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -138,6 +165,16 @@ impl Config {
                 1..=1_000,
             )?,
         };
+        let expose_codes = boolean(get("EXPOSE_CODES"), "EXPOSE_CODES")?;
+        let sms = sms_settings(get)?;
+        // Real SMS with the code also in the response would let anyone who knows a number log in
+        // as its owner.
+        if expose_codes && sms.sender == SmsSender::Sns {
+            return Err(ConfigError::Invalid {
+                name: "EXPOSE_CODES",
+                reason: "must be false when SMS_SENDER=sns: real codes are never shown".into(),
+            });
+        }
         Ok(Self {
             jwt_secret,
             otp_secret,
@@ -152,9 +189,61 @@ impl Config {
             default_region,
             otp,
             sms_delay_ms: delay_range(get("SMS_DELAY_MS"))?,
-            expose_codes: boolean(get("EXPOSE_CODES"), "EXPOSE_CODES")?,
+            expose_codes,
+            sms,
         })
     }
+}
+
+fn sms_settings(get: impl Fn(&str) -> Option<String>) -> Result<SmsSettings, ConfigError> {
+    let invalid = |name: &'static str, reason: &str| ConfigError::Invalid {
+        name,
+        reason: reason.to_owned(),
+    };
+    let sender = match get("SMS_SENDER")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("log") => SmsSender::Log,
+        Some("sns") => SmsSender::Sns,
+        Some(_) => return Err(invalid("SMS_SENDER", "must be `log` or `sns`")),
+    };
+    let sender_id = get("SMS_SENDER_ID").map(|v| v.trim().to_owned());
+    if let Some(id) = &sender_id {
+        let ok = (1..=11).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric())
+            && id.bytes().any(|b| b.is_ascii_alphabetic());
+        if !ok {
+            return Err(invalid(
+                "SMS_SENDER_ID",
+                "must be 1-11 letters and digits with at least one letter",
+            ));
+        }
+    }
+    let origination_number = get("SMS_ORIGINATION_NUMBER").map(|v| v.trim().to_owned());
+    if let Some(number) = &origination_number {
+        let digits = number.strip_prefix('+').unwrap_or_default();
+        let ok = (7..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if !ok {
+            return Err(invalid(
+                "SMS_ORIGINATION_NUMBER",
+                "must be a phone number in E.164 (+ and 7-15 digits)",
+            ));
+        }
+    }
+    let template = get("SMS_TEMPLATE").unwrap_or_else(|| DEFAULT_SMS_TEMPLATE.to_owned());
+    if !template.contains("{code}") {
+        return Err(invalid("SMS_TEMPLATE", "must contain {code}"));
+    }
+    Ok(SmsSettings {
+        sender,
+        sender_id,
+        origination_number,
+        template,
+        sns_endpoint: get("SNS_ENDPOINT"),
+    })
 }
 
 fn secret(value: Option<String>, name: &'static str) -> Result<Option<Secret>, ConfigError> {
@@ -355,6 +444,71 @@ mod tests {
             ("SMS_DELAY_MS", "-5"),
             ("EXPOSE_CODES", "maybe"),
             ("DEFAULT_REGION", "Mars"),
+        ] {
+            let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={value}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sms_settings_default_to_the_simulated_sender_and_can_name_sns() {
+        let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(c.sms.sender, SmsSender::Log);
+        assert_eq!(c.sms.template, DEFAULT_SMS_TEMPLATE);
+        let c = config(&[
+            ("JWT_SECRET", SECRET),
+            ("SMS_SENDER", "sns"),
+            ("SMS_SENDER_ID", "Referral"),
+            ("SMS_ORIGINATION_NUMBER", "+12065550100"),
+            ("SMS_TEMPLATE", "Your code: {code}"),
+            ("SNS_ENDPOINT", "http://127.0.0.1:5000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.sms,
+            SmsSettings {
+                sender: SmsSender::Sns,
+                sender_id: Some("Referral".into()),
+                origination_number: Some("+12065550100".into()),
+                template: "Your code: {code}".into(),
+                sns_endpoint: Some("http://127.0.0.1:5000".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn real_sms_with_codes_in_responses_refuses_to_start() {
+        let err = config(&[
+            ("JWT_SECRET", SECRET),
+            ("SMS_SENDER", "sns"),
+            ("EXPOSE_CODES", "true"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "EXPOSE_CODES",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bad_sms_settings_are_refused_by_name() {
+        for (name, value) in [
+            ("SMS_SENDER", "pigeon"),
+            ("SMS_SENDER_ID", "TooLongSenderId"),
+            ("SMS_SENDER_ID", "123456"),
+            ("SMS_SENDER_ID", "Bad-Id"),
+            ("SMS_ORIGINATION_NUMBER", "12065550100"),
+            ("SMS_ORIGINATION_NUMBER", "+1206"),
+            ("SMS_TEMPLATE", "no code here"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
             assert!(

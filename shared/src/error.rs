@@ -53,6 +53,9 @@ pub enum Error {
     #[error(transparent)]
     Activation(#[from] ActivationRefused),
 
+    /// The SMS gateway failed; the code was withdrawn, so the phone may ask again at once.
+    #[error("the SMS could not be sent; try again")]
+    SmsUnavailable(#[source] crate::sms::SmsError),
     /// Worth retrying soon: DynamoDB throttled or unreachable, or a race lost too many times.
     #[error("temporarily unavailable")]
     Unavailable(#[source] BoxError),
@@ -117,6 +120,7 @@ impl Error {
             Self::Activation(ActivationRefused::AlreadyActivated) => C::AlreadyActivated,
             Self::Activation(ActivationRefused::OwnCode) => C::OwnInviteCode,
             Self::Activation(ActivationRefused::Mutual) => C::MutualReferral,
+            Self::SmsUnavailable(_) => C::SmsUnavailable,
             Self::Unavailable(_) => C::ServiceUnavailable,
             Self::Internal(_) => C::InternalError,
         }
@@ -129,7 +133,7 @@ impl Error {
             | Self::TooManyCodes { retry_after }
             | Self::PhoneLocked { retry_after }
             | Self::TooManyAttempts { retry_after } => Some(*retry_after),
-            Self::Unavailable(_) => Some(1),
+            Self::Unavailable(_) | Self::SmsUnavailable(_) => Some(1),
             _ => None,
         }
     }
@@ -164,6 +168,7 @@ pub enum ProblemCode {
     AlreadyActivated,
     OwnInviteCode,
     MutualReferral,
+    SmsUnavailable,
     ServiceUnavailable,
     InternalError,
 }
@@ -198,6 +203,7 @@ impl ProblemCode {
             C::AlreadyActivated => (S::CONFLICT, "Invite code already activated"),
             C::OwnInviteCode => (S::UNPROCESSABLE_ENTITY, "Own invite code"),
             C::MutualReferral => (S::UNPROCESSABLE_ENTITY, "Mutual referral"),
+            C::SmsUnavailable => (S::SERVICE_UNAVAILABLE, "SMS unavailable"),
             C::ServiceUnavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),
             C::InternalError => (S::INTERNAL_SERVER_ERROR, "Internal error"),
         }

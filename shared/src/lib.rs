@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod routes;
+pub mod sms;
 pub mod state;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]

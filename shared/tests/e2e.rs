@@ -197,22 +197,16 @@ async fn the_whole_flow_works_over_http_on_the_api_gateway_routes() {
     )
     .await;
     let body = json!({ "phone": phone_c, "code": sent["code"] });
-    let (one, two) = tokio::join!(
+    let verify = || {
         send(
             &client,
             "POST",
             "/v1/auth/verify-code",
             None,
-            Some(body.clone())
-        ),
-        send(
-            &client,
-            "POST",
-            "/v1/auth/verify-code",
-            None,
-            Some(body.clone())
+            Some(body.clone()),
         )
-    );
+    };
+    let (one, two) = tokio::join!(verify(), verify());
     let mut statuses = [one.0, two.0];
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 401], "{one:?} {two:?}");

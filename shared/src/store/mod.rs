@@ -21,8 +21,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use error::Cancelled;
@@ -93,16 +92,10 @@ impl Store {
 
     /// The phone's code state; a phone never seen (or long forgotten) reads as the default.
     pub async fn otp_state(&self, phone: &PhoneNumber) -> Result<OtpState, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.otp)
-            .key("phone", s(phone.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        match out.item {
+        match self
+            .get(&self.tables.otp, "phone", phone.as_str(), None)
+            .await?
+        {
             Some(item) => from_item::<OtpItem>(item)?.into_state(),
             None => Ok(OtpState::default()),
         }
@@ -160,31 +153,17 @@ impl Store {
     }
 
     async fn unique_owner(&self, key: String) -> Result<Option<UserId>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.uniques)
-            .key("key", AttributeValue::S(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        out.item
+        self.get(&self.tables.uniques, "key", &key, None)
+            .await?
             .map(|item| from_item::<UniqueItem>(item).map(|u| UserId::from_trusted(u.user_id)))
             .transpose()
     }
 
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.users)
-            .key("id", s(id.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        out.item.map(user_from_item).transpose()
+        self.get(&self.tables.users, "id", id.as_str(), None)
+            .await?
+            .map(user_from_item)
+            .transpose()
     }
 
     /// Writes the user and claims its phone and invite code in one transaction: either all three
@@ -372,8 +351,30 @@ impl Store {
         Ok((referrals, next))
     }
 
+    /// One item by its key, strongly consistent (every read here decides a write or answers
+    /// right after one), with only `attributes` if given.
+    async fn get(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+        attributes: Option<&str>,
+    ) -> Result<Option<Item>, StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key, s(value))
+            .set_projection_expression(attributes.map(str::to_owned))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?
+            .item)
+    }
+
     /// After a write's condition failed: the attributes that tell whether the item holds that
-    /// very write (an SDK retry of a write that had landed) or someone else's. Consistent read.
+    /// very write (an SDK retry of a write that had landed) or someone else's.
     async fn read_back(
         &self,
         table: &str,
@@ -382,16 +383,8 @@ impl Store {
         attributes: &str,
     ) -> Result<Item, StoreError> {
         Ok(self
-            .client
-            .get_item()
-            .table_name(table)
-            .key(key, s(value))
-            .projection_expression(attributes)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?
-            .item
+            .get(table, key, value, Some(attributes))
+            .await?
             .unwrap_or_default())
     }
 

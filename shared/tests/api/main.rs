@@ -9,4 +9,5 @@ mod events;
 mod logs;
 mod profile;
 mod send_code;
+mod sms;
 mod verify_code;

@@ -1,0 +1,38 @@
+"""moto's SNS emulator for the tests, on 127.0.0.1:SNS_PORT, and on 127.0.0.1:SMS_PORT a read-out
+of the SMS it has accepted: GET / answers [{"phone": ..., "message": ...}, ...] in order.
+moto keeps the SMS in its in-process backend, so both servers run in this one process."""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from moto.server import ThreadedMotoServer
+from moto.sns.models import sns_backends
+
+
+class SmsReadout(BaseHTTPRequestHandler):
+    def do_GET(self):
+        messages = [
+            {"phone": phone, "message": text}
+            for _, regions in sns_backends.items()
+            for _, backend in regions.items()
+            for phone, text in backend.sms_messages.values()
+        ]
+        body = json.dumps(messages).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    sns_port, sms_port = int(sys.argv[1]), int(sys.argv[2])
+    ThreadedMotoServer(ip_address="127.0.0.1", port=sns_port, verbose=False).start()
+    ThreadingHTTPServer(("127.0.0.1", sms_port), SmsReadout).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
