@@ -195,6 +195,16 @@ impl Config {
     }
 }
 
+/// Whether the API runs in demo mode, for the web function, which needs no other setting.
+pub fn expose_codes_from_env() -> Result<bool, ConfigError> {
+    boolean(
+        std::env::var("EXPOSE_CODES")
+            .ok()
+            .filter(|v| !v.trim().is_empty()),
+        "EXPOSE_CODES",
+    )
+}
+
 fn sms_settings(get: impl Fn(&str) -> Option<String>) -> Result<SmsSettings, ConfigError> {
     let invalid = |name: &'static str, reason: &str| ConfigError::Invalid {
         name,

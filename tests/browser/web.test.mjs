@@ -90,6 +90,8 @@ test("two users log in, one activates the other's code, and the referral shows u
 test("a wrong code is explained with the tries left", async () => {
   const page = await newPage("wrong-code");
   await page.goto(API_URL + "/");
+  // The local stack runs in demo mode: the page must say so before anything is typed.
+  assert.ok(await page.getByText("Demo mode: codes are shown on screen.").isVisible());
   await page.getByLabel("Phone number").fill(randomPhone());
   await page.getByRole("button", { name: "Send code" }).click();
   await page.getByText(/Demo mode: your code is \d+/).waitFor();

@@ -263,7 +263,7 @@ impl Bench {
         Ok(Self {
             endpoint,
             state: AppState::new(config, client),
-            site: Site::new(),
+            site: Site::new(true),
             meter,
         })
     }

@@ -4,7 +4,7 @@ use shared::api::web::Site;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let site = Site::new();
+    let site = Site::new(shared::config::expose_codes_from_env()?);
     let site = &site;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(site.handle(&req))

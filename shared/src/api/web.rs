@@ -17,6 +17,7 @@ const DOCS: &str = include_str!("../../static/docs.html");
 const DOCS_CSP: &str = "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub struct Site {
+    index: String,
     openapi: String,
     page_csp: String,
 }
@@ -31,14 +32,13 @@ fn inline_hash(html: &str, open: &str, close: &str) -> String {
     )
 }
 
-impl Default for Site {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// The banner the page shows when the API runs in demo mode.
+const DEMO_BANNER: &str = r#"id="demo-banner" role="status" hidden>"#;
 
 impl Site {
-    pub fn new() -> Self {
+    /// `demo_mode`: the API shows login codes in its answers (`EXPOSE_CODES=true`); the page
+    /// then says so in a banner.
+    pub fn new(demo_mode: bool) -> Self {
         // The page talks only to its own origin, and runs only its own script and style:
         // their hashes, not 'unsafe-inline'.
         let page_csp = format!(
@@ -47,7 +47,13 @@ impl Site {
             inline_hash(INDEX, "<script>", "</script>"),
             inline_hash(INDEX, "<style>", "</style>"),
         );
+        let index = if demo_mode {
+            INDEX.replacen(DEMO_BANNER, r#"id="demo-banner" role="status">"#, 1)
+        } else {
+            INDEX.to_owned()
+        };
         Self {
+            index,
             openapi: super::openapi::document(),
             page_csp,
         }
@@ -56,7 +62,11 @@ impl Site {
     pub fn handle(&self, req: &Request) -> Response<Body> {
         // The page and the docs must never be confused with API routes: only the web routes.
         match routes::operation(Function::Web, req) {
-            Ok(Operation::Page) => page("text/html; charset=utf-8", INDEX, Some(&self.page_csp)),
+            Ok(Operation::Page) => page(
+                "text/html; charset=utf-8",
+                &self.index,
+                Some(&self.page_csp),
+            ),
             Ok(Operation::Docs) => page("text/html; charset=utf-8", DOCS, Some(DOCS_CSP)),
             Ok(Operation::OpenApi) => page("application/json", &self.openapi, None),
             Ok(_) => problem(&Error::RouteNotFound),
@@ -109,7 +119,7 @@ mod tests {
             "isBase64Encoded": false
         });
         let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-        Site::new().handle(&req)
+        Site::new(false).handle(&req)
     }
 
     fn text(resp: &Response<Body>) -> String {
@@ -131,6 +141,21 @@ mod tests {
             !html.contains("http://") && !html.contains("https://"),
             "the page must load nothing from elsewhere"
         );
+    }
+
+    #[test]
+    fn the_page_shows_the_demo_banner_only_in_demo_mode() {
+        assert!(INDEX.contains(DEMO_BANNER));
+        let req = |site: Site| {
+            let event = crate::testing::event("GET", "/", &[], None);
+            text(&site.handle(&lambda_http::request::from_str(&event).unwrap()))
+        };
+        let demo = req(Site::new(true));
+        assert!(
+            demo.contains(r#"id="demo-banner" role="status">"#),
+            "{demo}"
+        );
+        assert!(req(Site::new(false)).contains(DEMO_BANNER));
     }
 
     #[test]

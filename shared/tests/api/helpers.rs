@@ -53,8 +53,8 @@ pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
     let config = test_config(overrides);
     let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
     TestApp {
+        site: Site::new(config.expose_codes),
         state: AppState::new(config, client),
-        site: Site::new(),
     }
 }
 
