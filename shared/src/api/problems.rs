@@ -29,7 +29,8 @@ pub enum TokenProblems {
 /// Every operation that reads or writes DynamoDB can answer this.
 #[derive(IntoResponses)]
 pub enum Unavailable {
-    /// `service_unavailable`: the database is throttled or unreachable
+    /// `service_unavailable`: the database is throttled or unreachable; at send-code also
+    /// `sms_unavailable`: the SMS could not be sent and the code was withdrawn (ask again at once)
     #[response(
         status = 503,
         content_type = "application/problem+json",
