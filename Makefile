@@ -1,8 +1,16 @@
 # The commands README documents. `make test` is what CI runs.
 SHELL := /bin/bash
-STACK ?= referral-api
 PHONE ?= +79991234567
-.PHONY: setup dev test lint unit postman bench check-deploy deploy destroy event-token
+# Which samconfig.toml configuration deploy, destroy and smoke use: demo (codes returned, no SMS)
+# or prod (real SMS through Amazon SNS, codes never returned).
+ENV ?= demo
+# sh also uses ENV (its startup file): an ENV from the environment counts only if it names one.
+ifeq ($(origin ENV),environment)
+ifeq ($(filter demo prod,$(ENV)),)
+override ENV := demo
+endif
+endif
+.PHONY: setup dev test lint unit postman bench check-deploy deploy destroy smoke event-token
 
 ## setup: install Java, DynamoDB Local, cargo-lambda, SAM CLI, cfn-lint, Node tools where missing
 setup:
@@ -43,20 +51,20 @@ bench: setup
 check-deploy: setup
 	scripts/check-deploy.sh
 
-## deploy: sam build + sam deploy; asks its questions the first time when run in a terminal
+## deploy: sam build + sam deploy of the demo, or of production with ENV=prod; never asks questions
+## (everything is in samconfig.toml); needs an AWS region (AWS_REGION, AWS_DEFAULT_REGION or profile)
 deploy:
-	sam build
-	@if [ -t 0 ] && ! sam list stack-outputs --stack-name $(STACK) >/dev/null 2>&1; then \
-		sam deploy --guided --stack-name $(STACK); \
-	else \
-		sam deploy --stack-name $(STACK); \
-	fi
-	@sam list stack-outputs --stack-name $(STACK) --output table
+	scripts/deploy.sh $(ENV)
+
+## smoke: check a deployed API, URL=https://... (ENV=prod: no real SMS is sent; demo: runs Postman)
+smoke:
+	@[ -n "$(URL)" ] || { echo "usage: make smoke URL=<the stack's ApiUrl> [ENV=prod]" >&2; exit 2; }
+	DEMO=$(if $(filter prod,$(ENV)),0,1) scripts/smoke.sh '$(URL)'
 
 ## event-token: print an access token for PHONE (default +79991234567) against `make dev`
 event-token:
 	@PHONE='$(PHONE)' scripts/event-token.sh
 
-## destroy: delete the stack (the users and uniques tables are kept, see README)
+## destroy: delete the demo stack, or production with ENV=prod (users and uniques tables are kept)
 destroy:
-	sam delete --stack-name $(STACK)
+	scripts/deploy.sh --destroy $(ENV)

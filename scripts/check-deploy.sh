@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything about the deploy that can be checked without an AWS account: the template lints
-# clean, `sam build` produces one arm64 bootstrap per function that runs on Amazon Linux 2023,
-# and the GitHub workflows pass actionlint. Prints each bootstrap's stripped size.
+# clean, `make deploy`/`make destroy` run the right sam commands (scripts/test-deploy.sh), the
+# import template for the kept tables lints clean, `sam build` produces one arm64 bootstrap per
+# function that runs on Amazon Linux 2023, and the GitHub workflows pass actionlint. Prints each
+# bootstrap's stripped size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -11,6 +13,13 @@ log "cfn-lint"
 cfn-lint template.yaml
 log "sam validate --lint"
 sam validate --lint --region us-east-1 >/dev/null
+
+log "make deploy / destroy (scripts/deploy.sh with a stub sam)"
+scripts/test-deploy.sh
+
+log "import template for the tables a deleted stack keeps (xtask import-tables)"
+cargo run --quiet -p xtask -- import-tables example-users example-uniques target/import >/dev/null
+cfn-lint target/import/template.json
 
 log "sam build (arm64, release)"
 sam build --build-dir .aws-sam/build >.aws-sam-build.log 2>&1 || { tail -40 .aws-sam-build.log; exit 1; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The tests that need the whole local stack, run through scripts/with-stack.sh: the Postman
 # collection (newman), the contract tests against the OpenAPI document (schemathesis), and the
-# page and docs in a real browser (playwright-core + Chromium), and `cargo lambda invoke` with the
-# events in events/.
+# page and docs in a real browser (playwright-core + Chromium), `cargo lambda invoke` with the
+# events in events/, and the smoke test `make smoke` runs against a deployed stack, in both of
+# its modes (the local stack returns codes, like the demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${API_URL:?run through scripts/with-stack.sh, which starts the API}"
@@ -10,3 +11,5 @@ scripts/postman.sh
 scripts/contract.sh
 node --test tests/browser/
 scripts/invoke-tests.sh
+DEMO=0 scripts/smoke.sh "$API_URL"
+DEMO=1 scripts/smoke.sh "$API_URL"

@@ -3,8 +3,11 @@
 //!   `template.yaml` defines, so table definitions live once;
 //! - `xtask event-token PHONE` prints an access token for that phone's user (created as a first
 //!   login would), for invoking the authenticated events in `events/`;
-//! - `xtask bench --out FILE` measures the functions (see `bench.rs`; run by `make bench`).
+//! - `xtask bench --out FILE` measures the functions (see `bench.rs`; run by `make bench`);
+//! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
+//!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
 mod bench;
+mod import;
 mod runtime_stub;
 mod tables;
 #[cfg(test)]
@@ -47,6 +50,26 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         ["bench", "--out", out] => bench::run(std::path::Path::new(out)).await,
-        _ => bail!("usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE"),
+        ["import-tables", users, uniques, dir] => {
+            let template = std::fs::read_to_string(tables::template_path())
+                .context("reading template.yaml")?;
+            let (import_template, to_import) = import::import_files(&template, users, uniques)?;
+            let dir = std::path::Path::new(dir);
+            std::fs::create_dir_all(dir)?;
+            for (name, json) in [
+                ("template.json", import_template),
+                ("resources.json", to_import),
+            ] {
+                let path = dir.join(name);
+                std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
+        _ => bail!(
+            "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | \
+             xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
+        ),
     }
 }

@@ -1,12 +1,16 @@
-//! Reads what `template.yaml` says about routes and permissions, for the consistency and
-//! least-privilege tests.
+//! Reads what `template.yaml` and `samconfig.toml` say about routes, permissions, settings and
+//! rules, for the consistency and least-privilege tests.
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use serde_norway::Value;
 
 /// (method, path, function binary)
 pub type Route = (String, String, String);
+
+/// The method and path that stand for "every request no other route matches": API Gateway's
+/// `$default` route, which SAM creates for an HttpApi event with neither Path nor Method.
+pub const CATCH_ALL: (&str, &str) = ("ANY", "$default");
 
 fn resources(doc: &Value) -> anyhow::Result<&serde_norway::Mapping> {
     doc.get("Resources")
@@ -48,17 +52,22 @@ pub fn template_routes(template: &str) -> anyhow::Result<BTreeSet<Route>> {
                 continue;
             }
             let props = event.get("Properties").context("event Properties")?;
-            let method = props
-                .get("Method")
-                .and_then(Value::as_str)
-                .context("Method")?;
-            let path = props.get("Path").and_then(Value::as_str).context("Path")?;
-            routes.insert((method.to_ascii_uppercase(), path.to_owned(), bin.clone()));
+            let method = props.get("Method").and_then(Value::as_str);
+            let path = props.get("Path").and_then(Value::as_str);
+            let (method, path) = match (method, path) {
+                (Some(m), Some(p)) => (m.to_ascii_uppercase(), p.to_owned()),
+                (None, None) => (CATCH_ALL.0.to_owned(), CATCH_ALL.1.to_owned()),
+                _ => bail!("{id}: an HttpApi event needs both Method and Path, or neither"),
+            };
+            routes.insert((method, path, bin.clone()));
         }
     }
     Ok(routes)
 }
 
+/// The local router (`cargo lambda watch`): `"/path" = [{ method, function }]` entries, and one
+/// catch-all `"/{*rest}" = "function"` that plays the part of the `$default` route (reported with
+/// [`CATCH_ALL`]'s method and path).
 pub fn cargo_routes(cargo_toml: &str) -> anyhow::Result<BTreeSet<Route>> {
     let doc: toml::Table = toml::from_str(cargo_toml)?;
     let router = doc
@@ -71,7 +80,21 @@ pub fn cargo_routes(cargo_toml: &str) -> anyhow::Result<BTreeSet<Route>> {
         .context("[workspace.metadata.lambda.watch.router]")?;
     let mut routes = BTreeSet::new();
     for (path, targets) in router {
-        for t in targets.as_array().context("router entries are arrays")? {
+        if let Some(function) = targets.as_str() {
+            if !path.starts_with("/{*") {
+                bail!("{path}: only the catch-all route may take every method");
+            }
+            routes.insert((
+                CATCH_ALL.0.to_owned(),
+                CATCH_ALL.1.to_owned(),
+                function.to_owned(),
+            ));
+            continue;
+        }
+        for t in targets
+            .as_array()
+            .context("router entries are arrays, or a function name for the catch-all")?
+        {
             let method = t
                 .get("method")
                 .and_then(toml::Value::as_str)
@@ -98,13 +121,17 @@ pub enum Target {
         table: String,
         index: Option<String>,
     },
+    /// Exactly `"*"`: what IAM needs for actions without a resource ARN (an SMS to a phone).
+    Everything,
+    /// Any other pattern with a wildcard (`arn:...:*`, `${T.Arn}/index/*`).
     Wildcard,
     Other(String),
 }
 
 fn target(v: &Value) -> Target {
     match v {
-        Value::String(s) if s == "*" || s.ends_with(":*") || s.ends_with("/*") => Target::Wildcard,
+        Value::String(s) if s == "*" => Target::Everything,
+        Value::String(s) if s.ends_with(":*") || s.ends_with("/*") => Target::Wildcard,
         Value::Tagged(t) => {
             let tag = t.tag.to_string();
             let text = t.value.as_str().unwrap_or_default();
@@ -147,33 +174,265 @@ fn strings_or_list(v: Option<&Value>) -> Vec<&Value> {
     }
 }
 
-/// Every (action, target) each function's role allows, by binary name. Policy templates (such
-/// as `DynamoDBCrudPolicy`) are refused: they grant more than a function needs.
-pub fn permissions(template: &str) -> anyhow::Result<BTreeMap<String, BTreeSet<(String, Target)>>> {
+fn tag_name(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) => Some(t.tag.to_string().trim_start_matches('!').to_owned()),
+        _ => None,
+    }
+}
+
+/// One policy statement of a function's role, as the template writes it.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub allow: bool,
+    pub actions: Vec<String>,
+    pub resources: Vec<Target>,
+    pub condition: Option<Value>,
+    /// The template condition that must hold for the role to carry this statement
+    /// (`!If [Condition, statement, !Ref AWS::NoValue]`), if any.
+    pub only_if: Option<String>,
+}
+
+fn statement(st: &Value, only_if: Option<String>) -> anyhow::Result<Statement> {
+    let actions = strings_or_list(st.get("Action"))
+        .into_iter()
+        .map(|a| a.as_str().map(str::to_owned).context("Action"))
+        .collect::<anyhow::Result<_>>()?;
+    if st.get("NotAction").is_some() || st.get("NotResource").is_some() {
+        bail!("NotAction/NotResource statements are not allowed: {st:?}");
+    }
+    Ok(Statement {
+        allow: match st.get("Effect").and_then(Value::as_str) {
+            Some("Allow") => true,
+            Some("Deny") => false,
+            other => bail!("Effect {other:?}"),
+        },
+        actions,
+        resources: strings_or_list(st.get("Resource"))
+            .into_iter()
+            .map(target)
+            .collect(),
+        condition: st.get("Condition").cloned(),
+        only_if,
+    })
+}
+
+/// Every statement of each function's role, by binary name. A statement under
+/// `!If [Condition, statement, !Ref AWS::NoValue]` counts with its condition noted. Policy
+/// templates (such as `DynamoDBCrudPolicy`) are refused: they grant more than a function needs.
+pub fn statements(template: &str) -> anyhow::Result<BTreeMap<String, Vec<Statement>>> {
     let doc: Value = serde_norway::from_str(template)?;
     let mut out = BTreeMap::new();
     for (id, f) in functions(&doc)? {
-        let mut grants = BTreeSet::new();
+        let mut all = Vec::new();
         let policies = f.get("Properties").and_then(|p| p.get("Policies"));
         for policy in strings_or_list(policies) {
-            let statements = policy.get("Statement").ok_or_else(|| {
+            let list = policy.get("Statement").ok_or_else(|| {
                 anyhow!("{id}: only inline Statement policies are allowed, found {policy:?}")
             })?;
-            for st in strings_or_list(Some(statements)) {
-                if st.get("Effect").and_then(Value::as_str) != Some("Allow") {
-                    continue;
-                }
-                for action in strings_or_list(st.get("Action")) {
-                    let action = action.as_str().context("Action")?;
-                    for resource in strings_or_list(st.get("Resource")) {
-                        grants.insert((action.to_owned(), target(resource)));
+            for st in strings_or_list(Some(list)) {
+                match (tag_name(st), st) {
+                    (None, _) => all.push(statement(st, None)?),
+                    (Some(tag), Value::Tagged(t)) if tag == "If" => {
+                        let branches = t.value.as_sequence().context("!If [c, a, b]")?;
+                        let [condition, then, otherwise] = branches.as_slice() else {
+                            bail!("{id}: !If needs three items");
+                        };
+                        let condition = condition.as_str().context("!If condition")?;
+                        let no_value = |v: &Value| {
+                            tag_name(v).as_deref() == Some("Ref")
+                                && matches!(v, Value::Tagged(t) if t.value.as_str() == Some("AWS::NoValue"))
+                        };
+                        if !no_value(otherwise) {
+                            bail!("{id}: !If statements must fall back to !Ref AWS::NoValue");
+                        }
+                        all.push(statement(then, Some(condition.to_owned()))?);
                     }
+                    (Some(tag), _) => bail!("{id}: unexpected !{tag} in a policy"),
                 }
             }
         }
-        out.insert(binary(f)?, grants);
+        out.insert(binary(f)?, all);
     }
     Ok(out)
+}
+
+/// Every (action, target) each function's role allows, by binary name.
+pub fn permissions(template: &str) -> anyhow::Result<BTreeMap<String, BTreeSet<(String, Target)>>> {
+    Ok(statements(template)?
+        .into_iter()
+        .map(|(function, sts)| {
+            let grants = sts
+                .iter()
+                .filter(|s| s.allow)
+                .flat_map(|s| {
+                    s.actions.iter().flat_map(|a| {
+                        s.resources
+                            .iter()
+                            .map(move |r| (a.clone(), r.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            (function, grants)
+        })
+        .collect())
+}
+
+/// The one grant on `"*"` any role may hold: send-code publishing an SMS, which has no ARN.
+pub const SMS_GRANT: (&str, &str) = ("send-code", "sns:Publish");
+
+/// Wildcard actions and resources in the roles, except [`SMS_GRANT`]; empty when there are none.
+pub fn wildcard_grants(granted: &BTreeMap<String, BTreeSet<(String, Target)>>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (function, grants) in granted {
+        for (action, target) in grants {
+            if action.contains('*') {
+                found.push(format!("{function}: wildcard action {action}"));
+            }
+            match target {
+                Target::Wildcard => found.push(format!("{function}: {action} on a wildcard")),
+                Target::Everything if (function.as_str(), action.as_str()) != SMS_GRANT => {
+                    found.push(format!("{function}: {action} on \"*\""));
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// `Name=value` pairs as `sam deploy --parameter-overrides` and samconfig write them.
+pub fn parse_overrides(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    text.split_whitespace()
+        .map(|pair| {
+            let (k, v) = pair
+                .split_once('=')
+                .with_context(|| format!("{pair:?} is not Name=value"))?;
+            Ok((k.to_owned(), v.trim_matches('"').to_owned()))
+        })
+        .collect()
+}
+
+/// The template's parameter defaults, with `overrides` applied.
+pub fn parameter_values(
+    template: &str,
+    overrides: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let doc: Value = serde_norway::from_str(template)?;
+    let params = doc
+        .get("Parameters")
+        .and_then(Value::as_mapping)
+        .context("no Parameters")?;
+    let mut values = BTreeMap::new();
+    for (name, p) in params {
+        let name = name.as_str().context("parameter name")?.to_owned();
+        let default = match p.get("Default") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        if let Some(v) = overrides.get(&name).cloned().or(default) {
+            values.insert(name, v);
+        }
+    }
+    for name in overrides.keys() {
+        if !values.contains_key(name) {
+            bail!("{name} is not a parameter of the template");
+        }
+    }
+    Ok(values)
+}
+
+/// Evaluates `!Equals [!Ref Parameter, "literal"]`, the only form the rules use.
+fn equals(v: &Value, values: &BTreeMap<String, String>) -> anyhow::Result<bool> {
+    let Value::Tagged(t) = v else {
+        bail!("expected !Equals, found {v:?}")
+    };
+    if tag_name(v).as_deref() != Some("Equals") {
+        bail!("only !Equals is supported in rules, found !{}", t.tag);
+    }
+    let [left, right] = t.value.as_sequence().context("!Equals [a, b]")?.as_slice() else {
+        bail!("!Equals takes two items");
+    };
+    let resolve = |v: &Value| -> anyhow::Result<String> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Tagged(r) if tag_name(v).as_deref() == Some("Ref") => {
+                let name = r.value.as_str().context("!Ref name")?;
+                values
+                    .get(name)
+                    .cloned()
+                    .with_context(|| format!("no value for {name}"))
+            }
+            other => bail!("cannot evaluate {other:?}"),
+        }
+    };
+    Ok(resolve(left)? == resolve(right)?)
+}
+
+/// The `AssertDescription` of every template rule these parameter values break, the way
+/// CloudFormation checks `Rules` before it touches a stack.
+pub fn broken_rules(
+    template: &str,
+    values: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<String>> {
+    let doc: Value = serde_norway::from_str(template)?;
+    let rules = doc
+        .get("Rules")
+        .and_then(Value::as_mapping)
+        .context("no Rules")?;
+    let mut broken = Vec::new();
+    for (name, rule) in rules {
+        let applies = match rule.get("RuleCondition") {
+            Some(c) => equals(c, values)?,
+            None => true,
+        };
+        if !applies {
+            continue;
+        }
+        for assertion in strings_or_list(rule.get("Assertions")) {
+            if !equals(assertion.get("Assert").context("Assert")?, values)? {
+                let text = assertion
+                    .get("AssertDescription")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no description)");
+                broken.push(format!("{}: {text}", name.as_str().unwrap_or("?")));
+            }
+        }
+    }
+    Ok(broken)
+}
+
+/// The environment variable names each function gets (its own plus `Globals`), by binary name.
+pub fn environment(template: &str) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
+    let doc: Value = serde_norway::from_str(template)?;
+    let names = |v: Option<&Value>| -> BTreeSet<String> {
+        v.and_then(|e| e.get("Variables"))
+            .and_then(Value::as_mapping)
+            .map(|m| {
+                m.keys()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let global = names(
+        doc.get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Environment")),
+    );
+    functions(&doc)?
+        .into_iter()
+        .map(|(_, f)| {
+            let mut all = global.clone();
+            all.extend(names(
+                f.get("Properties").and_then(|p| p.get("Environment")),
+            ));
+            Ok((binary(f)?, all))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -204,10 +463,24 @@ mod tests {
             .collect()
     }
 
+    /// The routes without the catch-all, and the function the catch-all goes to.
+    fn split_catch_all(mut routes: BTreeSet<Route>) -> (BTreeSet<Route>, Vec<String>) {
+        let catch_all: Vec<Route> = routes
+            .iter()
+            .filter(|(m, p, _)| (m.as_str(), p.as_str()) == CATCH_ALL)
+            .cloned()
+            .collect();
+        for r in &catch_all {
+            routes.remove(r);
+        }
+        (routes, catch_all.into_iter().map(|(_, _, f)| f).collect())
+    }
+
     #[test]
     fn template_routes_the_local_router_and_the_contract_are_the_same_set() {
-        let template = template_routes(&root_file("template.yaml")).unwrap();
-        let local = cargo_routes(&root_file("Cargo.toml")).unwrap();
+        let (template, template_rest) =
+            split_catch_all(template_routes(&root_file("template.yaml")).unwrap());
+        let (local, local_rest) = split_catch_all(cargo_routes(&root_file("Cargo.toml")).unwrap());
         assert_eq!(
             template,
             contract(),
@@ -218,6 +491,23 @@ mod tests {
             contract(),
             "Cargo.toml router vs shared::routes::ROUTES"
         );
+        // Everything else goes to `web`, which answers it with a problem+json 404.
+        assert_eq!(template_rest, ["web"], "template.yaml's $default route");
+        assert_eq!(local_rest, ["web"], "Cargo.toml's catch-all route");
+    }
+
+    #[test]
+    fn an_http_event_with_only_a_path_or_only_a_method_is_refused() {
+        let half = r#"
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: f } }
+    Properties:
+      Events:
+        E: { Type: HttpApi, Properties: { Path: /x } }
+"#;
+        assert!(template_routes(half).is_err());
     }
 
     #[test]
@@ -239,39 +529,47 @@ mod tests {
         assert_eq!(routed, crates, "shared::routes::Function vs functions/");
     }
 
-    /// (action, table, index)
-    type Grant = (&'static str, &'static str, Option<&'static str>);
+    fn table(action: &str, table: &str, index: Option<&str>) -> (String, Target) {
+        (
+            action.to_owned(),
+            Target::Table {
+                table: table.to_owned(),
+                index: index.map(str::to_owned),
+            },
+        )
+    }
 
     /// What each function's code touches (see shared/src/store.rs and the api modules).
-    fn needed() -> BTreeMap<&'static str, BTreeSet<Grant>> {
+    fn needed() -> BTreeMap<&'static str, BTreeSet<(String, Target)>> {
         BTreeMap::from([
             ("web", BTreeSet::new()),
             (
                 "send-code",
                 BTreeSet::from([
-                    ("dynamodb:GetItem", "OtpTable", None),
-                    ("dynamodb:PutItem", "OtpTable", None),
+                    table("dynamodb:GetItem", "OtpTable", None),
+                    table("dynamodb:PutItem", "OtpTable", None),
+                    ("sns:Publish".to_owned(), Target::Everything),
                 ]),
             ),
             (
                 "verify-code",
                 BTreeSet::from([
-                    ("dynamodb:GetItem", "OtpTable", None),
-                    ("dynamodb:PutItem", "OtpTable", None),
-                    ("dynamodb:GetItem", "UsersTable", None),
-                    ("dynamodb:PutItem", "UsersTable", None),
-                    ("dynamodb:GetItem", "UniquesTable", None),
-                    ("dynamodb:PutItem", "UniquesTable", None),
-                    ("dynamodb:Query", "UsersTable", Some("referrer-index")),
+                    table("dynamodb:GetItem", "OtpTable", None),
+                    table("dynamodb:PutItem", "OtpTable", None),
+                    table("dynamodb:GetItem", "UsersTable", None),
+                    table("dynamodb:PutItem", "UsersTable", None),
+                    table("dynamodb:GetItem", "UniquesTable", None),
+                    table("dynamodb:PutItem", "UniquesTable", None),
+                    table("dynamodb:Query", "UsersTable", Some("referrer-index")),
                 ]),
             ),
             (
                 "profile",
                 BTreeSet::from([
-                    ("dynamodb:GetItem", "UsersTable", None),
-                    ("dynamodb:UpdateItem", "UsersTable", None),
-                    ("dynamodb:Query", "UsersTable", Some("referrer-index")),
-                    ("dynamodb:GetItem", "UniquesTable", None),
+                    table("dynamodb:GetItem", "UsersTable", None),
+                    table("dynamodb:UpdateItem", "UsersTable", None),
+                    table("dynamodb:Query", "UsersTable", Some("referrer-index")),
+                    table("dynamodb:GetItem", "UniquesTable", None),
                 ]),
             ),
         ])
@@ -280,29 +578,61 @@ mod tests {
     #[test]
     fn each_role_allows_exactly_what_its_function_uses_and_nothing_wider() {
         let granted = permissions(&root_file("template.yaml")).unwrap();
+        assert_eq!(wildcard_grants(&granted), Vec::<String>::new());
         for (function, grants) in &granted {
-            for (action, target) in grants {
-                assert!(
-                    !action.ends_with('*'),
-                    "{function}: wildcard action {action}"
-                );
-                assert_ne!(
-                    target,
-                    &Target::Wildcard,
-                    "{function}: {action} on a wildcard resource"
-                );
-            }
-            let as_tuples: BTreeSet<(&str, &str, Option<&str>)> = grants
-                .iter()
-                .map(|(a, t)| match t {
-                    Target::Table { table, index } => {
-                        (a.as_str(), table.as_str(), index.as_deref())
-                    }
-                    other => panic!("{function}: {a} on {other:?}"),
-                })
-                .collect();
-            assert_eq!(as_tuples, needed()[function.as_str()], "{function}");
+            assert_eq!(grants, &needed()[function.as_str()], "{function}");
         }
+    }
+
+    #[test]
+    fn send_code_publishes_sms_only_when_configured_only_in_its_region_and_to_no_topic() {
+        let all = statements(&root_file("template.yaml")).unwrap();
+        let sns = |s: &&Statement| s.actions.iter().any(|a| a.starts_with("sns:"));
+        for (function, sts) in &all {
+            if function != "send-code" {
+                assert!(!sts.iter().any(|s| sns(&s)), "{function} mentions SNS");
+            }
+        }
+        let send_code: Vec<&Statement> = all["send-code"].iter().filter(sns).collect();
+        let [allow, deny] = send_code.as_slice() else {
+            panic!("expected one Allow and one Deny for SNS, found {send_code:?}");
+        };
+        assert!(allow.allow && !deny.allow);
+        assert_eq!(allow.actions, ["sns:Publish"]);
+        assert_eq!(allow.resources, [Target::Everything]);
+        assert_eq!(allow.only_if.as_deref(), Some("SendsRealSms"));
+        let region = allow
+            .condition
+            .as_ref()
+            .and_then(|c| c.get("StringEquals"))
+            .and_then(|c| c.get("aws:RequestedRegion"))
+            .expect("sns:Publish is scoped with aws:RequestedRegion");
+        assert_eq!(tag_name(region).as_deref(), Some("Ref"));
+        assert!(matches!(region, Value::Tagged(t) if t.value.as_str() == Some("AWS::Region")));
+        // Topics and mobile push endpoints (all have ARNs) are denied; phone numbers have none.
+        assert_eq!(deny.actions, ["sns:Publish"]);
+        assert_eq!(
+            deny.resources,
+            [Target::Other("arn:${AWS::Partition}:sns:*:*:*".to_owned())]
+        );
+        assert_eq!(deny.only_if, None);
+
+        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let condition = doc["Conditions"]["SendsRealSms"].clone();
+        assert!(
+            equals(
+                &condition,
+                &BTreeMap::from([("SmsSender".into(), "sns".into())])
+            )
+            .unwrap()
+        );
+        assert!(
+            !equals(
+                &condition,
+                &BTreeMap::from([("SmsSender".into(), "log".into())])
+            )
+            .unwrap()
+        );
     }
 
     #[test]
@@ -321,10 +651,31 @@ Resources:
             - Effect: Allow
               Action: [dynamodb:Query]
               Resource: !Sub "${T.Arn}/index/*"
+  SendCode:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: send-code } }
+    Properties:
+      Policies:
+        - Statement:
+            - !If
+              - C
+              - { Effect: Allow, Action: [sns:Publish, dynamodb:GetItem], Resource: "*" }
+              - !Ref AWS::NoValue
 "#;
-        let grants = &permissions(wide).unwrap()["f"];
-        assert!(grants.contains(&("dynamodb:*".to_owned(), Target::Wildcard)));
+        let granted = permissions(wide).unwrap();
+        let grants = &granted["f"];
+        assert!(grants.contains(&("dynamodb:*".to_owned(), Target::Everything)));
         assert!(grants.contains(&("dynamodb:Query".to_owned(), Target::Wildcard)));
+        // The SMS grant is the one "*" allowed, and only for send-code's sns:Publish.
+        assert_eq!(
+            wildcard_grants(&granted),
+            [
+                "f: wildcard action dynamodb:*",
+                "f: dynamodb:* on \"*\"",
+                "f: dynamodb:Query on a wildcard",
+                "send-code: dynamodb:GetItem on \"*\"",
+            ]
+        );
         let template_policy = r#"
 Resources:
   F:
@@ -335,5 +686,160 @@ Resources:
         - DynamoDBCrudPolicy: { TableName: !Ref T }
 "#;
         assert!(permissions(template_policy).is_err());
+        let hidden = template_policy.replace(
+            "- DynamoDBCrudPolicy: { TableName: !Ref T }",
+            "- Statement:\n            - !If [C, { Effect: Allow, Action: s3:GetObject, Resource: \"*\" }, { Effect: Allow, Action: s3:PutObject, Resource: \"*\" }]",
+        );
+        assert!(permissions(&hidden).is_err(), "both branches must be read");
+    }
+
+    #[test]
+    fn only_send_code_gets_the_sms_settings() {
+        let env = environment(&root_file("template.yaml")).unwrap();
+        let sms = [
+            "SMS_SENDER",
+            "SMS_SENDER_ID",
+            "SMS_ORIGINATION_NUMBER",
+            "SMS_TEMPLATE",
+            "SNS_ENDPOINT",
+        ];
+        for (function, vars) in &env {
+            for var in sms {
+                assert_eq!(
+                    vars.contains(var),
+                    function == "send-code",
+                    "{function}: {var}"
+                );
+            }
+            for shared in [
+                "EXPOSE_CODES",
+                "OTP_DIGITS",
+                "SMS_DELAY_MS",
+                "DEFAULT_REGION",
+            ] {
+                assert!(vars.contains(shared), "{function}: {shared}");
+            }
+        }
+    }
+
+    fn samconfig_overrides(env: &str) -> BTreeMap<String, String> {
+        let config: toml::Table = toml::from_str(&root_file("samconfig.toml")).unwrap();
+        let text = config[env]["deploy"]["parameters"]["parameter_overrides"]
+            .as_str()
+            .unwrap();
+        parse_overrides(text).unwrap()
+    }
+
+    #[test]
+    fn the_stack_refuses_real_sms_together_with_returned_codes() {
+        let template = root_file("template.yaml");
+        let values = |overrides: &[(&str, &str)]| {
+            let o = overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            parameter_values(&template, &o).unwrap()
+        };
+        let broken = broken_rules(
+            &template,
+            &values(&[("SmsSender", "sns"), ("ExposeCodes", "true")]),
+        )
+        .unwrap();
+        assert_eq!(broken.len(), 1, "{broken:?}");
+        assert!(broken[0].contains("ExposeCodes must be \"false\""));
+        // The template's defaults are the demo, which the rule allows.
+        assert!(broken_rules(&template, &values(&[])).unwrap().is_empty());
+        assert!(
+            broken_rules(
+                &template,
+                &values(&[("SmsSender", "sns"), ("ExposeCodes", "false")])
+            )
+            .unwrap()
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn samconfig_deploys_the_demo_by_default_and_production_with_env_prod() {
+        let template = root_file("template.yaml");
+        let demo = samconfig_overrides("default");
+        let prod = samconfig_overrides("prod");
+        assert_eq!(demo["ExposeCodes"], "true");
+        assert_eq!(demo["SmsSender"], "log");
+        assert_eq!(prod["ExposeCodes"], "false");
+        assert_eq!(prod["SmsSender"], "sns");
+        assert_eq!(prod["OtpDigits"], "6");
+        for overrides in [&demo, &prod] {
+            let values = parameter_values(&template, overrides).unwrap();
+            assert_eq!(
+                broken_rules(&template, &values).unwrap(),
+                Vec::<String>::new()
+            );
+        }
+
+        let config: toml::Table = toml::from_str(&root_file("samconfig.toml")).unwrap();
+        let stack = |env: &str| config[env]["global"]["parameters"]["stack_name"].clone();
+        assert_ne!(
+            stack("default"),
+            stack("prod"),
+            "the two must be separate stacks"
+        );
+        let deploy = |env: &str| {
+            config[env]["deploy"]["parameters"]
+                .as_table()
+                .unwrap()
+                .clone()
+        };
+        let (d, p) = (deploy("default"), deploy("prod"));
+        assert_eq!(
+            d.keys().collect::<Vec<_>>(),
+            p.keys().collect::<Vec<_>>(),
+            "prod sets what the demo sets"
+        );
+        for key in [
+            "capabilities",
+            "resolve_s3",
+            "confirm_changeset",
+            "fail_on_empty_changeset",
+        ] {
+            assert_eq!(d[key], p[key], "{key}");
+        }
+        assert_eq!(
+            p["confirm_changeset"].as_bool(),
+            Some(false),
+            "no prompt in CI"
+        );
+    }
+
+    #[test]
+    fn the_user_tables_outlive_the_stack_but_not_a_failed_first_create() {
+        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        for id in ["UsersTable", "UniquesTable"] {
+            let t = &doc["Resources"][id];
+            assert_eq!(
+                t["DeletionPolicy"].as_str(),
+                Some("RetainExceptOnCreate"),
+                "{id}"
+            );
+            assert_eq!(t["UpdateReplacePolicy"].as_str(), Some("Retain"), "{id}");
+            assert_eq!(
+                t["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+                    .as_bool(),
+                Some(true),
+                "{id}"
+            );
+            // Deletion protection would refuse the first create's rollback, so it is a parameter.
+            let protection = &t["Properties"]["DeletionProtectionEnabled"];
+            assert!(
+                matches!(protection, Value::Tagged(r) if r.value.as_str() == Some("DeletionProtection")),
+                "{id}: {protection:?}"
+            );
+        }
+        assert_eq!(
+            doc["Resources"]["OtpTable"]["DeletionPolicy"].as_str(),
+            Some("Delete")
+        );
+        let params = parameter_values(&root_file("template.yaml"), &BTreeMap::new()).unwrap();
+        assert_eq!(params["DeletionProtection"], "false");
     }
 }
