@@ -496,17 +496,23 @@ mod tests {
         assert_eq!(local_rest, ["web"], "Cargo.toml's catch-all route");
     }
 
+    /// A template with one function `f` whose `Properties` are `properties` (YAML, indented
+    /// six spaces).
+    fn one_function(properties: &str) -> String {
+        format!(
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    \
+             Metadata: {{ BuildProperties: {{ Binary: f }} }}\n    Properties:\n{properties}"
+        )
+    }
+
     #[test]
     fn an_http_event_with_only_a_path_or_only_a_method_is_refused() {
-        let half = r#"
-Resources:
-  F:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: f } }
-    Properties:
+        let half = &one_function(
+            r#"
       Events:
         E: { Type: HttpApi, Properties: { Path: /x } }
-"#;
+"#,
+        );
         assert!(template_routes(half).is_err());
     }
 
@@ -637,12 +643,8 @@ Resources:
 
     #[test]
     fn the_policy_reader_catches_wildcards_and_policy_templates() {
-        let wide = r#"
-Resources:
-  F:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: f } }
-    Properties:
+        let wide = &one_function(
+            r#"
       Policies:
         - Statement:
             - Effect: Allow
@@ -661,7 +663,8 @@ Resources:
               - C
               - { Effect: Allow, Action: [sns:Publish, dynamodb:GetItem], Resource: "*" }
               - !Ref AWS::NoValue
-"#;
+"#,
+        );
         let granted = permissions(wide).unwrap();
         let grants = &granted["f"];
         assert!(grants.contains(&("dynamodb:*".to_owned(), Target::Everything)));
@@ -676,15 +679,12 @@ Resources:
                 "send-code: dynamodb:GetItem on \"*\"",
             ]
         );
-        let template_policy = r#"
-Resources:
-  F:
-    Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: f } }
-    Properties:
+        let template_policy = &one_function(
+            r#"
       Policies:
         - DynamoDBCrudPolicy: { TableName: !Ref T }
-"#;
+"#,
+        );
         assert!(permissions(template_policy).is_err());
         let hidden = template_policy.replace(
             "- DynamoDBCrudPolicy: { TableName: !Ref T }",
