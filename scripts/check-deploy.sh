@@ -24,8 +24,10 @@ cfn-lint target/import/template.json
 log "sam build (arm64, release)"
 sam build --build-dir .aws-sam/build >.aws-sam-build.log 2>&1 || { tail -40 .aws-sam-build.log; exit 1; }
 
-# Amazon Linux 2023 ships glibc 2.34: no symbol may need a newer one.
+# Amazon Linux 2023 ships glibc 2.34: no symbol may need a newer one. Every bootstrap stays at or
+# under 8 MiB (the SNS sender included, in send-code only): size is paid at every cold start.
 MAX_GLIBC="2.34"
+MAX_BYTES=$((8 * 1024 * 1024))
 shopt -s nullglob
 functions=(.aws-sam/build/*Function)
 [ ${#functions[@]} -eq 4 ] || { log "sam build produced ${#functions[@]} functions, expected 4"; exit 1; }
@@ -38,7 +40,9 @@ for dir in "${functions[@]}"; do
   if [ "$(printf '%s\n%s\n' "$needed" "$MAX_GLIBC" | sort -V | tail -1)" != "$MAX_GLIBC" ]; then
     log "$bin needs GLIBC_$needed, newer than Amazon Linux 2023's $MAX_GLIBC"; exit 1
   fi
-  printf '%-22s %10s  %s\n' "$(basename "$dir")" "$(stat -c %s "$bin")" "$needed"
+  bytes=$(stat -c %s "$bin")
+  [ "$bytes" -le "$MAX_BYTES" ] || { log "$bin is $bytes bytes, over the 8 MiB budget"; exit 1; }
+  printf '%-22s %10s  %s\n' "$(basename "$dir")" "$bytes" "$needed"
 done
 
 log "actionlint"
