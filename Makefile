@@ -47,7 +47,8 @@ bench: setup
 	cargo lambda build --release --arm64 -p send-code -p verify-code -p profile -p web
 	LAMBDA_RELEASE=1 scripts/with-stack.sh target/release/xtask bench --out bench/results.md
 
-## check-deploy: cfn-lint, sam validate, sam build (arm64 bootstraps for AL2023), actionlint
+## check-deploy: cfn-lint, sam validate, deploy.sh with a stub sam, import template lint, sam build
+## (arm64 bootstraps for AL2023), actionlint
 check-deploy: setup
 	scripts/check-deploy.sh
 
