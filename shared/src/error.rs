@@ -49,6 +49,17 @@ pub enum Error {
     CodeExpired,
     #[error("too many wrong tries; request a new code")]
     TooManyAttempts { retry_after: i64 },
+    #[error("this phone number's country is not served")]
+    RegionNotAllowed,
+    #[error("codes are sent to mobile numbers only")]
+    NotAMobileNumber,
+    #[error("too many codes were requested from this network address; try again later")]
+    ClientSendLimit { retry_after: i64 },
+    #[error("too many wrong codes from this network address; try again later")]
+    ClientFailureLimit { retry_after: i64 },
+    /// The service-wide hourly SMS budget is spent: an attack or a surge, never one client.
+    #[error("no more codes can be sent this hour; try again later")]
+    SmsBudgetExhausted { retry_after: i64 },
 
     #[error(transparent)]
     Activation(#[from] ActivationRefused),
@@ -116,6 +127,11 @@ impl Error {
             Self::InvalidCode { .. } => C::InvalidCode,
             Self::CodeExpired => C::CodeExpired,
             Self::TooManyAttempts { .. } => C::TooManyAttempts,
+            Self::RegionNotAllowed => C::RegionNotAllowed,
+            Self::NotAMobileNumber => C::NotAMobileNumber,
+            Self::ClientSendLimit { .. } => C::ClientSendLimit,
+            Self::ClientFailureLimit { .. } => C::ClientFailureLimit,
+            Self::SmsBudgetExhausted { .. } => C::SmsBudgetExhausted,
             Self::Activation(ActivationRefused::NotFound) => C::InviteCodeNotFound,
             Self::Activation(ActivationRefused::AlreadyActivated) => C::AlreadyActivated,
             Self::Activation(ActivationRefused::OwnCode) => C::OwnInviteCode,
@@ -132,7 +148,10 @@ impl Error {
             Self::ResendTooSoon { retry_after }
             | Self::TooManyCodes { retry_after }
             | Self::PhoneLocked { retry_after }
-            | Self::TooManyAttempts { retry_after } => Some(*retry_after),
+            | Self::TooManyAttempts { retry_after }
+            | Self::ClientSendLimit { retry_after }
+            | Self::ClientFailureLimit { retry_after }
+            | Self::SmsBudgetExhausted { retry_after } => Some(*retry_after),
             Self::Unavailable(_) | Self::SmsUnavailable(_) => Some(1),
             _ => None,
         }
@@ -164,6 +183,11 @@ pub enum ProblemCode {
     InvalidCode,
     CodeExpired,
     TooManyAttempts,
+    RegionNotAllowed,
+    NotAMobileNumber,
+    ClientSendLimit,
+    ClientFailureLimit,
+    SmsBudgetExhausted,
     InviteCodeNotFound,
     AlreadyActivated,
     OwnInviteCode,
@@ -199,6 +223,11 @@ impl ProblemCode {
             C::InvalidCode => (S::UNAUTHORIZED, "Invalid code"),
             C::CodeExpired => (S::UNAUTHORIZED, "Code expired"),
             C::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many attempts"),
+            C::RegionNotAllowed => (S::UNPROCESSABLE_ENTITY, "Country not served"),
+            C::NotAMobileNumber => (S::UNPROCESSABLE_ENTITY, "Not a mobile number"),
+            C::ClientSendLimit => (S::TOO_MANY_REQUESTS, "Too many codes from this client"),
+            C::ClientFailureLimit => (S::TOO_MANY_REQUESTS, "Too many wrong codes from this client"),
+            C::SmsBudgetExhausted => (S::SERVICE_UNAVAILABLE, "SMS budget exhausted"),
             C::InviteCodeNotFound => (S::NOT_FOUND, "Invite code not found"),
             C::AlreadyActivated => (S::CONFLICT, "Invite code already activated"),
             C::OwnInviteCode => (S::UNPROCESSABLE_ENTITY, "Own invite code"),
