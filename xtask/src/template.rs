@@ -777,7 +777,11 @@ mod tests {
         assert_eq!(prod["ExposeCodes"], "false");
         assert_eq!(prod["SmsSender"], "sns");
         assert_eq!(prod["OtpDigits"], "6");
-        assert_eq!(demo.get("SmsAllowedRegions"), None, "the demo sends nowhere real");
+        assert_eq!(
+            demo.get("SmsAllowedRegions"),
+            None,
+            "the demo sends nowhere real"
+        );
         assert_ne!(
             prod.get("SmsAllowedRegions").map(String::as_str),
             None,
