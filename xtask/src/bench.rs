@@ -471,6 +471,11 @@ impl Bench {
 struct FunctionFigures {
     native_bytes: u64,
     arm64_bytes: Option<u64>,
+    runs: Runs,
+}
+
+/// What [`run_binary`] measures of one binary.
+struct Runs {
     /// Exec to the first `/next`, wall and CPU.
     init_ms: Vec<f64>,
     init_cpu_ms: Vec<f64>,
@@ -521,7 +526,7 @@ fn run_binary(
     binary: &Path,
     env: &[(String, String)],
     events: Vec<String>,
-) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<f64>, f64, Option<u64>)> {
+) -> anyhow::Result<Runs> {
     let mut init = Vec::new();
     let mut init_cpu = Vec::new();
     for _ in 0..COLD_RUNS {
@@ -589,16 +594,10 @@ async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionF
     let arm64_bytes = size(&root().join("target/lambda").join(name).join("bootstrap"));
     let events = bench.main_requests(name, WARM_RUNS + 1).await?;
     let env = function_env(&bench.endpoint, "", name);
-    let (init_ms, init_cpu_ms, warm_ms, cpu_per_request_ms, peak_rss_kib) =
-        run_binary(&binary, &env, events)?;
     Ok(FunctionFigures {
         native_bytes,
         arm64_bytes,
-        init_ms,
-        init_cpu_ms,
-        warm_ms,
-        cpu_per_request_ms,
-        peak_rss_kib,
+        runs: run_binary(&binary, &env, events)?,
     })
 }
 
@@ -609,16 +608,10 @@ fn measure_floor(bench: &Bench) -> anyhow::Result<FunctionFigures> {
         .map(|_| event("GET", "/", None, None))
         .collect();
     let env = function_env(&bench.endpoint, "", "floor");
-    let (init_ms, init_cpu_ms, warm_ms, cpu_per_request_ms, peak_rss_kib) =
-        run_binary(&binary, &env, events)?;
     Ok(FunctionFigures {
         native_bytes,
         arm64_bytes: None,
-        init_ms,
-        init_cpu_ms,
-        warm_ms,
-        cpu_per_request_ms,
-        peak_rss_kib,
+        runs: run_binary(&binary, &env, events)?,
     })
 }
 
@@ -850,18 +843,19 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )?;
     let floor = measure_floor(&bench)?;
-    let floor_init = median(&floor.init_ms);
+    let floor_init = median(&floor.runs.init_ms);
     let mut cpu_per_request = BTreeMap::new();
     let mb = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
     let mut rows = vec![("bare `lambda_http` (floor)".to_owned(), floor)];
     for name in FUNCTIONS {
         let f = measure_function(&bench, name).await?;
-        cpu_per_request.insert(name, f.cpu_per_request_ms);
+        cpu_per_request.insert(name, f.runs.cpu_per_request_ms);
         rows.push((name.to_owned(), f));
         eprintln!("measured {name}");
     }
     for (name, f) in &rows {
-        let init = median(&f.init_ms);
+        let r = &f.runs;
+        let init = median(&r.init_ms);
         writeln!(
             report,
             "| {name} | {} | {} | {:.2} ms ({:.1}×) | {:.2} ms | {:.2} / {:.2} ms | {:.3} ms | {} |",
@@ -869,11 +863,11 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             mb(f.native_bytes),
             init,
             init / floor_init,
-            median(&f.init_cpu_ms),
-            percentile(&f.warm_ms, 50.0),
-            percentile(&f.warm_ms, 99.0),
-            f.cpu_per_request_ms,
-            f.peak_rss_kib
+            median(&r.init_cpu_ms),
+            percentile(&r.warm_ms, 50.0),
+            percentile(&r.warm_ms, 99.0),
+            r.cpu_per_request_ms,
+            r.peak_rss_kib
                 .map(|k| format!("{:.1} MiB", k as f64 / 1_024.0))
                 .unwrap_or_else(|| "n/a".into()),
         )?;
