@@ -586,7 +586,13 @@ fn run_binary(
         (Some(a), Some(b)) => (b - a) / latencies.len().max(1) as f64,
         _ => f64::NAN,
     };
-    Ok((init, init_cpu, sorted_ms(&latencies), cpu_per_request, peak))
+    Ok(Runs {
+        init_ms: init,
+        init_cpu_ms: init_cpu,
+        warm_ms: sorted_ms(&latencies),
+        cpu_per_request_ms: cpu_per_request,
+        peak_rss_kib: peak,
+    })
 }
 
 async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionFigures> {
