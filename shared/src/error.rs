@@ -226,7 +226,10 @@ impl ProblemCode {
             C::RegionNotAllowed => (S::UNPROCESSABLE_ENTITY, "Country not served"),
             C::NotAMobileNumber => (S::UNPROCESSABLE_ENTITY, "Not a mobile number"),
             C::ClientSendLimit => (S::TOO_MANY_REQUESTS, "Too many codes from this client"),
-            C::ClientFailureLimit => (S::TOO_MANY_REQUESTS, "Too many wrong codes from this client"),
+            C::ClientFailureLimit => (
+                S::TOO_MANY_REQUESTS,
+                "Too many wrong codes from this client",
+            ),
             C::SmsBudgetExhausted => (S::SERVICE_UNAVAILABLE, "SMS budget exhausted"),
             C::InviteCodeNotFound => (S::NOT_FOUND, "Invite code not found"),
             C::AlreadyActivated => (S::CONFLICT, "Invite code already activated"),

@@ -11,10 +11,19 @@ pub fn caps() -> Targets {
         .with_target("shared", LevelFilter::TRACE)
 }
 
+/// The level asked for: `LOG_LEVEL` (the stack's `LogLevel` parameter) first, then Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, else INFO. The stack sets Lambda's own filter to
+/// TRACE and lets `LOG_LEVEL` do the filtering here: Lambda would also drop the metric lines
+/// (which it files under INFO) at WARN or ERROR.
+pub fn level(var: impl Fn(&str) -> Option<String>) -> String {
+    ["LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
+        .into_iter()
+        .find_map(|name| var(name).filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "info".into())
+}
+
 pub fn init() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
+    let level = level(|name| std::env::var(name).ok());
     let wanted =
         EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
@@ -40,5 +49,32 @@ pub fn init() {
     };
     if let Err(e) = result {
         eprintln!("logging was already set up: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level_with(vars: &[(&str, &str)]) -> String {
+        level(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn the_stacks_log_level_wins_over_lambdas_and_rust_log() {
+        let all = [
+            ("LOG_LEVEL", "WARN"),
+            ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
+            ("RUST_LOG", "debug"),
+        ];
+        assert_eq!(level_with(&all), "WARN");
+        assert_eq!(level_with(&all[1..]), "TRACE");
+        assert_eq!(level_with(&all[2..]), "debug");
+        assert_eq!(level_with(&[("LOG_LEVEL", "")]), "info");
+        assert_eq!(level_with(&[]), "info");
     }
 }

@@ -3,6 +3,7 @@ use super::profile::PROFILE_REFERRALS;
 use super::retry_on_conflict;
 use crate::domain::{OtpCode, PhoneNumber, Referral, User, UserId, VerifyOutcome};
 use crate::error::{Error, Result};
+use crate::metrics::{self, Event};
 use crate::state::AppState;
 use crate::store::{CreateUserError, WriteId};
 
@@ -44,6 +45,7 @@ pub async fn login(state: &AppState, phone: &PhoneNumber, code: &OtpCode) -> Res
     let token = state
         .tokens
         .issue(&user.id, user.token_version, state.clock.now_s());
+    metrics::record(Event::Login { new_user: created });
     Ok(LoggedIn {
         user,
         created,

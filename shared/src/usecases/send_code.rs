@@ -3,6 +3,7 @@ use super::retry_on_conflict;
 use crate::domain::otp::SendRejected;
 use crate::domain::{OtpCode, OtpState, PhoneNumber};
 use crate::error::{Chain, Error, Result};
+use crate::metrics::{self, Event};
 use crate::sms;
 use crate::state::AppState;
 use crate::store::WriteId;
@@ -22,6 +23,7 @@ pub async fn send_code(state: &AppState, phone: &PhoneNumber) -> Result<OtpCode>
         return Err(Error::SmsUnavailable(e));
     }
     let ms = started.elapsed().as_millis();
+    metrics::record(Event::CodeSent);
     if state.config.expose_codes {
         tracing::info!(phone = %phone.masked(), code = code.expose(), ms, "sms delivered (demo mode)");
     } else {

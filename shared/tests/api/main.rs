@@ -7,6 +7,7 @@ mod helpers;
 mod concurrency;
 mod events;
 mod logs;
+mod metrics;
 mod profile;
 mod send_code;
 mod sms;
