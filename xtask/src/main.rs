@@ -8,6 +8,8 @@
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
 mod bench;
 mod import;
+#[cfg(test)]
+mod operations;
 mod runtime_stub;
 mod tables;
 #[cfg(test)]
