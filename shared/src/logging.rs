@@ -22,10 +22,16 @@ pub fn level(var: impl Fn(&str) -> Option<String>) -> String {
         .unwrap_or_else(|| "info".into())
 }
 
+/// The filter for `level`. The runtime's per-invocation span (which carries the Lambda request
+/// id) stays enabled at every level, so even at WARN each line can be traced to its request.
+pub fn filter(level: &str) -> EnvFilter {
+    let span = "lambda_runtime::layers::trace=info";
+    EnvFilter::try_new(format!("{},{span}", level.to_ascii_lowercase()))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{span}")))
+}
+
 pub fn init() {
-    let level = level(|name| std::env::var(name).ok());
-    let wanted =
-        EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
+    let wanted = filter(&level(|name| std::env::var(name).ok()));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry().with(wanted).with(caps());
     // Lambda adds its own timestamps to every line.
@@ -76,5 +82,54 @@ mod tests {
         assert_eq!(level_with(&all[2..]), "debug");
         assert_eq!(level_with(&[("LOG_LEVEL", "")]), "info");
         assert_eq!(level_with(&[]), "info");
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged_at(level: &str) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(filter(level))
+            .with(caps())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(move || writer.clone()),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                target: "lambda_runtime::layers::trace",
+                "Lambda runtime invoke",
+                requestId = "req-1234"
+            );
+            let _entered = span.enter();
+            tracing::info!(target: "shared::usecases", "an info line");
+            tracing::warn!(target: "shared::usecases", "a warning");
+        });
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn every_line_carries_the_lambda_request_id_even_at_warn() {
+        let warn = logged_at("WARN");
+        assert!(!warn.contains("an info line"), "{warn}");
+        let line = warn.lines().find(|l| l.contains("a warning")).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(doc["spans"][0]["requestId"], "req-1234", "{line}");
+        let info = logged_at("info");
+        assert!(info.contains("an info line") && info.contains("req-1234"));
     }
 }

@@ -54,8 +54,14 @@ fn promised_alarms() -> BTreeMap<&'static str, (&'static str, &'static str)> {
     for f in ["SendCode", "VerifyCode", "Profile", "Web"] {
         let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
         alarms.insert(leak(format!("{f}ErrorsAlarm")), ("AWS/Lambda", "Errors"));
-        alarms.insert(leak(format!("{f}ThrottlesAlarm")), ("AWS/Lambda", "Throttles"));
-        alarms.insert(leak(format!("{f}DurationAlarm")), ("AWS/Lambda", "Duration"));
+        alarms.insert(
+            leak(format!("{f}ThrottlesAlarm")),
+            ("AWS/Lambda", "Throttles"),
+        );
+        alarms.insert(
+            leak(format!("{f}DurationAlarm")),
+            ("AWS/Lambda", "Duration"),
+        );
     }
     alarms.insert("Api5xxRateAlarm", ("AWS/ApiGateway", "5xx"));
     alarms.insert("VerifyCode4xxSpikeAlarm", ("AWS/ApiGateway", "4xx"));
@@ -63,7 +69,10 @@ fn promised_alarms() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         "DynamoDbThrottlesAlarm",
         ("AWS/DynamoDB", "WriteThrottleEvents"),
     );
-    alarms.insert("DynamoDbSystemErrorsAlarm", ("AWS/DynamoDB", "SystemErrors"));
+    alarms.insert(
+        "DynamoDbSystemErrorsAlarm",
+        ("AWS/DynamoDB", "SystemErrors"),
+    );
     alarms.insert("SmsBudgetExhaustedAlarm", ("ReferralApi", "Problems"));
     alarms.insert("SmsFailuresAlarm", ("ReferralApi", "Problems"));
     alarms
@@ -111,7 +120,10 @@ fn every_alarm_the_runbook_covers_exists_and_notifies_the_alarm_topic() {
         .keys()
         .filter(|id| !alarms.contains_key(**id))
         .collect();
-    assert!(missing.is_empty(), "alarms gone from template.yaml: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "alarms gone from template.yaml: {missing:?}"
+    );
     let unlisted: Vec<_> = alarms
         .keys()
         .filter(|id| !promised.contains_key(id.as_str()))
@@ -285,8 +297,14 @@ fn alarms_reach_the_topic_and_the_email_subscription_is_optional() {
     let doc = template();
     let subscription = &resources(&doc)["AlarmEmailSubscription"];
     assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
-    assert!(is_ref(&subscription["Properties"]["TopicArn"], "AlarmTopic"));
-    assert!(is_ref(&subscription["Properties"]["Endpoint"], "AlarmEmail"));
+    assert!(is_ref(
+        &subscription["Properties"]["TopicArn"],
+        "AlarmTopic"
+    ));
+    assert!(is_ref(
+        &subscription["Properties"]["Endpoint"],
+        "AlarmEmail"
+    ));
     assert_eq!(
         doc["Parameters"]["AlarmEmail"]["Default"].as_str(),
         Some(""),
@@ -447,8 +465,7 @@ fn every_resource_in_the_template_is_of_a_type_a_check_covers() {
 #[test]
 fn sam_sync_watch_ignores_build_output_but_not_sources_for_every_function() {
     let config: toml::Table = toml::from_str(&root_file("samconfig.toml")).unwrap();
-    let excludes: Vec<(String, String)> = config["default"]["sync"]["parameters"]
-        ["watch_exclude"]
+    let excludes: Vec<(String, String)> = config["default"]["sync"]["parameters"]["watch_exclude"]
         .as_array()
         .unwrap()
         .iter()
@@ -496,6 +513,6 @@ fn readme_shows_sam_logs_for_each_function_and_the_access_log() {
             "sam logs for {id}"
         );
     }
-    assert!(readme.contains("sam logs --stack-name referral-api --cw-log-group"));
-    assert!(readme.contains("ApiAccessLogs"));
+    // `-n Api`: SAM finds the stage's access log group.
+    assert!(readme.contains("sam logs --stack-name referral-api -n Api "));
 }
