@@ -11,6 +11,7 @@ LAMBDA_CONCURRENCY="${LAMBDA_CONCURRENCY:-4}"
 # A development secret, so `make dev` works out of the box; never used outside this machine.
 export JWT_SECRET="${JWT_SECRET:-$DEV_JWT_SECRET}"
 export RUST_LOG="${RUST_LOG:-info}"
+relax_client_limits
 
 trap stop_dynamodb EXIT
 trap 'exit 130' INT

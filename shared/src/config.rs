@@ -3,8 +3,8 @@ use std::fmt;
 
 use phonenumber::country;
 
-use crate::domain::OtpPolicy;
 use crate::domain::phone::parse_region;
+use crate::domain::{ClientLimits, OtpPolicy, SmsReach};
 
 /// A secret that never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,6 +76,10 @@ pub struct Config {
     /// Demo mode: codes appear in responses and logs.
     pub expose_codes: bool,
     pub sms: SmsSettings,
+    /// Which numbers codes are sent to.
+    pub reach: SmsReach,
+    /// Per source address across phones, and the service-wide SMS budget.
+    pub limits: ClientLimits,
 }
 
 /// How login codes reach the phone.
@@ -146,16 +150,23 @@ impl Config {
                 defaults.max_attempts,
                 1..=100,
             )?,
+            // At most an hour: the per-phone record keeps an hour of sends.
             resend_seconds: number(
                 get("OTP_RESEND_SECONDS"),
                 "OTP_RESEND_SECONDS",
                 defaults.resend_seconds,
-                0..=86_400,
+                0..=3_600,
             )?,
             max_sends_per_hour: number(
                 get("OTP_MAX_SENDS_PER_HOUR"),
                 "OTP_MAX_SENDS_PER_HOUR",
                 defaults.max_sends_per_hour,
+                1..=100,
+            )?,
+            phone_max_sends_per_hour: number(
+                get("OTP_PHONE_MAX_SENDS_PER_HOUR"),
+                "OTP_PHONE_MAX_SENDS_PER_HOUR",
+                defaults.phone_max_sends_per_hour,
                 1..=100,
             )?,
             max_failures_per_day: number(
@@ -164,6 +175,48 @@ impl Config {
                 defaults.max_failures_per_day,
                 1..=1_000,
             )?,
+            phone_max_failures_per_day: number(
+                get("OTP_PHONE_MAX_FAILURES_PER_DAY"),
+                "OTP_PHONE_MAX_FAILURES_PER_DAY",
+                defaults.phone_max_failures_per_day,
+                1..=10_000,
+            )?,
+        };
+        // The promise of the threat model: at most 1% a day of guessing into one account.
+        if otp.daily_guess_odds() > 0.01 {
+            return Err(ConfigError::Invalid {
+                name: "OTP_PHONE_MAX_FAILURES_PER_DAY",
+                reason: format!(
+                    "{} wrong codes a day would give guessers more than 1% of {} codes",
+                    otp.phone_max_failures_per_day,
+                    10u64.pow(u32::from(otp.digits))
+                ),
+            });
+        }
+        let limit_defaults = ClientLimits::default();
+        let limits = ClientLimits {
+            sends_per_hour: number(
+                get("IP_MAX_SENDS_PER_HOUR"),
+                "IP_MAX_SENDS_PER_HOUR",
+                limit_defaults.sends_per_hour,
+                1..=1_000_000,
+            )?,
+            failures_per_hour: number(
+                get("IP_MAX_FAILURES_PER_HOUR"),
+                "IP_MAX_FAILURES_PER_HOUR",
+                limit_defaults.failures_per_hour,
+                1..=1_000_000,
+            )?,
+            sms_budget_per_hour: number(
+                get("SMS_BUDGET_PER_HOUR"),
+                "SMS_BUDGET_PER_HOUR",
+                limit_defaults.sms_budget_per_hour,
+                1..=1_000_000,
+            )?,
+        };
+        let reach = SmsReach {
+            regions: regions(get("SMS_ALLOWED_REGIONS"))?,
+            mobile_only: boolean(get("SMS_MOBILE_ONLY"), "SMS_MOBILE_ONLY")?,
         };
         let expose_codes = boolean(get("EXPOSE_CODES"), "EXPOSE_CODES")?;
         let sms = sms_settings(get)?;
@@ -191,6 +244,8 @@ impl Config {
             sms_delay_ms: delay_range(get("SMS_DELAY_MS"))?,
             expose_codes,
             sms,
+            reach,
+            limits,
         })
     }
 }
@@ -319,6 +374,26 @@ fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigErro
     }
 }
 
+/// `*` (or nothing): every region; otherwise ISO 3166 codes separated by commas.
+fn regions(value: Option<String>) -> Result<Option<Vec<country::Id>>, ConfigError> {
+    let Some(text) = value.filter(|v| v.trim() != "*") else {
+        return Ok(None);
+    };
+    let ids = text
+        .split(',')
+        .map(|code| {
+            parse_region(code).ok_or_else(|| ConfigError::Invalid {
+                name: "SMS_ALLOWED_REGIONS",
+                reason: format!(
+                    "{:?} is not an ISO 3166 region code (or `*` for all)",
+                    code.trim()
+                ),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(ids))
+}
+
 /// `1000-2000` (a range) or `0` (a fixed delay).
 fn delay_range(value: Option<String>) -> Result<(u64, u64), ConfigError> {
     let Some(text) = value else {
@@ -390,6 +465,8 @@ mod tests {
         assert_eq!(c.default_region, country::Id::RU);
         assert_eq!(c.sms_delay_ms, (1_000, 2_000));
         assert!(!c.expose_codes);
+        assert_eq!(c.reach, SmsReach::default());
+        assert_eq!(c.limits, ClientLimits::default());
         assert_eq!(c.tables.users, "referral-users");
         assert_ne!(c.otp_secret, c.jwt_secret);
     }
@@ -405,6 +482,13 @@ mod tests {
             ("OTP_RESEND_SECONDS", "0"),
             ("OTP_MAX_SENDS_PER_HOUR", "50"),
             ("OTP_MAX_FAILURES_PER_DAY", "20"),
+            ("OTP_PHONE_MAX_SENDS_PER_HOUR", "60"),
+            ("OTP_PHONE_MAX_FAILURES_PER_DAY", "5000"),
+            ("IP_MAX_SENDS_PER_HOUR", "3"),
+            ("IP_MAX_FAILURES_PER_HOUR", "4"),
+            ("SMS_BUDGET_PER_HOUR", "50"),
+            ("SMS_ALLOWED_REGIONS", "ru, kz"),
+            ("SMS_MOBILE_ONLY", "true"),
             ("TOKEN_TTL_SECONDS", "600"),
             ("DEFAULT_REGION", "us"),
             ("SMS_DELAY_MS", "0"),
@@ -423,7 +507,24 @@ mod tests {
                 max_attempts: 3,
                 resend_seconds: 0,
                 max_sends_per_hour: 50,
-                max_failures_per_day: 20
+                phone_max_sends_per_hour: 60,
+                max_failures_per_day: 20,
+                phone_max_failures_per_day: 5_000,
+            }
+        );
+        assert_eq!(
+            c.limits,
+            ClientLimits {
+                sends_per_hour: 3,
+                failures_per_hour: 4,
+                sms_budget_per_hour: 50
+            }
+        );
+        assert_eq!(
+            c.reach,
+            SmsReach {
+                regions: Some(vec![country::Id::RU, country::Id::KZ]),
+                mobile_only: true
             }
         );
         assert_eq!(c.otp_secret.expose(), b"fedcba9876543210fedcba9876543210");
@@ -454,6 +555,12 @@ mod tests {
             ("SMS_DELAY_MS", "-5"),
             ("EXPOSE_CODES", "maybe"),
             ("DEFAULT_REGION", "Mars"),
+            ("OTP_RESEND_SECONDS", "3601"),
+            ("IP_MAX_SENDS_PER_HOUR", "0"),
+            ("SMS_BUDGET_PER_HOUR", "lots"),
+            ("SMS_ALLOWED_REGIONS", "RU,Narnia"),
+            ("SMS_MOBILE_ONLY", "sometimes"),
+            ("OTP_PHONE_MAX_FAILURES_PER_DAY", "101"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
             assert!(
@@ -526,6 +633,17 @@ mod tests {
                 "{name}={value}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn six_digit_codes_allow_a_higher_phone_ceiling_within_the_same_odds() {
+        let c = config(&[
+            ("JWT_SECRET", SECRET),
+            ("OTP_DIGITS", "6"),
+            ("OTP_PHONE_MAX_FAILURES_PER_DAY", "10000"),
+        ])
+        .unwrap();
+        assert!((c.otp.daily_guess_odds() - 0.01).abs() < 1e-12);
     }
 
     #[test]

@@ -18,6 +18,19 @@ use crate::state::AppState;
 /// A signing secret for tests only.
 pub const TEST_SECRET: &str = "integration-test-secret-0123456789abcdef";
 
+/// The largest per-client limit and SMS budget the configuration takes.
+pub const UNLIMITED: &str = "1000000";
+
+/// A random address from TEST-NET-2 (RFC 5737), so a test's per-client counters are its own.
+pub fn random_ip() -> String {
+    let mut rng = rand::rng();
+    format!(
+        "198.51.{}.{}",
+        rng.random_range(0..=255u8),
+        rng.random_range(1..=254u8)
+    )
+}
+
 /// A random valid Russian mobile number, so tests never share a phone.
 pub fn random_phone() -> String {
     format!("+79{:09}", rand::rng().random_range(0..1_000_000_000u32))
@@ -92,13 +105,18 @@ pub fn json_event(method: &str, path: &str, token: Option<&str>, body: Option<&V
 }
 
 /// Settings for tests: no SMS delay, codes exposed, DynamoDB Local from `DYNAMODB_ENDPOINT`
-/// (and table names from the environment), everything else the production default, then
-/// `overrides`.
+/// (and table names from the environment), the per-client limits and the SMS budget out of reach
+/// (every test comes from one address and shares the hour's counters; the tests of those limits
+/// set them small and use their own addresses and hours), everything else the production
+/// default, then `overrides`.
 pub fn test_config(overrides: &[(&str, &str)]) -> Config {
     let mut env: HashMap<String, String> = [
         ("JWT_SECRET", TEST_SECRET),
         ("SMS_DELAY_MS", "0"),
         ("EXPOSE_CODES", "true"),
+        ("IP_MAX_SENDS_PER_HOUR", UNLIMITED),
+        ("IP_MAX_FAILURES_PER_HOUR", UNLIMITED),
+        ("SMS_BUDGET_PER_HOUR", UNLIMITED),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -273,6 +273,15 @@ fn the_dynamodb_alarms_watch_every_table_of_the_stack() {
 }
 
 #[test]
+fn no_metric_math_alarm_reads_more_than_cloudwatchs_ten_metrics() {
+    let doc = template();
+    for (id, alarm) in of_type(&doc, "AWS::CloudWatch::Alarm") {
+        let n = watched(alarm).len();
+        assert!((1..=10).contains(&n), "{id} reads {n} metrics");
+    }
+}
+
+#[test]
 fn the_verify_code_4xx_alarm_watches_the_verify_code_route() {
     let doc = template();
     let (_, _, dims) = watched(&resources(&doc)["VerifyCode4xxSpikeAlarm"]).remove(0);
@@ -465,6 +474,12 @@ fn every_resource_in_the_template_is_of_a_type_a_check_covers() {
 #[test]
 fn sam_sync_watch_ignores_build_output_but_not_sources_for_every_function() {
     let config: toml::Table = toml::from_str(&root_file("samconfig.toml")).unwrap();
+    let demo = &config["default"];
+    assert_eq!(
+        demo["sync"]["parameters"]["parameter_overrides"],
+        demo["deploy"]["parameters"]["parameter_overrides"],
+        "a sync deploys the demo's settings"
+    );
     let excludes: Vec<(String, String)> = config["default"]["sync"]["parameters"]["watch_exclude"]
         .as_array()
         .unwrap()

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::problems::{BodyProblems, Unavailable};
-use crate::domain::PhoneNumber;
+use crate::domain::{PhoneNumber, Quota};
 use crate::error::{Error, Result};
-use crate::http::{Problem, json, read_json, respond};
+use crate::http::{Problem, client_address, json, read_json, respond, with_quota};
 use crate::routes::{self, Function};
 use crate::state::AppState;
 use crate::usecases;
@@ -56,15 +56,24 @@ pub struct SendCodeResponse {
     ),
 )]
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    respond(send_code(state, &req).await)
+    let mut quota = None;
+    let resp = respond(send_code(state, &req, &mut quota).await);
+    with_quota(resp, quota)
 }
 
-async fn send_code(state: &AppState, req: &Request) -> Result<Response<Body>> {
+async fn send_code(
+    state: &AppState,
+    req: &Request,
+    quota: &mut Option<Quota>,
+) -> Result<Response<Body>> {
     routes::operation(Function::SendCode, req)?;
     let body: SendCodeRequest = read_json(req)?;
-    let phone = PhoneNumber::parse(&body.phone, state.config.default_region)
+    let (phone, facts) = PhoneNumber::parse_with_facts(&body.phone, state.config.default_region)
         .map_err(|_| Error::InvalidPhone)?;
-    let code = usecases::send_code::send_code(state, &phone).await?;
+    let client = state.hasher.client_tag(&client_address(req));
+    let sent = usecases::send_code::send_code(state, &phone, &facts, &client).await;
+    *quota = sent.quota;
+    let code = sent.result?;
     let policy = &state.config.otp;
     Ok(json(
         StatusCode::OK,

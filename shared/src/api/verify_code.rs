@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 
 use super::ProfileView;
 use super::problems::{BodyProblems, Unavailable};
-use crate::domain::{OtpCode, PhoneNumber};
+use crate::domain::{OtpCode, PhoneNumber, Quota};
 use crate::error::{Error, Result};
-use crate::http::{Problem, json, read_json, respond};
+use crate::http::{Problem, client_address, json, read_json, respond, with_quota};
 use crate::routes::{self, Function};
 use crate::state::AppState;
 use crate::usecases::login::login;
@@ -59,17 +59,26 @@ pub struct VerifyCodeResponse {
     ),
 )]
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    respond(verify_code(state, &req).await)
+    let mut quota = None;
+    let resp = respond(verify_code(state, &req, &mut quota).await);
+    with_quota(resp, quota)
 }
 
-async fn verify_code(state: &AppState, req: &Request) -> Result<Response<Body>> {
+async fn verify_code(
+    state: &AppState,
+    req: &Request,
+    quota: &mut Option<Quota>,
+) -> Result<Response<Body>> {
     routes::operation(Function::VerifyCode, req)?;
     let body: VerifyCodeRequest = read_json(req)?;
     let phone = PhoneNumber::parse(&body.phone, state.config.default_region)
         .map_err(|_| Error::InvalidPhone)?;
     let digits = state.config.otp.digits;
     let code = OtpCode::parse(&body.code, digits).map_err(|_| Error::InvalidCodeFormat(digits))?;
-    let done = login(state, &phone, &code).await?;
+    let client = state.hasher.client_tag(&client_address(req));
+    let logged_in = login(state, &phone, &code, &client).await;
+    *quota = logged_in.quota;
+    let done = logged_in.result?;
     let status = if done.created {
         StatusCode::CREATED
     } else {

@@ -1,10 +1,16 @@
 //! Pure domain types and rules: no AWS, no I/O, no clocks of their own.
+pub mod client;
 pub mod invite;
+pub mod limits;
 pub mod otp;
 pub mod phone;
 pub mod user;
 
+pub use client::{ClientAddress, ClientTag};
 pub use invite::InviteCode;
-pub use otp::{CodeHash, CodeHasher, OtpCode, OtpPolicy, OtpState, SendRejected, VerifyOutcome};
-pub use phone::PhoneNumber;
+pub use limits::{ClientLimits, HourWindow, Quota};
+pub use otp::{
+    CodeHash, CodeHasher, Mark, OtpCode, OtpPolicy, OtpState, SendRejected, VerifyOutcome,
+};
+pub use phone::{LineKind, PhoneFacts, PhoneNumber, SmsReach, Unreachable};
 pub use user::{Activation, ActivationRefused, Referral, ReferralKey, Referrer, User, UserId};

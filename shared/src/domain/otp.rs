@@ -1,13 +1,17 @@
 //! One-time login codes: generation, keyed hashing, and the per-phone state machine that enforces
-//! expiry, single use, attempt limits, resend cooldown and the hourly and daily caps.
+//! expiry, single use, attempt limits, resend cooldown and the hourly and daily caps, per client
+//! and per phone.
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::PhoneNumber;
+use super::client::{ClientAddress, ClientTag};
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
@@ -90,6 +94,19 @@ impl CodeHasher {
         mac.update(code.0.as_bytes());
         CodeHash(mac.finalize().into_bytes().into())
     }
+
+    /// The stored stand-in for a client address: keyed, so a table dump does not give back the
+    /// addresses (IPv4 has few enough to try them all), and short, as every send and wrong code
+    /// on a phone keeps one.
+    pub fn client_tag(&self, address: &ClientAddress) -> ClientTag {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            unreachable!("HMAC takes keys of any length")
+        };
+        mac.update(b"client:");
+        mac.update(address.as_str().as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        ClientTag::from_trusted(B64.encode(&bytes[..12]))
+    }
 }
 
 impl fmt::Debug for CodeHasher {
@@ -98,15 +115,27 @@ impl fmt::Debug for CodeHasher {
     }
 }
 
-/// The limits, read once from configuration.
+/// The per-phone limits, read once from configuration. Each cap has a part for one client
+/// (source address) and a ceiling for the phone across all clients: one client can neither lock a
+/// phone's owner out nor use up the phone's sends, while the ceilings bound what any number of
+/// clients get together (see README, "Threat model").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpPolicy {
     pub digits: u8,
     pub ttl_seconds: i64,
+    /// Wrong tries a code takes before it is burned, whoever makes them.
     pub max_attempts: u32,
+    /// Cooldown between two codes for one client (at most an hour).
     pub resend_seconds: i64,
+    /// Codes one client may have sent to the phone per rolling hour.
     pub max_sends_per_hour: u32,
+    /// Codes the phone receives per rolling hour, all clients together.
+    pub phone_max_sends_per_hour: u32,
+    /// Wrong codes one client may make on the phone per rolling day before it is locked out of it.
     pub max_failures_per_day: u32,
+    /// Wrong codes the phone takes per rolling day from all clients before every verification
+    /// waits: with 10^digits codes this bounds a day's guessing odds to this / 10^digits.
+    pub phone_max_failures_per_day: u32,
 }
 
 impl Default for OtpPolicy {
@@ -117,17 +146,34 @@ impl Default for OtpPolicy {
             max_attempts: 5,
             resend_seconds: 60,
             max_sends_per_hour: 5,
+            phone_max_sends_per_hour: 10,
             max_failures_per_day: 10,
+            phone_max_failures_per_day: 100,
         }
     }
+}
+
+impl OtpPolicy {
+    /// The most codes anyone may try on one phone in a day, over all the codes there are: the
+    /// best odds of guessing into one account per day.
+    pub fn daily_guess_odds(&self) -> f64 {
+        f64::from(self.phone_max_failures_per_day) / 10f64.powi(i32::from(self.digits))
+    }
+}
+
+/// One send or one wrong code, and which client caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub at: i64,
+    pub client: ClientTag,
 }
 
 /// Everything kept per phone between sends and verifies. Times are Unix seconds. `revision`
 /// counts writes; the store only saves a new state over the revision it was computed from, so
 /// two concurrent requests can never both act on the same state.
 ///
-/// The hourly and daily caps are rolling windows over the recent timestamps, not fixed windows:
-/// a fixed window would let a burst straddle its boundary and get twice the cap through.
+/// The caps are rolling windows over the recent marks, not fixed windows: a fixed window would
+/// let a burst straddle its boundary and get twice the cap through.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OtpState {
     /// The pending code; `None` once it has been used.
@@ -135,21 +181,21 @@ pub struct OtpState {
     pub expires_at: i64,
     /// Wrong tries against the pending code.
     pub attempts: u32,
-    pub last_sent_at: Option<i64>,
-    /// Times of the sends of the last hour, oldest first (at most `max_sends_per_hour`).
-    pub sent_at: Vec<i64>,
-    /// Times of the wrong codes of the last day, oldest first (at most `max_failures_per_day`).
-    pub failed_at: Vec<i64>,
+    /// The sends of the last hour, oldest first (at most `phone_max_sends_per_hour`).
+    pub sends: Vec<Mark>,
+    /// The wrong codes of the last day, oldest first (at most `phone_max_failures_per_day`).
+    pub failures: Vec<Mark>,
     pub revision: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendRejected {
-    /// The previous code was sent less than `resend_seconds` ago.
+    /// This client's previous code was sent less than `resend_seconds` ago.
     TooSoon { retry_after: i64 },
-    /// `max_sends_per_hour` codes were sent in the current hour.
+    /// The hourly cap, this client's or the phone's, is reached.
     HourlyLimit { retry_after: i64 },
-    /// The phone hit `max_failures_per_day`; no point sending codes it may not use.
+    /// The client is locked out of the phone (or the phone of everyone) by wrong codes; no point
+    /// sending codes it may not use.
     Locked { retry_after: i64 },
 }
 
@@ -166,33 +212,53 @@ pub enum VerifyOutcome {
     Burned {
         retry_after: i64,
     },
-    /// Too many wrong codes for this phone in 24 hours.
+    /// Too many wrong codes in 24 hours: from this client, or from everyone together.
     Locked {
         retry_after: i64,
     },
 }
 
-/// Keeps the entries of `times` newer than `window` seconds, and at most the newest `keep`.
-fn recent(times: &[i64], now: i64, window: i64, keep: u32) -> Vec<i64> {
-    let fresh: Vec<i64> = times.iter().copied().filter(|t| now - t < window).collect();
+/// Keeps the marks newer than `window` seconds, and at most the newest `keep`.
+fn recent(marks: &[Mark], now: i64, window: i64, keep: u32) -> Vec<Mark> {
+    let fresh: Vec<Mark> = marks
+        .iter()
+        .filter(|m| now - m.at < window)
+        .cloned()
+        .collect();
     let keep = usize::try_from(keep).unwrap_or(usize::MAX);
     fresh[fresh.len().saturating_sub(keep)..].to_vec()
 }
 
-/// If `times` (oldest first, all inside `window`) already holds `cap` entries, the seconds until
-/// the oldest of them leaves the window.
+/// If the times (oldest first, all inside `window`) already number `cap`, the seconds until the
+/// oldest that counts leaves the window.
 fn full_for(times: &[i64], now: i64, window: i64, cap: u32) -> Option<i64> {
     let cap = usize::try_from(cap).unwrap_or(usize::MAX);
     (times.len() >= cap && cap > 0).then(|| times[times.len() - cap] + window - now)
 }
 
+/// The times of the marks inside `window`, all of them or only `client`'s.
+fn times(marks: &[Mark], now: i64, window: i64, client: Option<&ClientTag>) -> Vec<i64> {
+    marks
+        .iter()
+        .filter(|m| now - m.at < window && client.is_none_or(|c| *c == m.client))
+        .map(|m| m.at)
+        .collect()
+}
+
 impl OtpState {
-    /// A new code for this phone, if the cooldown and the caps allow one.
-    pub fn send(&self, now: i64, policy: &OtpPolicy, hash: CodeHash) -> Result<Self, SendRejected> {
-        if let Some(retry_after) = self.locked_for(now, policy) {
+    /// A new code for this phone, asked for by `client`, if the cooldown and the caps allow one.
+    pub fn send(
+        &self,
+        now: i64,
+        policy: &OtpPolicy,
+        client: &ClientTag,
+        hash: CodeHash,
+    ) -> Result<Self, SendRejected> {
+        if let Some(retry_after) = self.locked_for(now, policy, client) {
             return Err(SendRejected::Locked { retry_after });
         }
-        if let Some(last) = self.last_sent_at {
+        let mine = times(&self.sends, now, HOUR, Some(client));
+        if let Some(last) = mine.last() {
             let ready_at = last + policy.resend_seconds;
             if now < ready_at {
                 return Err(SendRejected::TooSoon {
@@ -200,29 +266,41 @@ impl OtpState {
                 });
             }
         }
-        let sent_at = recent(&self.sent_at, now, HOUR, policy.max_sends_per_hour);
-        if let Some(retry_after) = full_for(&sent_at, now, HOUR, policy.max_sends_per_hour) {
+        let all = times(&self.sends, now, HOUR, None);
+        let full = [
+            full_for(&mine, now, HOUR, policy.max_sends_per_hour),
+            full_for(&all, now, HOUR, policy.phone_max_sends_per_hour),
+        ];
+        if let Some(retry_after) = full.into_iter().flatten().max() {
             return Err(SendRejected::HourlyLimit { retry_after });
         }
         let mut next = self.clone();
-        next.sent_at = sent_at;
-        next.sent_at.push(now);
+        next.sends = recent(
+            &self.sends,
+            now,
+            HOUR,
+            policy.phone_max_sends_per_hour.saturating_sub(1),
+        );
+        next.sends.push(Mark {
+            at: now,
+            client: client.clone(),
+        });
         next.code_hash = Some(hash);
         next.expires_at = now + policy.ttl_seconds;
         next.attempts = 0;
-        next.last_sent_at = Some(now);
         Ok(next)
     }
 
-    /// Checks a guess. Returns the state to save (if it changed) and the outcome. The lockout is
-    /// checked before the code, so a guesser learns nothing once it applies.
+    /// Checks `client`'s guess. Returns the state to save (if it changed) and the outcome. The
+    /// lockout is checked before the code, so a guesser learns nothing once it applies.
     pub fn verify(
         &self,
         now: i64,
         policy: &OtpPolicy,
+        client: &ClientTag,
         guess: CodeHash,
     ) -> (Option<Self>, VerifyOutcome) {
-        if let Some(retry_after) = self.locked_for(now, policy) {
+        if let Some(retry_after) = self.locked_for(now, policy, client) {
             return (None, VerifyOutcome::Locked { retry_after });
         }
         let Some(pending) = self.code_hash.filter(|_| now < self.expires_at) else {
@@ -232,7 +310,7 @@ impl OtpState {
             return (
                 None,
                 VerifyOutcome::Burned {
-                    retry_after: self.resend_in(now, policy),
+                    retry_after: self.resend_in(now, policy, client),
                 },
             );
         }
@@ -243,18 +321,22 @@ impl OtpState {
             return (Some(next), VerifyOutcome::Verified);
         }
         next.attempts += 1;
-        // Keeping the newest `max` failures is enough to know whether `max` fell in a day.
-        next.failed_at = recent(
-            &self.failed_at,
+        // Keeping the newest `max` failures is enough to know whether `max` fell in a day; a
+        // client's older ones can only drop out while the phone-wide lock holds.
+        next.failures = recent(
+            &self.failures,
             now,
             DAY,
-            policy.max_failures_per_day.saturating_sub(1),
+            policy.phone_max_failures_per_day.saturating_sub(1),
         );
-        next.failed_at.push(now);
+        next.failures.push(Mark {
+            at: now,
+            client: client.clone(),
+        });
         let attempts_left = policy.max_attempts - next.attempts;
         let outcome = if attempts_left == 0 {
             VerifyOutcome::Burned {
-                retry_after: next.resend_in(now, policy),
+                retry_after: next.resend_in(now, policy, client),
             }
         } else {
             VerifyOutcome::Wrong { attempts_left }
@@ -262,28 +344,36 @@ impl OtpState {
         (Some(next), outcome)
     }
 
-    /// Seconds until `send` may succeed again as far as the cooldown goes (at least 1).
-    fn resend_in(&self, now: i64, policy: &OtpPolicy) -> i64 {
-        let ready_at = self
-            .last_sent_at
+    /// Seconds until `client` may have a new code sent as far as its cooldown goes (at least 1).
+    fn resend_in(&self, now: i64, policy: &OtpPolicy, client: &ClientTag) -> i64 {
+        let ready_at = times(&self.sends, now, HOUR, Some(client))
+            .last()
             .map_or(now, |last| last + policy.resend_seconds);
         (ready_at - now).max(1)
     }
 
-    fn locked_for(&self, now: i64, policy: &OtpPolicy) -> Option<i64> {
-        let failures = recent(&self.failed_at, now, DAY, policy.max_failures_per_day);
-        full_for(&failures, now, DAY, policy.max_failures_per_day)
+    /// How long `client` stays locked out of this phone: by its own wrong codes, or by the
+    /// phone-wide ceiling that holds for every client.
+    fn locked_for(&self, now: i64, policy: &OtpPolicy, client: &ClientTag) -> Option<i64> {
+        let mine = times(&self.failures, now, DAY, Some(client));
+        let all = times(&self.failures, now, DAY, None);
+        [
+            full_for(&mine, now, DAY, policy.max_failures_per_day),
+            full_for(&all, now, DAY, policy.phone_max_failures_per_day),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
     }
 
-    /// When the record stops mattering: the later of the code's expiry, the end of the cooldown,
-    /// and the moment the newest send and failure leave their windows. The store sets DynamoDB's
-    /// TTL to this.
-    pub fn forget_at(&self, policy: &OtpPolicy) -> i64 {
+    /// When the record stops mattering: the later of the code's expiry and the moment the newest
+    /// send and failure leave their windows (the cooldown is at most an hour). The store sets
+    /// DynamoDB's TTL to this.
+    pub fn forget_at(&self) -> i64 {
         [
             self.expires_at,
-            self.last_sent_at.map_or(0, |t| t + policy.resend_seconds),
-            self.sent_at.last().map_or(0, |t| t + HOUR),
-            self.failed_at.last().map_or(0, |t| t + DAY),
+            self.sends.last().map_or(0, |m| m.at + HOUR),
+            self.failures.last().map_or(0, |m| m.at + DAY),
         ]
         .into_iter()
         .max()
@@ -305,10 +395,29 @@ mod tests {
         CodeHasher::new(b"k".repeat(32)).hash(&phone(), &OtpCode::parse(code, 4).unwrap())
     }
 
+    fn client(name: &str) -> ClientTag {
+        ClientTag::from_trusted(name.into())
+    }
+
+    /// The client most tests act as.
+    fn me() -> ClientTag {
+        client("me")
+    }
+
     fn sent(code: &str, at: i64) -> OtpState {
         OtpState::default()
-            .send(at, &OtpPolicy::default(), hash_of(code))
+            .send(at, &OtpPolicy::default(), &me(), hash_of(code))
             .unwrap()
+    }
+
+    fn failures(times: impl IntoIterator<Item = i64>, by: &ClientTag) -> Vec<Mark> {
+        times
+            .into_iter()
+            .map(|at| Mark {
+                at,
+                client: by.clone(),
+            })
+            .collect()
     }
 
     #[test]
@@ -356,14 +465,27 @@ mod tests {
     }
 
     #[test]
+    fn client_tags_are_keyed_short_and_stable() {
+        let address = ClientAddress::from_source_ip(Some("203.0.113.7"));
+        let a = CodeHasher::new(b"a".repeat(32));
+        let tag = a.client_tag(&address);
+        assert_eq!(tag, a.client_tag(&address));
+        assert_eq!(tag.as_str().len(), 16);
+        assert!(!tag.as_str().contains("203"));
+        assert_ne!(tag, CodeHasher::new(b"b".repeat(32)).client_tag(&address));
+        let other = ClientAddress::from_source_ip(Some("203.0.113.8"));
+        assert_ne!(tag, a.client_tag(&other));
+    }
+
+    #[test]
     fn the_right_code_verifies_once_and_then_counts_as_used() {
+        let policy = OtpPolicy::default();
         let state = sent("1234", T0);
-        let (next, outcome) = state.verify(T0 + 10, &OtpPolicy::default(), hash_of("1234"));
+        let (next, outcome) = state.verify(T0 + 10, &policy, &me(), hash_of("1234"));
         assert_eq!(outcome, VerifyOutcome::Verified);
         let next = next.unwrap();
         assert_eq!(
-            next.verify(T0 + 11, &OtpPolicy::default(), hash_of("1234"))
-                .1,
+            next.verify(T0 + 11, &policy, &me(), hash_of("1234")).1,
             VerifyOutcome::Expired
         );
     }
@@ -373,11 +495,11 @@ mod tests {
         let state = sent("1234", T0);
         let policy = OtpPolicy::default();
         assert_eq!(
-            state.verify(T0 + 299, &policy, hash_of("1234")).1,
+            state.verify(T0 + 299, &policy, &me(), hash_of("1234")).1,
             VerifyOutcome::Verified
         );
         assert_eq!(
-            state.verify(T0 + 300, &policy, hash_of("1234")).1,
+            state.verify(T0 + 300, &policy, &me(), hash_of("1234")).1,
             VerifyOutcome::Expired
         );
     }
@@ -385,16 +507,17 @@ mod tests {
     #[test]
     fn no_pending_code_reads_as_expired() {
         let (next, outcome) =
-            OtpState::default().verify(T0, &OtpPolicy::default(), hash_of("1234"));
+            OtpState::default().verify(T0, &OtpPolicy::default(), &me(), hash_of("1234"));
         assert_eq!((next, outcome), (None, VerifyOutcome::Expired));
     }
 
     #[test]
-    fn wrong_codes_count_down_and_the_last_one_burns_the_code() {
+    fn wrong_codes_from_anyone_count_down_and_the_last_one_burns_the_code() {
         let policy = OtpPolicy::default();
         let mut state = sent("1234", T0);
         for left in (1..5).rev() {
-            let (next, outcome) = state.verify(T0 + 1, &policy, hash_of("0000"));
+            let guesser = client(&format!("guesser {left}"));
+            let (next, outcome) = state.verify(T0 + 1, &policy, &guesser, hash_of("0000"));
             assert_eq!(
                 outcome,
                 VerifyOutcome::Wrong {
@@ -403,12 +526,12 @@ mod tests {
             );
             state = next.unwrap();
         }
-        let (next, outcome) = state.verify(T0 + 1, &policy, hash_of("0000"));
+        let (next, outcome) = state.verify(T0 + 1, &policy, &me(), hash_of("0000"));
         assert_eq!(outcome, VerifyOutcome::Burned { retry_after: 59 });
         let burned = next.unwrap();
         // Even the right code is refused once the code is burned.
         assert_eq!(
-            burned.verify(T0 + 2, &policy, hash_of("1234")),
+            burned.verify(T0 + 2, &policy, &me(), hash_of("1234")),
             (None, VerifyOutcome::Burned { retry_after: 58 })
         );
     }
@@ -416,55 +539,89 @@ mod tests {
     #[test]
     fn a_new_code_resets_the_attempts() {
         let policy = OtpPolicy::default();
-        let (next, _) = sent("1234", T0).verify(T0 + 1, &policy, hash_of("0000"));
+        let (next, _) = sent("1234", T0).verify(T0 + 1, &policy, &me(), hash_of("0000"));
         let resent = next
             .unwrap()
-            .send(T0 + 60, &policy, hash_of("5678"))
+            .send(T0 + 60, &policy, &me(), hash_of("5678"))
             .unwrap();
         assert_eq!(resent.attempts, 0);
         assert_eq!(
-            resent.verify(T0 + 61, &policy, hash_of("1234")).1,
+            resent.verify(T0 + 61, &policy, &me(), hash_of("1234")).1,
             VerifyOutcome::Wrong { attempts_left: 4 }
         );
         assert_eq!(
-            resent.verify(T0 + 61, &policy, hash_of("5678")).1,
+            resent.verify(T0 + 61, &policy, &me(), hash_of("5678")).1,
             VerifyOutcome::Verified
         );
     }
 
     #[test]
-    fn resending_waits_for_the_cooldown() {
+    fn resending_waits_for_the_clients_own_cooldown() {
         let policy = OtpPolicy::default();
         let state = sent("1234", T0);
         assert_eq!(
-            state.send(T0 + 45, &policy, hash_of("1111")),
+            state.send(T0 + 45, &policy, &me(), hash_of("1111")),
             Err(SendRejected::TooSoon { retry_after: 15 })
         );
-        assert!(state.send(T0 + 60, &policy, hash_of("1111")).is_ok());
+        assert!(state.send(T0 + 60, &policy, &me(), hash_of("1111")).is_ok());
+        // Someone else's send does not hold the owner back.
+        assert!(
+            state
+                .send(T0 + 1, &policy, &client("owner"), hash_of("1111"))
+                .is_ok()
+        );
     }
 
     #[test]
-    fn at_most_five_codes_an_hour() {
+    fn at_most_five_codes_an_hour_per_client() {
         let policy = OtpPolicy::default();
         let mut state = OtpState::default();
         for i in 0..5 {
-            state = state.send(T0 + i * 60, &policy, hash_of("1111")).unwrap();
+            state = state
+                .send(T0 + i * 60, &policy, &me(), hash_of("1111"))
+                .unwrap();
         }
         assert_eq!(
-            state.send(T0 + 300, &policy, hash_of("1111")),
+            state.send(T0 + 300, &policy, &me(), hash_of("1111")),
             Err(SendRejected::HourlyLimit { retry_after: 3_300 })
         );
-        // An hour after the first send, one slot is free again.
-        let later = state.send(T0 + 3_600, &policy, hash_of("1111")).unwrap();
-        assert_eq!(
-            later.sent_at,
-            [T0 + 60, T0 + 120, T0 + 180, T0 + 240, T0 + 3_600]
+        // Another client still gets codes to the phone.
+        assert!(
+            state
+                .send(T0 + 300, &policy, &client("owner"), hash_of("1111"))
+                .is_ok()
         );
+        // An hour after the first send, one slot is free again.
+        let later = state
+            .send(T0 + 3_600, &policy, &me(), hash_of("1111"))
+            .unwrap();
+        let times: Vec<i64> = later.sends.iter().map(|m| m.at).collect();
+        assert_eq!(times, [T0 + 60, T0 + 120, T0 + 180, T0 + 240, T0 + 3_600]);
         assert!(matches!(
-            later.send(T0 + 3_640, &policy, hash_of("1111")),
+            later.send(T0 + 3_640, &policy, &me(), hash_of("1111")),
             Err(SendRejected::TooSoon { .. })
         ));
-        assert!(later.send(T0 + 3_660, &policy, hash_of("1111")).is_ok());
+        assert!(
+            later
+                .send(T0 + 3_660, &policy, &me(), hash_of("1111"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_phone_takes_at_most_ten_codes_an_hour_from_all_clients() {
+        let policy = OtpPolicy::default();
+        let mut state = OtpState::default();
+        for i in 0..10 {
+            state = state
+                .send(T0 + i, &policy, &client(&format!("c{i}")), hash_of("1111"))
+                .unwrap();
+        }
+        assert_eq!(
+            state.send(T0 + 20, &policy, &client("owner"), hash_of("1111")),
+            Err(SendRejected::HourlyLimit { retry_after: 3_580 })
+        );
+        assert_eq!(state.sends.len(), 10);
     }
 
     #[test]
@@ -473,95 +630,149 @@ mod tests {
         let mut state = OtpState::default();
         for i in 0..5 {
             state = state
-                .send(T0 + 3_360 + i * 60, &policy, hash_of("1111"))
+                .send(T0 + 3_360 + i * 60, &policy, &me(), hash_of("1111"))
                 .unwrap();
         }
         // A fixed window starting at T0 would reset at T0 + 3600 and let five more through.
         for now in [T0 + 3_660, T0 + 3_840, T0 + 6_900] {
             assert_eq!(
-                state.send(now, &policy, hash_of("1111")),
+                state.send(now, &policy, &me(), hash_of("1111")),
                 Err(SendRejected::HourlyLimit {
                     retry_after: T0 + 3_360 + 3_600 - now
                 })
             );
         }
-        assert!(state.send(T0 + 6_960, &policy, hash_of("1111")).is_ok());
+        assert!(
+            state
+                .send(T0 + 6_960, &policy, &me(), hash_of("1111"))
+                .is_ok()
+        );
     }
 
     #[test]
     fn wrong_codes_count_over_a_rolling_day() {
         let policy = OtpPolicy::default();
         let mut state = sent("1234", T0 + 90_000);
-        state.failed_at = (0..10).map(|i| T0 + 80_000 + i * 10).collect();
+        state.failures = failures((0..10).map(|i| T0 + 80_000 + i * 10), &me());
         // A fixed day starting at T0 would have ended at T0 + 86400.
         assert_eq!(
-            state.verify(T0 + 90_001, &policy, hash_of("1234")).1,
+            state.verify(T0 + 90_001, &policy, &me(), hash_of("1234")).1,
             VerifyOutcome::Locked {
                 retry_after: T0 + 80_000 + 86_400 - (T0 + 90_001)
             }
         );
         // Once the oldest failure is a day old, one more try is allowed, and a wrong one locks again.
         let at = T0 + 80_000 + 86_400;
-        let mut fresh = state.send(at, &policy, hash_of("1234")).unwrap();
-        fresh.expires_at = at + 300;
-        let (next, outcome) = fresh.verify(at, &policy, hash_of("0000"));
+        let fresh = state.send(at, &policy, &me(), hash_of("1234")).unwrap();
+        let (next, outcome) = fresh.verify(at, &policy, &me(), hash_of("0000"));
         assert_eq!(outcome, VerifyOutcome::Wrong { attempts_left: 4 });
         let next = next.unwrap();
-        assert_eq!(next.failed_at.len(), 10);
+        assert_eq!(next.failures.len(), 10);
         // Locked until the second-oldest failure (T0 + 80010) is a day old.
         assert_eq!(
-            next.verify(at + 1, &policy, hash_of("1234")).1,
+            next.verify(at + 1, &policy, &me(), hash_of("1234")).1,
             VerifyOutcome::Locked { retry_after: 9 }
         );
     }
 
     #[test]
-    fn ten_wrong_codes_in_a_day_lock_the_phone_until_the_window_ends() {
+    fn ten_wrong_codes_in_a_day_lock_that_client_out_until_the_window_ends() {
         let policy = OtpPolicy::default();
         let mut state = OtpState::default();
         let mut now = T0;
-        let mut failures = 0;
-        while failures < 10 {
+        let mut wrong = 0;
+        while wrong < 10 {
             state = state
-                .send(now, &policy, hash_of("1234"))
+                .send(now, &policy, &me(), hash_of("1234"))
                 .unwrap_or_else(|_| state.clone());
             for _ in 0..2 {
-                let (next, _) = state.verify(now, &policy, hash_of("0000"));
+                let (next, _) = state.verify(now, &policy, &me(), hash_of("0000"));
                 state = next.unwrap();
-                failures += 1;
+                wrong += 1;
             }
             now += 3_600;
         }
-        let fresh = state.send(now, &policy, hash_of("1234"));
+        let fresh = state.send(now, &policy, &me(), hash_of("1234"));
         let Err(SendRejected::Locked { retry_after }) = fresh else {
             panic!("expected lockout, got {fresh:?}")
         };
         assert_eq!(retry_after, T0 + 86_400 - now);
         // The right code is refused too while locked.
-        let mut unlocked_code = state.clone();
-        unlocked_code.code_hash = Some(hash_of("1234"));
-        unlocked_code.expires_at = now + 100;
-        unlocked_code.attempts = 0;
+        let mut pending = state.clone();
+        pending.code_hash = Some(hash_of("1234"));
+        pending.expires_at = now + 100;
+        pending.attempts = 0;
         assert!(matches!(
-            unlocked_code.verify(now, &policy, hash_of("1234")).1,
+            pending.verify(now, &policy, &me(), hash_of("1234")).1,
             VerifyOutcome::Locked { .. }
         ));
-        // A day after the first failure the phone may try again.
+        // A day after the first failure the client may try again.
         assert_eq!(
-            unlocked_code
-                .verify(T0 + 86_400, &policy, hash_of("1234"))
+            pending
+                .verify(T0 + 86_400, &policy, &me(), hash_of("1234"))
                 .1,
             VerifyOutcome::Expired
         );
-        assert!(state.send(T0 + 86_400, &policy, hash_of("1234")).is_ok());
+        assert!(
+            state
+                .send(T0 + 86_400, &policy, &me(), hash_of("1234"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_lockout_caused_by_someone_else_leaves_the_owner_a_fresh_code() {
+        let policy = OtpPolicy::default();
+        let attacker = client("attacker");
+        let state = OtpState {
+            failures: failures((0..10).map(|i| T0 + i), &attacker),
+            ..OtpState::default()
+        };
+        assert!(matches!(
+            state.send(T0 + 20, &policy, &attacker, hash_of("1234")),
+            Err(SendRejected::Locked { .. })
+        ));
+        let owner = client("owner");
+        let fresh = state
+            .send(T0 + 20, &policy, &owner, hash_of("4321"))
+            .unwrap();
+        assert_eq!(
+            fresh.verify(T0 + 30, &policy, &owner, hash_of("4321")).1,
+            VerifyOutcome::Verified
+        );
+        // The locked-out client cannot even try the owner's code.
+        assert!(matches!(
+            fresh.verify(T0 + 30, &policy, &attacker, hash_of("4321")).1,
+            VerifyOutcome::Locked { .. }
+        ));
+    }
+
+    #[test]
+    fn a_hundred_wrong_codes_a_day_from_all_clients_hold_every_verification() {
+        let policy = OtpPolicy::default();
+        let mut state = sent("1234", T0 + 1_000);
+        state.failures = (0..100)
+            .map(|i| Mark {
+                at: T0 + i,
+                client: client(&format!("c{}", i % 50)),
+            })
+            .collect();
+        assert_eq!(
+            state.verify(T0 + 1_001, &policy, &me(), hash_of("1234")).1,
+            VerifyOutcome::Locked {
+                retry_after: 86_400 - 1_001
+            }
+        );
+        // The guessing odds the ceiling allows: 100 tries of 10,000 codes, 1% a day.
+        assert!((policy.daily_guess_odds() - 0.01).abs() < 1e-12);
     }
 
     #[test]
     fn the_record_is_kept_until_the_last_window_closes() {
         let policy = OtpPolicy::default();
         let state = sent("1234", T0);
-        assert_eq!(state.forget_at(&policy), T0 + 3_600);
-        let (next, _) = state.verify(T0 + 5, &policy, hash_of("0000"));
-        assert_eq!(next.unwrap().forget_at(&policy), T0 + 5 + 86_400);
+        assert_eq!(state.forget_at(), T0 + 3_600);
+        let (next, _) = state.verify(T0 + 5, &policy, &me(), hash_of("0000"));
+        assert_eq!(next.unwrap().forget_at(), T0 + 5 + 86_400);
     }
 }

@@ -1,7 +1,7 @@
 //! `PhoneNumber`: a valid phone number, always held in E.164 form.
 use std::fmt;
 
-use phonenumber::{Mode, country};
+use phonenumber::{Mode, Type, country};
 
 /// A phone number that libphonenumber accepts as valid, normalised to E.164 (`+79991234567`),
 /// so that every spelling of one number is one user.
@@ -19,6 +19,15 @@ const MAX_INPUT_LEN: usize = 32;
 impl PhoneNumber {
     /// Parses what a person would type. Numbers without a `+` are read in `default_region`.
     pub fn parse(input: &str, default_region: country::Id) -> Result<Self, InvalidPhone> {
+        Ok(Self::parse_with_facts(input, default_region)?.0)
+    }
+
+    /// [`PhoneNumber::parse`], with what the number's metadata says about where it is and what
+    /// kind of line it is: what send-code needs to decide whether to send to it.
+    pub fn parse_with_facts(
+        input: &str,
+        default_region: country::Id,
+    ) -> Result<(Self, PhoneFacts), InvalidPhone> {
         let input = input.trim();
         if input.is_empty() || input.len() > MAX_INPUT_LEN {
             return Err(InvalidPhone);
@@ -27,7 +36,17 @@ impl PhoneNumber {
         if !phonenumber::is_valid(&parsed) {
             return Err(InvalidPhone);
         }
-        Ok(Self(parsed.format().mode(Mode::E164).to_string()))
+        let line = match parsed.number_type(&phonenumber::metadata::DATABASE) {
+            Type::Mobile => LineKind::Mobile,
+            // Where the numbering plan cannot tell (the US and Canada among others).
+            Type::FixedLineOrMobile => LineKind::MaybeMobile,
+            _ => LineKind::NotMobile,
+        };
+        let facts = PhoneFacts {
+            region: parsed.country().id(),
+            line,
+        };
+        Ok((Self(parsed.format().mode(Mode::E164).to_string()), facts))
     }
 
     /// Rebuilds a number this service stored itself (already E.164); not for client input.
@@ -58,6 +77,54 @@ impl PhoneNumber {
 impl fmt::Debug for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("PhoneNumber").field(&self.masked()).finish()
+    }
+}
+
+/// What a number's metadata says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneFacts {
+    /// The ISO 3166 region the number belongs to, where its country code has one.
+    pub region: Option<country::Id>,
+    pub line: LineKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Mobile,
+    /// The numbering plan does not separate mobile and fixed lines.
+    MaybeMobile,
+    /// Fixed line, toll-free, premium, VoIP, pager and the rest: premium and VoIP numbers are
+    /// what SMS pumping sends to.
+    NotMobile,
+}
+
+/// Which numbers codes are sent to (`SMS_ALLOWED_REGIONS`, `SMS_MOBILE_ONLY`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SmsReach {
+    /// `None`: every region (`*`).
+    pub regions: Option<Vec<country::Id>>,
+    pub mobile_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unreachable {
+    #[error("codes are not sent to this country")]
+    Region,
+    #[error("codes are sent to mobile numbers only")]
+    NotMobile,
+}
+
+impl SmsReach {
+    pub fn check(&self, facts: &PhoneFacts) -> Result<(), Unreachable> {
+        if let Some(regions) = &self.regions
+            && !facts.region.is_some_and(|r| regions.contains(&r))
+        {
+            return Err(Unreachable::Region);
+        }
+        if self.mobile_only && facts.line == LineKind::NotMobile {
+            return Err(Unreachable::NotMobile);
+        }
+        Ok(())
     }
 }
 
@@ -113,6 +180,58 @@ mod tests {
         let phone = ru("+79991234567").unwrap();
         assert_eq!(phone.masked(), "+79*******67");
         assert!(!format!("{phone:?}").contains("1234567"));
+    }
+
+    #[test]
+    fn facts_tell_the_region_and_whether_the_line_is_mobile() {
+        let facts = |input: &str| {
+            PhoneNumber::parse_with_facts(input, country::Id::RU)
+                .unwrap()
+                .1
+        };
+        assert_eq!(
+            facts("8 999 123-45-67"),
+            PhoneFacts {
+                region: Some(country::Id::RU),
+                line: LineKind::Mobile
+            }
+        );
+        // A Moscow landline.
+        assert_eq!(facts("+7 495 123-45-67").line, LineKind::NotMobile);
+        let us = facts("+1 650 253 0000");
+        assert_eq!(us.region, Some(country::Id::US));
+        assert_eq!(us.line, LineKind::MaybeMobile);
+        assert_eq!(facts("+44 7400 123456").region, Some(country::Id::GB));
+        assert_eq!(facts("+44 7400 123456").line, LineKind::Mobile);
+    }
+
+    #[test]
+    fn the_reach_refuses_other_regions_and_with_mobile_only_landlines() {
+        let facts = |input: &str| {
+            PhoneNumber::parse_with_facts(input, country::Id::RU)
+                .unwrap()
+                .1
+        };
+        let everywhere = SmsReach::default();
+        assert_eq!(everywhere.check(&facts("+7 495 123-45-67")), Ok(()));
+        let ru_mobile = SmsReach {
+            regions: Some(vec![country::Id::RU, country::Id::KZ]),
+            mobile_only: true,
+        };
+        assert_eq!(ru_mobile.check(&facts("+7 999 123-45-67")), Ok(()));
+        assert_eq!(
+            ru_mobile.check(&facts("+44 7400 123456")),
+            Err(Unreachable::Region)
+        );
+        assert_eq!(
+            ru_mobile.check(&facts("+7 495 123-45-67")),
+            Err(Unreachable::NotMobile)
+        );
+        let us = SmsReach {
+            regions: Some(vec![country::Id::US]),
+            mobile_only: true,
+        };
+        assert_eq!(us.check(&facts("+1 650 253 0000")), Ok(()));
     }
 
     #[test]

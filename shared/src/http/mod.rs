@@ -5,10 +5,12 @@ use lambda_http::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::domain::{ClientAddress, Quota};
 use crate::error::{AuthFailure, Chain, Error, ProblemCode, Result};
 
 pub mod cursor;
@@ -78,6 +80,33 @@ pub fn no_content() -> Response<Body> {
     resp
 }
 
+/// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`), grouped for limits.
+pub fn client_address(req: &Request) -> ClientAddress {
+    let source_ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref(),
+        _ => None,
+    };
+    ClientAddress::from_source_ip(source_ip)
+}
+
+/// Adds the client's standing under a limit as the IETF draft fields (draft-ietf-httpapi-
+/// ratelimit-headers): `RateLimit-Policy: "sends";q=10;w=3600` names the limit, `RateLimit:
+/// "sends";r=7;t=1800` says what is left of it and for how many more seconds.
+pub fn with_quota(mut resp: Response<Body>, quota: Option<Quota>) -> Response<Body> {
+    let Some(q) = quota else { return resp };
+    let policy = format!("\"{}\";q={};w=3600", q.name, q.limit);
+    let standing = format!("\"{}\";r={};t={}", q.name, q.remaining, q.reset_in.max(0));
+    for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, standing)] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, value);
+        }
+    }
+    resp
+}
+
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
 /// Turns a use case's result into the response: errors become problem+json.
 pub fn respond(result: Result<Response<Body>>) -> Response<Body> {
     result.unwrap_or_else(|e| problem(&e))
@@ -123,9 +152,12 @@ pub fn problem(err: &Error) -> Response<Body> {
         };
         headers.push((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
     }
-    let detail = if status.is_server_error() {
+    let detail = if matches!(err, Error::Internal(_) | Error::Unavailable(_)) {
         tracing::error!(error = %Chain(err), problem = code_text, "request failed");
         "Something went wrong on our side. Please try again later.".to_owned()
+    } else if status.is_server_error() {
+        tracing::error!(error = %Chain(err), problem = code_text, "request failed");
+        err.to_string()
     } else {
         tracing::info!(problem = code_text, "request refused");
         err.to_string()

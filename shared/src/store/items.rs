@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::domain::{
-    Activation, CodeHash, InviteCode, OtpState, PhoneNumber, Referral, User, UserId,
+    Activation, ClientTag, CodeHash, HourWindow, InviteCode, Mark, OtpState, PhoneNumber, Referral,
+    User, UserId,
 };
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -118,6 +119,23 @@ impl From<ReferralItem> for Referral {
     }
 }
 
+/// The otp table's key of the hour's send counter: one item an hour holds the service-wide count
+/// (`total`) and one count per client that sent (`c_<tag>`), so one conditional update checks
+/// both the client's limit and the budget. Phones start with `+`, so the keys never meet.
+pub(super) fn sends_key(window: &HourWindow) -> String {
+    format!("limit#sends#{}", window.start)
+}
+
+/// The attribute of the hour's send counter that counts `client`.
+pub(super) fn client_count_attribute(client: &ClientTag) -> String {
+    format!("c_{}", client.as_str())
+}
+
+/// The otp table's key of one client's wrong codes in one hour.
+pub(super) fn failures_key(client: &ClientTag, window: &HourWindow) -> String {
+    format!("limit#failures#{}#{}", client.as_str(), window.start)
+}
+
 #[derive(Serialize, Deserialize)]
 pub(super) struct UniqueItem {
     pub key: String,
@@ -131,12 +149,10 @@ pub(super) struct OtpItem {
     code_hash: Option<String>,
     expires_at: i64,
     attempts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_sent_at: Option<i64>,
     #[serde(default)]
-    sent_at: Vec<i64>,
+    sends: Vec<MarkItem>,
     #[serde(default)]
-    failed_at: Vec<i64>,
+    failures: Vec<MarkItem>,
     revision: u64,
     /// Random per save, so a save whose reply was lost can recognise itself.
     #[serde(default)]
@@ -145,19 +161,45 @@ pub(super) struct OtpItem {
     ttl: i64,
 }
 
+/// A send or a wrong code: when, and the client's tag (never its address).
+#[derive(Serialize, Deserialize)]
+pub(super) struct MarkItem {
+    at: i64,
+    by: String,
+}
+
+fn mark_items(marks: &[Mark]) -> Vec<MarkItem> {
+    marks
+        .iter()
+        .map(|m| MarkItem {
+            at: m.at,
+            by: m.client.as_str().to_owned(),
+        })
+        .collect()
+}
+
+fn marks(items: Vec<MarkItem>) -> Vec<Mark> {
+    items
+        .into_iter()
+        .map(|m| Mark {
+            at: m.at,
+            client: ClientTag::from_trusted(m.by),
+        })
+        .collect()
+}
+
 impl OtpItem {
-    pub(super) fn new(phone: &PhoneNumber, s: &OtpState, forget_at: i64, write_id: &str) -> Self {
+    pub(super) fn new(phone: &PhoneNumber, s: &OtpState, write_id: &str) -> Self {
         Self {
             phone: phone.as_str().to_owned(),
             code_hash: s.code_hash.map(|h| B64.encode(h.0)),
             expires_at: s.expires_at,
             attempts: s.attempts,
-            last_sent_at: s.last_sent_at,
-            sent_at: s.sent_at.clone(),
-            failed_at: s.failed_at.clone(),
+            sends: mark_items(&s.sends),
+            failures: mark_items(&s.failures),
             revision: s.revision,
             write_id: write_id.to_owned(),
-            ttl: forget_at,
+            ttl: s.forget_at(),
         }
     }
 
@@ -176,9 +218,8 @@ impl OtpItem {
             code_hash,
             expires_at: self.expires_at,
             attempts: self.attempts,
-            last_sent_at: self.last_sent_at,
-            sent_at: self.sent_at,
-            failed_at: self.failed_at,
+            sends: marks(self.sends),
+            failures: marks(self.failures),
             revision: self.revision,
         })
     }

@@ -12,9 +12,12 @@
 //!   invite code unique, and the strongly consistent way to find a user by either (a GSI can do
 //!   neither: it is eventually consistent and accepts duplicates).
 //! - otp: one item per phone with the pending code's hash and the rate-limit windows, guarded
-//!   by a `revision` number (optimistic locking), expired by DynamoDB TTL on `ttl`.
+//!   by a `revision` number (optimistic locking), expired by DynamoDB TTL on `ttl`; beside them
+//!   the hourly counters of the per-client limits and the SMS budget (`limit#...` keys, see
+//!   `limits`).
 mod error;
 mod items;
+mod limits;
 
 use std::collections::HashMap;
 
@@ -30,6 +33,7 @@ use items::{
     Item, OtpItem, ReferralItem, UniqueItem, UserItem, from_item, invite_key, n, phone_key, s,
     to_item, user_from_item,
 };
+pub use limits::{FailureCheck, SaveOutcome, SendCount};
 
 use crate::config::TableNames;
 use crate::domain::{
@@ -103,42 +107,56 @@ impl Store {
 
     /// Saves `next`, computed from the state read at `next.revision`, only if nobody saved in
     /// between. Returns `false` when someone did; the caller reads again and recomputes.
-    /// `forget_at` (Unix seconds) becomes the item's TTL.
+    /// The item's TTL is `next.forget_at()`.
     /// A save whose reply was lost and is retried with the same `write_id` counts as saved.
     pub async fn save_otp_state(
         &self,
         phone: &PhoneNumber,
         next: &OtpState,
-        forget_at: i64,
         write_id: &WriteId,
     ) -> Result<bool, StoreError> {
-        let write_id = write_id.0.as_str();
-        let read_revision = next.revision;
-        let mut written = next.clone();
-        written.revision = read_revision + 1;
-        let item = OtpItem::new(phone, &written, forget_at, write_id);
+        let put = self.otp_put(phone, next, write_id)?;
         let request = self
             .client
             .put_item()
-            .table_name(&self.tables.otp)
-            .set_item(Some(to_item(&item)?));
-        let request = if read_revision == 0 {
-            request.condition_expression("attribute_not_exists(phone)")
-        } else {
-            request
-                .condition_expression("revision = :read")
-                .expression_attribute_values(":read", n(read_revision))
-        };
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .condition_expression(put.condition_expression.unwrap_or_default())
+            .set_expression_attribute_values(put.expression_attribute_values);
         match request.send().await {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
                 let stored = self
                     .read_back(&self.tables.otp, "phone", phone.as_str(), "write_id")
                     .await?;
-                Ok(stored.get("write_id") == Some(&s(write_id)))
+                Ok(stored.get("write_id") == Some(&s(&write_id.0)))
             }
             Err(e) => Err(StoreError::from_sdk(e)),
         }
+    }
+
+    /// The conditional put of a phone's next state: over the revision it was computed from, or
+    /// only onto no item at all when that revision is 0.
+    fn otp_put(
+        &self,
+        phone: &PhoneNumber,
+        next: &OtpState,
+        write_id: &WriteId,
+    ) -> Result<Put, StoreError> {
+        let read_revision = next.revision;
+        let mut written = next.clone();
+        written.revision = read_revision + 1;
+        let item = OtpItem::new(phone, &written, &write_id.0);
+        let put = Put::builder()
+            .table_name(&self.tables.otp)
+            .set_item(Some(to_item(&item)?));
+        let put = if read_revision == 0 {
+            put.condition_expression("attribute_not_exists(phone)")
+        } else {
+            put.condition_expression("revision = :read")
+                .expression_attribute_values(":read", n(read_revision))
+        };
+        put.build().map_err(StoreError::mapping)
     }
 
     pub async fn user_id_by_phone(

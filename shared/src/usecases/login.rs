@@ -1,11 +1,16 @@
 //! Logging in with a code: check it, find or create the phone's user, issue a token.
 use super::profile::PROFILE_REFERRALS;
-use super::retry_on_conflict;
-use crate::domain::{OtpCode, PhoneNumber, Referral, User, UserId, VerifyOutcome};
+use super::{Limited, retry_on_conflict};
+use crate::domain::{
+    ClientTag, HourWindow, OtpCode, PhoneNumber, Quota, Referral, User, UserId, VerifyOutcome,
+};
 use crate::error::{Error, Result};
 use crate::metrics::{self, Event};
 use crate::state::AppState;
-use crate::store::{CreateUserError, WriteId};
+use crate::store::{CreateUserError, FailureCheck, SaveOutcome, WriteId};
+
+/// The `RateLimit` policy name of the per-client wrong-code limit.
+pub const FAILURES: &str = "failures";
 
 pub struct LoggedIn {
     pub user: User,
@@ -16,12 +21,30 @@ pub struct LoggedIn {
     pub token: String,
 }
 
-/// Checks `code` and logs the phone's user in, creating the user on the first login.
-#[tracing::instrument(skip_all, fields(phone = %phone.masked()))]
-pub async fn login(state: &AppState, phone: &PhoneNumber, code: &OtpCode) -> Result<LoggedIn> {
+/// Checks `client`'s `code` and logs the phone's user in, creating the user on the first login.
+/// Also returns the client's standing under its hourly wrong-code limit.
+#[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %client))]
+pub async fn login(
+    state: &AppState,
+    phone: &PhoneNumber,
+    code: &OtpCode,
+    client: &ClientTag,
+) -> Limited<LoggedIn> {
+    let mut quota = None;
+    let result = log_in(state, phone, code, client, &mut quota).await;
+    Limited { result, quota }
+}
+
+async fn log_in(
+    state: &AppState,
+    phone: &PhoneNumber,
+    code: &OtpCode,
+    client: &ClientTag,
+    quota: &mut Option<Quota>,
+) -> Result<LoggedIn> {
     // The phone's user id is looked up while the code is checked: a round trip saved for every
     // returning user, one cheap read wasted on a wrong code.
-    let ((), known) = tokio::try_join!(check_code(state, phone, code), async {
+    let ((), known) = tokio::try_join!(check_code(state, phone, code, client, quota), async {
         Ok(state.store.user_id_by_phone(phone).await?)
     })?;
     let (user, created, referrals) = match known {
@@ -55,24 +78,72 @@ pub async fn login(state: &AppState, phone: &PhoneNumber, code: &OtpCode) -> Res
 }
 
 /// Checks the code against the phone's pending one and records the outcome (a used code, a
-/// wrong try) before answering, so parallel guesses all count and a code verifies only once.
-async fn check_code(state: &AppState, phone: &PhoneNumber, code: &OtpCode) -> Result<()> {
+/// wrong try, counted against the client too) before answering, so parallel guesses all count and
+/// a code verifies only once. A client at its hourly wrong-code limit gets no judgement at all:
+/// refused at once when the counter read says so, and otherwise by the save's own condition.
+async fn check_code(
+    state: &AppState,
+    phone: &PhoneNumber,
+    code: &OtpCode,
+    client: &ClientTag,
+    quota: &mut Option<Quota>,
+) -> Result<()> {
     let guess = state.hasher.hash(phone, code);
     let policy = &state.config.otp;
+    let limit = state.config.limits.failures_per_hour;
+    let window = HourWindow::at(state.clock.now_s());
+    let standing = |used: u32| Quota {
+        name: FAILURES,
+        limit,
+        remaining: limit.saturating_sub(used),
+        reset_in: window.ends_in,
+    };
+    let full = || Error::ClientFailureLimit {
+        retry_after: window.ends_in,
+    };
     let outcome = retry_on_conflict("one phone's code", || async {
-        let current = state.store.otp_state(phone).await?;
-        let (next, outcome) = current.verify(state.clock.now_s(), policy, guess);
-        if let Some(next) = next {
-            let forget_at = next.forget_at(policy);
-            let write = WriteId::random();
-            let saved = state.store.save_otp_state(phone, &next, forget_at, &write);
-            if !saved.await? {
-                return Ok(None);
-            }
+        let (current, failures) = tokio::try_join!(
+            state.store.otp_state(phone),
+            state.store.client_failures(client, window)
+        )?;
+        if failures >= limit {
+            return Err(full());
         }
-        Ok(Some(outcome))
+        let (next, outcome) = current.verify(state.clock.now_s(), policy, client, guess);
+        if let Some(next) = next {
+            let wrong = !matches!(outcome, VerifyOutcome::Verified);
+            let check = FailureCheck {
+                client,
+                window,
+                limit,
+                wrong,
+            };
+            let write = WriteId::random();
+            match state
+                .store
+                .save_verification(phone, &next, &write, &check)
+                .await?
+            {
+                SaveOutcome::Saved => {}
+                SaveOutcome::Moved => return Ok(None),
+                SaveOutcome::ClientFull => return Err(full()),
+            }
+            return Ok(Some((outcome, failures + u32::from(wrong))));
+        }
+        Ok(Some((outcome, failures)))
     })
-    .await?;
+    .await;
+    let (outcome, used) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            if matches!(e, Error::ClientFailureLimit { .. }) {
+                *quota = Some(standing(limit));
+                tracing::warn!(client = %client, "client wrong-code limit reached");
+            }
+            return Err(e);
+        }
+    };
+    *quota = Some(standing(used));
     match outcome {
         VerifyOutcome::Verified => Ok(()),
         VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode { attempts_left }),

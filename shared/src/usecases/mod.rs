@@ -9,7 +9,16 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use crate::domain::Quota;
 use crate::error::{Error, Result};
+
+/// A use case's result and the client's standing under the limit it counted against, which the
+/// answer reports whether the request succeeded or not (absent where the request was refused
+/// before the client's counter was read).
+pub struct Limited<T> {
+    pub result: Result<T>,
+    pub quota: Option<Quota>,
+}
 
 /// How often a use case re-reads and retries after losing an optimistic-lock or transaction race.
 const RACE_RETRIES: usize = 6;

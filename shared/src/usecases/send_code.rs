@@ -1,25 +1,91 @@
-//! Sending a login code: draw it, save its hash if the phone's cooldown and caps allow, deliver.
-use super::retry_on_conflict;
+//! Sending a login code: check the number may get one, draw the code, save its hash if the
+//! phone's cooldown and caps allow, count it against the client and the SMS budget, deliver.
+use super::{Limited, retry_on_conflict};
 use crate::domain::otp::SendRejected;
-use crate::domain::{OtpCode, OtpState, PhoneNumber};
+use crate::domain::{
+    ClientTag, HourWindow, OtpCode, OtpState, PhoneFacts, PhoneNumber, Quota, Unreachable,
+};
 use crate::error::{Chain, Error, Result};
 use crate::metrics::{self, Event};
 use crate::sms;
 use crate::state::AppState;
-use crate::store::WriteId;
+use crate::store::{SendCount, WriteId};
 
-/// Issues a code for `phone` and delivers it. Returns the code (shown only in demo mode). A
-/// failed delivery withdraws the code again, so it neither starts the cooldown nor counts
-/// against the phone's hourly sends.
-#[tracing::instrument(skip_all, fields(phone = %phone.masked()))]
-pub async fn send_code(state: &AppState, phone: &PhoneNumber) -> Result<OtpCode> {
-    let (code, before, saved) = issue_code(state, phone).await?;
+/// The `RateLimit` policy name of the per-client send limit.
+pub const SENDS: &str = "sends";
+
+/// Issues a code for `phone`, asked for by `client`, and delivers it. Returns the code (shown only
+/// in demo mode) and the client's standing under its hourly send limit. The checks run cheapest
+/// and most specific first, so a refused request moves no counter it did not need: the number's
+/// country and line kind, then the phone's own caps (one read), then the client's limit and the
+/// budget (one conditional update). A failed delivery withdraws the code and gives the counted
+/// send back, so the phone may ask again at once.
+#[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %client))]
+pub async fn send_code(
+    state: &AppState,
+    phone: &PhoneNumber,
+    facts: &PhoneFacts,
+    client: &ClientTag,
+) -> Limited<OtpCode> {
+    let mut quota = None;
+    let result = send(state, phone, facts, client, &mut quota).await;
+    Limited { result, quota }
+}
+
+async fn send(
+    state: &AppState,
+    phone: &PhoneNumber,
+    facts: &PhoneFacts,
+    client: &ClientTag,
+    quota: &mut Option<Quota>,
+) -> Result<OtpCode> {
+    state.config.reach.check(facts).map_err(|e| match e {
+        Unreachable::Region => Error::RegionNotAllowed,
+        Unreachable::NotMobile => Error::NotAMobileNumber,
+    })?;
     let policy = &state.config.otp;
+    let limits = &state.config.limits;
+    let now = state.clock.now_s();
+    let code = OtpCode::generate(policy.digits);
+    let hash = state.hasher.hash(phone, &code);
+    let current = state.store.otp_state(phone).await?;
+    current
+        .send(now, policy, client, hash)
+        .map_err(send_refused)?;
+    let window = HourWindow::at(now);
+    let by_client = match state.store.count_send(client, window, limits).await? {
+        SendCount::Counted { by_client } => by_client,
+        SendCount::ClientFull => {
+            *quota = Some(sends_quota(state, 0, window));
+            tracing::warn!(client = %client, "client send limit reached");
+            return Err(Error::ClientSendLimit {
+                retry_after: window.ends_in,
+            });
+        }
+        SendCount::BudgetSpent => {
+            tracing::error!(
+                budget = limits.sms_budget_per_hour,
+                "hourly SMS budget exhausted: no codes are sent until the hour ends"
+            );
+            return Err(Error::SmsBudgetExhausted {
+                retry_after: window.ends_in,
+            });
+        }
+    };
+    *quota = Some(sends_quota(
+        state,
+        limits.sends_per_hour.saturating_sub(by_client),
+        window,
+    ));
+    let (before, saved) = save_code(state, phone, client, hash, current).await?;
     let text = sms::message(&state.config.sms, &code, policy.ttl_seconds);
     let started = std::time::Instant::now();
     if let Err(e) = state.sms.send(phone, &text).await {
         tracing::warn!(phone = %phone.masked(), error = %Chain(&e), "sms not delivered; code withdrawn");
         withdraw(state, phone, before, &saved).await;
+        if let Err(e) = state.store.uncount_send(client, window).await {
+            tracing::error!(error = %Chain(&e), "undelivered send still counted");
+        }
         return Err(Error::SmsUnavailable(e));
     }
     let ms = started.elapsed().as_millis();
@@ -32,27 +98,50 @@ pub async fn send_code(state: &AppState, phone: &PhoneNumber) -> Result<OtpCode>
     Ok(code)
 }
 
-/// Draws a code and saves its hash, retrying if a concurrent send or verify for the same phone
-/// saved first. Returns the code, the state before and the state saved.
-async fn issue_code(
+fn sends_quota(state: &AppState, remaining: u32, window: HourWindow) -> Quota {
+    Quota {
+        name: SENDS,
+        limit: state.config.limits.sends_per_hour,
+        remaining,
+        reset_in: window.ends_in,
+    }
+}
+
+fn send_refused(rejected: SendRejected) -> Error {
+    match rejected {
+        SendRejected::TooSoon { retry_after } => Error::ResendTooSoon { retry_after },
+        SendRejected::HourlyLimit { retry_after } => Error::TooManyCodes { retry_after },
+        SendRejected::Locked { retry_after } => Error::PhoneLocked { retry_after },
+    }
+}
+
+/// Saves the code's hash, retrying if a concurrent send or verify for the same phone saved first
+/// (the first round uses the state already read). Returns the state before and the state saved.
+/// A send that loses to a parallel one for the same phone and is then refused by the phone's caps
+/// stays counted against the client: rare, and on the safe side.
+async fn save_code(
     state: &AppState,
     phone: &PhoneNumber,
-) -> Result<(OtpCode, OtpState, OtpState)> {
+    client: &ClientTag,
+    hash: crate::domain::CodeHash,
+    first: OtpState,
+) -> Result<(OtpState, OtpState)> {
     let policy = &state.config.otp;
-    retry_on_conflict("one phone's code", || async {
-        let current = state.store.otp_state(phone).await?;
-        let code = OtpCode::generate(policy.digits);
-        let next = current
-            .send(state.clock.now_s(), policy, state.hasher.hash(phone, &code))
-            .map_err(|rejected| match rejected {
-                SendRejected::TooSoon { retry_after } => Error::ResendTooSoon { retry_after },
-                SendRejected::HourlyLimit { retry_after } => Error::TooManyCodes { retry_after },
-                SendRejected::Locked { retry_after } => Error::PhoneLocked { retry_after },
-            })?;
-        let forget_at = next.forget_at(policy);
-        let write = WriteId::random();
-        let saved = state.store.save_otp_state(phone, &next, forget_at, &write);
-        Ok(saved.await?.then_some((code, current, next)))
+    let mut first = Some(first);
+    retry_on_conflict("one phone's code", || {
+        let read = first.take();
+        async move {
+            let current = match read {
+                Some(state) => state,
+                None => state.store.otp_state(phone).await?,
+            };
+            let next = current
+                .send(state.clock.now_s(), policy, client, hash)
+                .map_err(send_refused)?;
+            let write = WriteId::random();
+            let saved = state.store.save_otp_state(phone, &next, &write).await?;
+            Ok(saved.then_some((current, next)))
+        }
     })
     .await
 }
@@ -65,10 +154,9 @@ async fn withdraw(state: &AppState, phone: &PhoneNumber, before: OtpState, saved
         revision: saved.revision + 1,
         ..before
     };
-    let forget_at = restored.forget_at(&state.config.otp);
     let result = state
         .store
-        .save_otp_state(phone, &restored, forget_at, &WriteId::random())
+        .save_otp_state(phone, &restored, &WriteId::random())
         .await;
     match result {
         Ok(true) => {}

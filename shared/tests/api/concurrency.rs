@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use shared::domain::{PhoneNumber, User, UserId};
+use shared::domain::{ClientAddress, PhoneNumber, User, UserId};
 use shared::store::{CreateUserError, WriteId};
 use shared::usecases::login::find_or_create_user;
 
@@ -168,29 +168,23 @@ async fn a_code_save_whose_reply_was_lost_counts_as_saved_when_retried() {
     let policy = &app.state.config.otp;
     let now = app.state.clock.now_s();
     let code = shared::domain::OtpCode::generate(4);
+    let client = app
+        .state
+        .hasher
+        .client_tag(&ClientAddress::from_source_ip(Some("127.0.0.1")));
     let current = app.state.store.otp_state(&phone).await.unwrap();
     let next = current
-        .send(now, policy, app.state.hasher.hash(&phone, &code))
+        .send(now, policy, &client, app.state.hasher.hash(&phone, &code))
         .unwrap();
     let store = &app.state.store;
     let first = WriteId::random();
-    assert!(
-        store
-            .save_otp_state(&phone, &next, now + 3_600, &first)
-            .await
-            .unwrap()
-    );
+    assert!(store.save_otp_state(&phone, &next, &first).await.unwrap());
     // The SDK's retry of the same request: its condition fails on its own write.
-    assert!(
-        store
-            .save_otp_state(&phone, &next, now + 3_600, &first)
-            .await
-            .unwrap()
-    );
+    assert!(store.save_otp_state(&phone, &next, &first).await.unwrap());
     // Another save computed from the same old state lost the race.
     assert!(
         !store
-            .save_otp_state(&phone, &next, now + 3_600, &WriteId::random())
+            .save_otp_state(&phone, &next, &WriteId::random())
             .await
             .unwrap()
     );

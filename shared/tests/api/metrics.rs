@@ -2,7 +2,7 @@
 //! and checked against the Embedded Metric Format specification.
 use shared::metrics::{self, capture};
 
-use crate::helpers::{TestApp, app, app_with, random_phone};
+use crate::helpers::{TestApp, app, app_with, random_ip, random_phone};
 
 /// The metrics the request `call` wrote: (name, [(dimension, value)] besides `function`).
 async fn counted<F, Fut, T>(call: F) -> (T, Vec<(String, Vec<(String, String)>)>)
@@ -102,6 +102,31 @@ async fn rate_limit_refusals_are_counted_by_their_code() {
     let (resp, seen) = counted(|| app.send_code(&phone)).await;
     resp.assert_problem(429, "resend_too_soon");
     assert_eq!(seen, [metric("Problems", &[("code", "resend_too_soon")])]);
+}
+
+#[tokio::test]
+async fn the_sms_budget_alarm_metric_and_the_per_client_limits_are_written_by_send_code() {
+    let app = app_with(&[("SMS_BUDGET_PER_HOUR", "2"), ("IP_MAX_SENDS_PER_HOUR", "1")]).await;
+    app.start_own_hour();
+    let ip = random_ip();
+    assert_eq!(app.send_code_from(&ip, &random_phone()).await.status, 200);
+    let phone = random_phone();
+    let (resp, seen) = counted(|| app.send_code_from(&ip, &phone)).await;
+    resp.assert_problem(429, "client_send_limit");
+    assert_eq!(seen, [metric("Problems", &[("code", "client_send_limit")])]);
+    assert_eq!(
+        app.send_code_from(&random_ip(), &random_phone())
+            .await
+            .status,
+        200
+    );
+    let (other_ip, other_phone) = (random_ip(), random_phone());
+    let (resp, seen) = counted(|| app.send_code_from(&other_ip, &other_phone)).await;
+    resp.assert_problem(503, "sms_budget_exhausted");
+    assert_eq!(
+        seen,
+        [metric("Problems", &[("code", "sms_budget_exhausted")])]
+    );
 }
 
 #[tokio::test]

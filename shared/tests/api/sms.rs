@@ -62,7 +62,7 @@ async fn a_failed_delivery_is_503_and_the_phone_may_ask_again_at_once() {
     assert_eq!(resp.status, 200, "{resp:#?}");
     assert_eq!(sms_to(&phone).await.len(), 1);
     let otp = up.state.store.otp_state(&parse(&phone)).await.unwrap();
-    assert_eq!(otp.sent_at.len(), 1, "{otp:?}");
+    assert_eq!(otp.sends.len(), 1, "{otp:?}");
 }
 
 fn parse(phone: &str) -> shared::domain::PhoneNumber {
