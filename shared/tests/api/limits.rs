@@ -88,7 +88,11 @@ async fn the_hourly_sms_budget_stops_every_client_with_503_and_stores_no_code() 
         .state
         .store
         .otp_state(
-            &shared::domain::PhoneNumber::parse(&phone, phonenumber::country::Id::RU).unwrap(),
+            &shared::domain::PhoneNumber::parse(
+                &phone,
+                shared::domain::phone::parse_region("RU").unwrap(),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
