@@ -5,6 +5,7 @@ use crate::domain::{
     ClientTag, HourWindow, OtpCode, PhoneNumber, Quota, Referral, User, UserId, VerifyOutcome,
 };
 use crate::error::{Error, Result};
+use crate::metrics::{self, Event};
 use crate::state::AppState;
 use crate::store::{CreateUserError, FailureCheck, SaveOutcome, WriteId};
 
@@ -67,6 +68,7 @@ async fn log_in(
     let token = state
         .tokens
         .issue(&user.id, user.token_version, state.clock.now_s());
+    metrics::record(Event::Login { new_user: created });
     Ok(LoggedIn {
         user,
         created,
