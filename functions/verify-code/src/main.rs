@@ -2,7 +2,9 @@ use lambda_http::{Error, run, service_fn};
 use shared::api::verify_code;
 use shared::state::AppState;
 
-#[tokio::main]
+// One event at a time: a single-threaded runtime starts no worker threads and never hands a
+// request from one thread to another.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let state = AppState::from_env().await?;

@@ -1,7 +1,9 @@
 use lambda_http::{Error, run, service_fn};
 use shared::api::web::Site;
 
-#[tokio::main]
+// One event at a time: a single-threaded runtime starts no worker threads and never hands a
+// request from one thread to another.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let site = Site::new(shared::config::expose_codes_from_env()?);
