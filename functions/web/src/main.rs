@@ -1,10 +1,14 @@
 use lambda_http::{Error, run, service_fn};
+use shared::api::openapi::Settings;
 use shared::api::web::Site;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let site = Site::new(shared::config::expose_codes_from_env()?);
+    let site = Site::new(Settings {
+        otp_digits: shared::config::otp_digits_from_env()?,
+        demo_mode: shared::config::expose_codes_from_env()?,
+    });
     let site = &site;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(site.handle(&req))

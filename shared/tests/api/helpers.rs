@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use lambda_http::Body;
 use serde_json::{Value, json};
+use shared::api::openapi::Settings;
 use shared::api::web::Site;
 use shared::state::{AppState, dynamodb_client};
 use shared::testing::{dispatch, json_event, test_config};
@@ -53,7 +54,10 @@ pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
     let config = test_config(overrides);
     let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
     TestApp {
-        site: Site::new(config.expose_codes),
+        site: Site::new(Settings {
+            otp_digits: config.otp.digits,
+            demo_mode: config.expose_codes,
+        }),
         state: AppState::new(config, client),
     }
 }
