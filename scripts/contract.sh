@@ -20,7 +20,9 @@ npx --no-install redocly lint --config redocly.yaml target/openapi.json
 # The ruleset's overrides name the document as **/openapi.json, relative to .spectral.yaml.
 npx --no-install spectral lint --ruleset .spectral.yaml --fail-severity error target/openapi.json
 
-token=$(python3 - "$API_URL" <<'PY'
+# A real token: one login through the API itself.
+login() {
+  python3 - "$API_URL" <<'PY'
 import json, random, sys, urllib.request
 
 base = sys.argv[1]
@@ -33,16 +35,24 @@ phone = "+79%09d" % random.randrange(10**9)
 code = post("/v1/auth/send-code", {"phone": phone})["code"]
 print(post("/v1/auth/verify-code", {"phone": phone, "code": code})["access_token"])
 PY
-)
+}
 
 export PYTHONPATH="$PWD/tests/contract${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks
-# Logout would revoke the token the other operations use; it runs last, on its own.
 run() {
-  schemathesis run "$API_URL/openapi.json" --url "$API_URL" \
+  # The document just fetched and linted: what the API serves.
+  schemathesis run target/openapi.json --url "$API_URL" \
     --header "Authorization: Bearer $token" \
     --checks all \
-    --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --generation-deterministic --generation-codec utf-8 \
+    --generation-codec utf-8 \
     --request-timeout 60 --report junit --report-dir target/schemathesis --no-color "$@"
 }
-run --exclude-operation-id logout
-run --include-operation-id logout
+# Logout revokes the token the other operations use: it runs after them, on its own, and the
+# stateful phase (every operation, each login flow with the token of its own verify-code) last,
+# with a fresh token for the steps that start without one.
+token=$(login)
+examples=(--max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --generation-deterministic)
+run --phases examples,coverage,fuzzing "${examples[@]}" --exclude-operation-id logout
+run --phases examples,coverage,fuzzing "${examples[@]}" --include-operation-id logout
+token=$(login)
+# Each scenario is a short chain of calls; 500 of them cover the links (7 of 9 with this seed).
+run --phases stateful --max-examples "${SCHEMATHESIS_STATEFUL_EXAMPLES:-500}" --seed 15
