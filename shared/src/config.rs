@@ -1,9 +1,7 @@
 //! Typed configuration, read once per cold start from environment variables.
 use std::fmt;
 
-use phonenumber::country;
-
-use crate::domain::phone::parse_region;
+use crate::domain::phone::{Region, parse_region};
 use crate::domain::{ClientLimits, OtpPolicy, SmsReach};
 
 /// A secret that never prints.
@@ -76,7 +74,7 @@ pub struct Config {
     pub token_ttl_seconds: i64,
     pub tables: TableNames,
     pub dynamodb_endpoint: Option<String>,
-    pub default_region: country::Id,
+    pub default_region: Region,
     pub otp: OtpPolicy,
     /// Simulated SMS delivery time, inclusive range in milliseconds.
     pub sms_delay_ms: (u64, u64),
@@ -399,7 +397,7 @@ fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigErro
 }
 
 /// `*` (or nothing): every region; otherwise ISO 3166 codes separated by commas.
-fn regions(value: Option<String>) -> Result<Option<Vec<country::Id>>, ConfigError> {
+fn regions(value: Option<String>) -> Result<Option<Vec<Region>>, ConfigError> {
     let Some(text) = value.filter(|v| v.trim() != "*") else {
         return Ok(None);
     };
@@ -486,7 +484,7 @@ mod tests {
         let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
         assert_eq!(c.otp, OtpPolicy::default());
         assert_eq!(c.token_ttl_seconds, 86_400);
-        assert_eq!(c.default_region, country::Id::RU);
+        assert_eq!(c.default_region, parse_region("RU").unwrap());
         assert_eq!(c.sms_delay_ms, (1_000, 2_000));
         assert!(!c.expose_codes);
         assert_eq!(c.reach, SmsReach::default());
@@ -547,13 +545,16 @@ mod tests {
         assert_eq!(
             c.reach,
             SmsReach {
-                regions: Some(vec![country::Id::RU, country::Id::KZ]),
+                regions: Some(vec![
+                    parse_region("RU").unwrap(),
+                    parse_region("KZ").unwrap()
+                ]),
                 mobile_only: true
             }
         );
         assert_eq!(c.otp_secret.expose(), b"fedcba9876543210fedcba9876543210");
         assert_eq!(c.token_ttl_seconds, 600);
-        assert_eq!(c.default_region, country::Id::US);
+        assert_eq!(c.default_region, parse_region("US").unwrap());
         assert_eq!(c.sms_delay_ms, (0, 0));
         assert!(c.expose_codes);
         assert_eq!(

@@ -15,4 +15,5 @@ pub mod state;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod threat;
 pub mod usecases;

@@ -577,6 +577,7 @@ mod tests {
                 BTreeSet::from([
                     table("dynamodb:GetItem", "OtpTable", None),
                     table("dynamodb:PutItem", "OtpTable", None),
+                    table("dynamodb:UpdateItem", "OtpTable", None),
                     ("sns:Publish".to_owned(), Target::Everything),
                 ]),
             ),
@@ -585,6 +586,8 @@ mod tests {
                 BTreeSet::from([
                     table("dynamodb:GetItem", "OtpTable", None),
                     table("dynamodb:PutItem", "OtpTable", None),
+                    table("dynamodb:UpdateItem", "OtpTable", None),
+                    table("dynamodb:ConditionCheckItem", "OtpTable", None),
                     table("dynamodb:GetItem", "UsersTable", None),
                     table("dynamodb:PutItem", "UsersTable", None),
                     table("dynamodb:GetItem", "UniquesTable", None),
@@ -739,6 +742,11 @@ mod tests {
                 "OTP_DIGITS",
                 "SMS_DELAY_MS",
                 "DEFAULT_REGION",
+                "IP_MAX_SENDS_PER_HOUR",
+                "IP_MAX_FAILURES_PER_HOUR",
+                "SMS_BUDGET_PER_HOUR",
+                "SMS_ALLOWED_REGIONS",
+                "SMS_MOBILE_ONLY",
             ] {
                 assert!(vars.contains(shared), "{function}: {shared}");
             }
@@ -792,6 +800,17 @@ mod tests {
         assert_eq!(prod["ExposeCodes"], "false");
         assert_eq!(prod["SmsSender"], "sns");
         assert_eq!(prod["OtpDigits"], "6");
+        assert_eq!(
+            demo.get("SmsAllowedRegions"),
+            None,
+            "the demo sends nowhere real"
+        );
+        assert_ne!(
+            prod.get("SmsAllowedRegions").map(String::as_str),
+            None,
+            "production names the countries it pays SMS to"
+        );
+        assert_eq!(prod["SmsMobileOnly"], "true");
         for overrides in [&demo, &prod] {
             let values = parameter_values(&template, overrides).unwrap();
             assert_eq!(

@@ -724,8 +724,10 @@ mod tests {
     fn a_lockout_caused_by_someone_else_leaves_the_owner_a_fresh_code() {
         let policy = OtpPolicy::default();
         let attacker = client("attacker");
-        let mut state = OtpState::default();
-        state.failures = failures((0..10).map(|i| T0 + i), &attacker);
+        let state = OtpState {
+            failures: failures((0..10).map(|i| T0 + i), &attacker),
+            ..OtpState::default()
+        };
         assert!(matches!(
             state.send(T0 + 20, &policy, &attacker, hash_of("1234")),
             Err(SendRejected::Locked { .. })

@@ -1,7 +1,10 @@
 //! `PhoneNumber`: a valid phone number, always held in E.164 form.
 use std::fmt;
 
-use phonenumber::{Mode, Type, country};
+use rlibphonenumber::{PhoneNumber as Parsed, PhoneNumberFormat, PhoneNumberType};
+
+/// An ISO 3166 region (`RU`), as libphonenumber's metadata knows it.
+pub use rlibphonenumber::Region;
 
 /// A phone number that libphonenumber accepts as valid, normalised to E.164 (`+79991234567`),
 /// so that every spelling of one number is one user.
@@ -23,7 +26,7 @@ pub const INPUT_CHARS: &str = "0123456789+()-. ";
 
 impl PhoneNumber {
     /// Parses what a person would type. Numbers without a `+` are read in `default_region`.
-    pub fn parse(input: &str, default_region: country::Id) -> Result<Self, InvalidPhone> {
+    pub fn parse(input: &str, default_region: Region) -> Result<Self, InvalidPhone> {
         Ok(Self::parse_with_facts(input, default_region)?.0)
     }
 
@@ -31,7 +34,7 @@ impl PhoneNumber {
     /// kind of line it is: what send-code needs to decide whether to send to it.
     pub fn parse_with_facts(
         input: &str,
-        default_region: country::Id,
+        default_region: Region,
     ) -> Result<(Self, PhoneFacts), InvalidPhone> {
         if input.chars().count() > MAX_INPUT_LEN {
             return Err(InvalidPhone);
@@ -40,21 +43,24 @@ impl PhoneNumber {
         if input.is_empty() || !input.chars().all(|c| INPUT_CHARS.contains(c)) {
             return Err(InvalidPhone);
         }
-        let parsed = phonenumber::parse(Some(default_region), input).map_err(|_| InvalidPhone)?;
-        if !phonenumber::is_valid(&parsed) {
+        let parsed = Parsed::parse(input, Some(default_region)).map_err(|_| InvalidPhone)?;
+        if !parsed.is_valid() {
             return Err(InvalidPhone);
         }
-        let line = match parsed.number_type(&phonenumber::metadata::DATABASE) {
-            Type::Mobile => LineKind::Mobile,
+        let line = match parsed.get_type() {
+            PhoneNumberType::Mobile => LineKind::Mobile,
             // Where the numbering plan cannot tell (the US and Canada among others).
-            Type::FixedLineOrMobile => LineKind::MaybeMobile,
+            PhoneNumberType::FixedLineOrMobile => LineKind::MaybeMobile,
             _ => LineKind::NotMobile,
         };
         let facts = PhoneFacts {
-            region: parsed.country().id(),
+            region: parsed.get_region_code(),
             line,
         };
-        Ok((Self(parsed.format().mode(Mode::E164).to_string()), facts))
+        Ok((
+            Self(parsed.format_as(PhoneNumberFormat::E164).into_owned()),
+            facts,
+        ))
     }
 
     /// Rebuilds a number this service stored itself (already E.164); not for client input.
@@ -92,7 +98,7 @@ impl fmt::Debug for PhoneNumber {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhoneFacts {
     /// The ISO 3166 region the number belongs to, where its country code has one.
-    pub region: Option<country::Id>,
+    pub region: Option<Region>,
     pub line: LineKind,
 }
 
@@ -110,7 +116,7 @@ pub enum LineKind {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SmsReach {
     /// `None`: every region (`*`).
-    pub regions: Option<Vec<country::Id>>,
+    pub regions: Option<Vec<Region>>,
     pub mobile_only: bool,
 }
 
@@ -136,9 +142,27 @@ impl SmsReach {
     }
 }
 
-/// Parses a region code such as `RU` for [`PhoneNumber::parse`].
-pub fn parse_region(code: &str) -> Option<country::Id> {
-    code.trim().to_ascii_uppercase().parse().ok()
+/// The regions libphonenumber's metadata has rules for. `Region` accepts any two letters and the
+/// library's own list needs its whole metadata loaded (milliseconds a cold start would pay for a
+/// settings check), so the list is here; a test keeps it equal to the library's.
+const SUPPORTED_REGIONS: &str = "\
+    AC AD AE AF AG AI AL AM AO AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS \
+    BT BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG \
+    EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GT GU GW GY HK HN HR HT \
+    HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR \
+    LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF \
+    NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD \
+    SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TA TC TD TG TH TJ TK TL TM TN TO TR TT TV TW \
+    TZ UA UG US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW";
+
+/// Parses a region code such as `RU` for [`PhoneNumber::parse`]: one the metadata knows.
+pub fn parse_region(code: &str) -> Option<Region> {
+    let code = code.trim().to_ascii_uppercase();
+    let known = code.len() == 2
+        && SUPPORTED_REGIONS
+            .split_ascii_whitespace()
+            .any(|r| r == code);
+    known.then(|| code.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -146,7 +170,15 @@ mod tests {
     use super::*;
 
     fn ru(input: &str) -> Result<PhoneNumber, InvalidPhone> {
-        PhoneNumber::parse(input, country::Id::RU)
+        PhoneNumber::parse(input, russia())
+    }
+
+    fn region(code: &str) -> Region {
+        parse_region(code).unwrap()
+    }
+
+    fn russia() -> Region {
+        region("RU")
     }
 
     #[test]
@@ -205,38 +237,30 @@ mod tests {
 
     #[test]
     fn facts_tell_the_region_and_whether_the_line_is_mobile() {
-        let facts = |input: &str| {
-            PhoneNumber::parse_with_facts(input, country::Id::RU)
-                .unwrap()
-                .1
-        };
+        let facts = |input: &str| PhoneNumber::parse_with_facts(input, russia()).unwrap().1;
         assert_eq!(
             facts("8 999 123-45-67"),
             PhoneFacts {
-                region: Some(country::Id::RU),
+                region: Some(russia()),
                 line: LineKind::Mobile
             }
         );
         // A Moscow landline.
         assert_eq!(facts("+7 495 123-45-67").line, LineKind::NotMobile);
         let us = facts("+1 650 253 0000");
-        assert_eq!(us.region, Some(country::Id::US));
+        assert_eq!(us.region, Some(region("US")));
         assert_eq!(us.line, LineKind::MaybeMobile);
-        assert_eq!(facts("+44 7400 123456").region, Some(country::Id::GB));
+        assert_eq!(facts("+44 7400 123456").region, Some(region("GB")));
         assert_eq!(facts("+44 7400 123456").line, LineKind::Mobile);
     }
 
     #[test]
     fn the_reach_refuses_other_regions_and_with_mobile_only_landlines() {
-        let facts = |input: &str| {
-            PhoneNumber::parse_with_facts(input, country::Id::RU)
-                .unwrap()
-                .1
-        };
+        let facts = |input: &str| PhoneNumber::parse_with_facts(input, russia()).unwrap().1;
         let everywhere = SmsReach::default();
         assert_eq!(everywhere.check(&facts("+7 495 123-45-67")), Ok(()));
         let ru_mobile = SmsReach {
-            regions: Some(vec![country::Id::RU, country::Id::KZ]),
+            regions: Some(vec![russia(), region("KZ")]),
             mobile_only: true,
         };
         assert_eq!(ru_mobile.check(&facts("+7 999 123-45-67")), Ok(()));
@@ -249,15 +273,26 @@ mod tests {
             Err(Unreachable::NotMobile)
         );
         let us = SmsReach {
-            regions: Some(vec![country::Id::US]),
+            regions: Some(vec![region("US")]),
             mobile_only: true,
         };
         assert_eq!(us.check(&facts("+1 650 253 0000")), Ok(()));
     }
 
     #[test]
+    fn the_supported_regions_are_the_ones_the_metadata_has() {
+        let mut library: Vec<String> = rlibphonenumber::PHONE_NUMBER_UTIL
+            .get_supported_regions()
+            .map(|r| r.to_string())
+            .collect();
+        library.sort();
+        let ours: Vec<&str> = SUPPORTED_REGIONS.split_ascii_whitespace().collect();
+        assert_eq!(ours, library);
+    }
+
+    #[test]
     fn region_codes_parse_case_insensitively() {
-        assert_eq!(parse_region("ru"), Some(country::Id::RU));
+        assert_eq!(parse_region("ru"), Some(russia()));
         assert_eq!(parse_region("XX"), None);
     }
 }

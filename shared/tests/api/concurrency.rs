@@ -25,7 +25,11 @@ async fn two_parallel_verifies_of_the_right_code_let_exactly_one_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_first_logins_of_one_phone_make_one_user() {
     let app = app().await;
-    let phone = PhoneNumber::parse(&random_phone(), phonenumber::country::Id::RU).unwrap();
+    let phone = PhoneNumber::parse(
+        &random_phone(),
+        shared::domain::phone::parse_region("RU").unwrap(),
+    )
+    .unwrap();
     let results = join_all((0..20).map(|_| find_or_create_user(&app.state, &phone, None))).await;
     let logins: Vec<(User, bool)> = results.into_iter().map(Result::unwrap).collect();
     let ids: HashSet<&str> = logins.iter().map(|(u, _)| u.id.as_str()).collect();
@@ -129,7 +133,11 @@ async fn two_users_activating_each_other_at_once_cannot_both_win() {
 async fn a_taken_invite_code_writes_nothing() {
     let app = app_with(&[]).await;
     let (_, _, existing) = app.new_user().await;
-    let phone = PhoneNumber::parse(&random_phone(), phonenumber::country::Id::RU).unwrap();
+    let phone = PhoneNumber::parse(
+        &random_phone(),
+        shared::domain::phone::parse_region("RU").unwrap(),
+    )
+    .unwrap();
     let mut user = User::new(phone.clone(), app.state.clock.now_ms());
     user.invite_code =
         shared::domain::InviteCode::parse(existing["invite_code"].as_str().unwrap()).unwrap();
@@ -158,7 +166,7 @@ async fn parallel_sends_for_one_phone_send_one_code() {
 }
 
 fn parsed(phone: &str) -> PhoneNumber {
-    PhoneNumber::parse(phone, phonenumber::country::Id::RU).unwrap()
+    PhoneNumber::parse(phone, shared::domain::phone::parse_region("RU").unwrap()).unwrap()
 }
 
 #[tokio::test]

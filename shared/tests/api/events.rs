@@ -40,7 +40,9 @@ async fn every_event_file_drives_its_function_to_the_documented_status() {
             text = text.replace("REPLACE_WITH_CODE", &app.code_for(&phone).await);
         }
         if text.contains("REPLACE_WITH_TOKEN") {
-            let parsed = PhoneNumber::parse(&phone, phonenumber::country::Id::RU).unwrap();
+            let parsed =
+                PhoneNumber::parse(&phone, shared::domain::phone::parse_region("RU").unwrap())
+                    .unwrap();
             let (user, _) = shared::usecases::login::find_or_create_user(&app.state, &parsed, None)
                 .await
                 .unwrap();

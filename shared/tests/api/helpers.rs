@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use shared::api::openapi::Settings;
 use shared::api::web::Site;
 use shared::state::{AppState, dynamodb_client};
+use shared::testing::event_from;
 use shared::testing::{dispatch, json_event, test_config};
-pub use shared::testing::{event, random_phone};
+pub use shared::testing::{event, random_ip, random_phone};
 
 pub struct TestApp {
     pub state: AppState,
@@ -121,6 +122,35 @@ impl TestApp {
             Some(json!({ "phone": phone, "code": code })),
         )
         .await
+    }
+
+    /// A JSON POST as it arrives from `ip`.
+    pub async fn post_from(&self, ip: &str, path: &str, body: Value) -> Resp {
+        let body = body.to_string();
+        let headers = [("content-type", "application/json")];
+        self.call_event(&event_from(ip, "POST", path, &headers, Some(&body)))
+            .await
+    }
+
+    pub async fn send_code_from(&self, ip: &str, phone: &str) -> Resp {
+        self.post_from(ip, "/v1/auth/send-code", json!({ "phone": phone }))
+            .await
+    }
+
+    pub async fn verify_from(&self, ip: &str, phone: &str, code: &str) -> Resp {
+        let body = json!({ "phone": phone, "code": code });
+        self.post_from(ip, "/v1/auth/verify-code", body).await
+    }
+
+    /// Moves this app's clock to the first minute of an hour of its own, years ahead, so the
+    /// service-wide hourly counters it touches are its alone and no hour ends during the test.
+    pub fn start_own_hour(&self) {
+        let now = self.state.clock.now_s();
+        let hours_ahead = rand::random_range(100_000..1_000_000i64);
+        let target = (now / 3_600 + hours_ahead) * 3_600 + 60;
+        self.state
+            .clock
+            .advance(std::time::Duration::from_secs((target - now) as u64));
     }
 
     /// The code that was sent: read from the demo-mode response.

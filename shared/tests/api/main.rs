@@ -6,6 +6,7 @@ mod helpers;
 
 mod concurrency;
 mod events;
+mod limits;
 mod logs;
 mod profile;
 mod send_code;

@@ -179,7 +179,7 @@ async fn referred_users(
     for i in 0..n {
         let phone = PhoneNumber::parse(
             &crate::helpers::random_phone(),
-            phonenumber::country::Id::RU,
+            shared::domain::phone::parse_region("RU").unwrap(),
         )
         .unwrap();
         let user = User::new(phone.clone(), start);

@@ -66,5 +66,6 @@ async fn a_failed_delivery_is_503_and_the_phone_may_ask_again_at_once() {
 }
 
 fn parse(phone: &str) -> shared::domain::PhoneNumber {
-    shared::domain::PhoneNumber::parse(phone, phonenumber::country::Id::RU).unwrap()
+    shared::domain::PhoneNumber::parse(phone, shared::domain::phone::parse_region("RU").unwrap())
+        .unwrap()
 }

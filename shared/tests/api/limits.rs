@@ -1,0 +1,297 @@
+//! The limits beyond one phone: per source address, the service-wide SMS budget, the numbers codes
+//! go to, and the lockout that one client cannot impose on a phone's owner. Each test sets its
+//! limit small and uses addresses (and, for the budget, an hour) of its own.
+use futures::future::join_all;
+
+use crate::helpers::{Resp, app_with, random_ip, random_phone};
+
+#[tokio::test]
+async fn thirty_parallel_sends_from_one_address_against_a_limit_of_ten_send_exactly_ten() {
+    let app = app_with(&[("IP_MAX_SENDS_PER_HOUR", "10")]).await;
+    app.start_own_hour();
+    let ip = random_ip();
+    let phones: Vec<String> = (0..30).map(|_| random_phone()).collect();
+    let answers = join_all(phones.iter().map(|p| app.send_code_from(&ip, p))).await;
+    let sent = answers.iter().filter(|r| r.status == 200).count();
+    let refused: Vec<_> = answers.iter().filter(|r| r.status != 200).collect();
+    assert_eq!(sent, 10, "{answers:#?}");
+    for r in &refused {
+        r.assert_problem(429, "client_send_limit");
+        let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=3_600).contains(&retry), "{r:#?}");
+        assert_eq!(r.header("ratelimit-policy"), Some("\"sends\";q=10;w=3600"));
+        assert!(
+            r.header("ratelimit")
+                .unwrap()
+                .starts_with("\"sends\";r=0;t=")
+        );
+    }
+    // Another address is not held back.
+    let other = app.send_code_from(&random_ip(), &random_phone()).await;
+    assert_eq!(other.status, 200, "{other:#?}");
+}
+
+#[tokio::test]
+async fn a_sent_code_reports_what_is_left_of_the_clients_hour() {
+    let app = app_with(&[("IP_MAX_SENDS_PER_HOUR", "10")]).await;
+    app.start_own_hour();
+    let ip = random_ip();
+    let first = app.send_code_from(&ip, &random_phone()).await;
+    assert_eq!(first.status, 200, "{first:#?}");
+    assert_eq!(
+        first.header("ratelimit-policy"),
+        Some("\"sends\";q=10;w=3600")
+    );
+    // The app's hour started a minute ago.
+    assert_eq!(standing(&first), ("\"sends\"".into(), 9, true));
+    let second = app.send_code_from(&ip, &random_phone()).await;
+    assert_eq!(standing(&second), ("\"sends\"".into(), 8, true));
+}
+
+#[tokio::test]
+async fn addresses_of_one_ipv6_slash_64_share_one_limit() {
+    let app = app_with(&[("IP_MAX_SENDS_PER_HOUR", "1")]).await;
+    app.start_own_hour();
+    let prefix = format!(
+        "2001:db8:{:x}:{:x}",
+        rand::random::<u16>(),
+        rand::random::<u16>()
+    );
+    let first = app
+        .send_code_from(&format!("{prefix}::1"), &random_phone())
+        .await;
+    assert_eq!(first.status, 200, "{first:#?}");
+    app.send_code_from(&format!("{prefix}:aaaa:bbbb:cccc:dddd"), &random_phone())
+        .await
+        .assert_problem(429, "client_send_limit");
+    // The neighbouring /64 is another client.
+    let other = app
+        .send_code_from(&format!("{prefix}1::1"), &random_phone())
+        .await;
+    assert_eq!(other.status, 200, "{other:#?}");
+}
+
+#[tokio::test]
+async fn the_hourly_sms_budget_stops_every_client_with_503_and_stores_no_code() {
+    let app = app_with(&[("SMS_BUDGET_PER_HOUR", "3")]).await;
+    app.start_own_hour();
+    for _ in 0..3 {
+        let r = app.send_code_from(&random_ip(), &random_phone()).await;
+        assert_eq!(r.status, 200, "{r:#?}");
+    }
+    let phone = random_phone();
+    let refused = app.send_code_from(&random_ip(), &phone).await;
+    refused.assert_problem(503, "sms_budget_exhausted");
+    let retry: i64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!(in_the_hour(retry), "{refused:#?}");
+    let stored = app
+        .state
+        .store
+        .otp_state(
+            &shared::domain::PhoneNumber::parse(
+                &phone,
+                shared::domain::phone::parse_region("RU").unwrap(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        Default::default(),
+        "no code may wait for a phone nobody texted"
+    );
+}
+
+#[tokio::test]
+async fn wrong_codes_from_one_address_past_the_limit_get_no_judgement() {
+    let app = app_with(&[("IP_MAX_FAILURES_PER_HOUR", "3")]).await;
+    app.start_own_hour();
+    let ip = random_ip();
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let phone = random_phone();
+        let sent = app.send_code_from(&ip, &phone).await;
+        codes.push((phone, sent.body["code"].as_str().unwrap().to_owned()));
+    }
+    for (phone, code) in &codes[..3] {
+        let wrong = app.verify_from(&ip, phone, &wrong_code(code)).await;
+        wrong.assert_problem(401, "invalid_code");
+    }
+    let third = app
+        .verify_from(&ip, &codes[2].0, &wrong_code(&codes[2].1))
+        .await;
+    third.assert_problem(429, "client_failure_limit");
+    assert!(third.header("retry-after").is_some());
+    assert_eq!(
+        third.header("ratelimit-policy"),
+        Some("\"failures\";q=3;w=3600")
+    );
+    // Even the right code is not judged: a 429 for wrong guesses only would tell them apart.
+    let (phone, code) = &codes[3];
+    app.verify_from(&ip, phone, code)
+        .await
+        .assert_problem(429, "client_failure_limit");
+    // The phone's owner, elsewhere, logs in with the same code.
+    let owner = app.verify_from(&random_ip(), phone, code).await;
+    assert_eq!(owner.status, 201, "{owner:#?}");
+}
+
+#[tokio::test]
+async fn parallel_wrong_codes_from_one_address_are_judged_exactly_up_to_the_limit() {
+    let app = app_with(&[("IP_MAX_FAILURES_PER_HOUR", "5")]).await;
+    app.start_own_hour();
+    let ip = random_ip();
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        let phone = random_phone();
+        let sent = app.send_code_from(&random_ip(), &phone).await;
+        let code = sent.body["code"].as_str().unwrap();
+        codes.push((phone, wrong_code(code)));
+    }
+    let answers = join_all(
+        codes
+            .iter()
+            .map(|(phone, wrong)| app.verify_from(&ip, phone, wrong)),
+    )
+    .await;
+    let judged = answers.iter().filter(|r| r.status == 401).count();
+    let refused = answers
+        .iter()
+        .filter(|r| r.status == 429 && r.code() == "client_failure_limit")
+        .count();
+    assert_eq!((judged, refused), (5, 15), "{answers:#?}");
+}
+
+#[tokio::test]
+async fn numbers_outside_the_allowed_countries_or_not_mobile_are_422_and_move_no_counter() {
+    let app = app_with(&[
+        ("SMS_ALLOWED_REGIONS", "RU,KZ"),
+        ("SMS_MOBILE_ONLY", "true"),
+        ("IP_MAX_SENDS_PER_HOUR", "1"),
+    ])
+    .await;
+    app.start_own_hour();
+    let ip = random_ip();
+    app.send_code_from(&ip, "+44 7400 123456")
+        .await
+        .assert_problem(422, "region_not_allowed");
+    app.send_code_from(&ip, "+7 495 123-45-67")
+        .await
+        .assert_problem(422, "not_a_mobile_number");
+    // Neither refusal used the address's only send.
+    let ok = app.send_code_from(&ip, &random_phone()).await;
+    assert_eq!(ok.status, 200, "{ok:#?}");
+}
+
+#[tokio::test]
+async fn a_lockout_caused_from_another_address_does_not_stop_the_owner() {
+    let app = app_with(&[("OTP_RESEND_SECONDS", "0")]).await;
+    let attacker = random_ip();
+    let phone = random_phone();
+    // Ten wrong codes: two codes sent by the attacker, each burned by five wrong tries.
+    for _ in 0..2 {
+        let sent = app.send_code_from(&attacker, &phone).await;
+        let code = sent.body["code"].as_str().unwrap().to_owned();
+        for _ in 0..5 {
+            let r = app.verify_from(&attacker, &phone, &wrong_code(&code)).await;
+            assert!(r.status == 401 || r.code() == "too_many_attempts", "{r:#?}");
+        }
+    }
+    app.send_code_from(&attacker, &phone)
+        .await
+        .assert_problem(429, "phone_locked");
+    // The owner asks for a fresh code from their own network and logs in with it.
+    let owner = random_ip();
+    let sent = app.send_code_from(&owner, &phone).await;
+    assert_eq!(sent.status, 200, "{sent:#?}");
+    let code = sent.body["code"].as_str().unwrap().to_owned();
+    // The locked-out attacker cannot even try the owner's code.
+    app.verify_from(&attacker, &phone, &code)
+        .await
+        .assert_problem(429, "phone_locked");
+    let logged_in = app.verify_from(&owner, &phone, &code).await;
+    assert_eq!(logged_in.status, 201, "{logged_in:#?}");
+}
+
+#[tokio::test]
+async fn the_phone_wide_ceiling_of_wrong_codes_holds_for_every_address() {
+    let app = app_with(&[
+        ("OTP_RESEND_SECONDS", "0"),
+        ("OTP_MAX_FAILURES_PER_DAY", "2"),
+        ("OTP_PHONE_MAX_FAILURES_PER_DAY", "4"),
+    ])
+    .await;
+    let phone = random_phone();
+    for _ in 0..2 {
+        let guesser = random_ip();
+        let sent = app.send_code_from(&guesser, &phone).await;
+        let code = sent.body["code"].as_str().unwrap().to_owned();
+        for _ in 0..2 {
+            let r = app.verify_from(&guesser, &phone, &wrong_code(&code)).await;
+            r.assert_problem(401, "invalid_code");
+        }
+    }
+    let owner = random_ip();
+    let sent = app.send_code_from(&owner, &phone).await;
+    sent.assert_problem(429, "phone_locked");
+    let wait: i64 = sent.header("retry-after").unwrap().parse().unwrap();
+    assert!((86_000..=86_400).contains(&wait), "{sent:#?}");
+}
+
+#[tokio::test]
+async fn verify_code_reports_the_clients_wrong_codes_left() {
+    let app = app_with(&[("IP_MAX_FAILURES_PER_HOUR", "20")]).await;
+    app.start_own_hour();
+    let ip = random_ip();
+    let phone = random_phone();
+    let code = app.send_code_from(&ip, &phone).await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = app.verify_from(&ip, &phone, &wrong_code(&code)).await;
+    assert_eq!(standing(&wrong), ("\"failures\"".into(), 19, true));
+    let right = app.verify_from(&ip, &phone, &code).await;
+    assert_eq!(right.status, 201, "{right:#?}");
+    assert_eq!(standing(&right), ("\"failures\"".into(), 19, true));
+    assert_eq!(
+        right.header("ratelimit-policy"),
+        Some("\"failures\";q=20;w=3600")
+    );
+}
+
+/// The `RateLimit` field: the policy's name, what is left, and whether the reset is what is left
+/// of an hour that began a minute ago (the test's clock runs on).
+fn standing(resp: &Resp) -> (String, u32, bool) {
+    let field = resp
+        .header("ratelimit")
+        .unwrap_or_else(|| panic!("{resp:#?}"));
+    let mut parts = field.split(';');
+    let name = parts.next().unwrap().to_owned();
+    let r = parts
+        .next()
+        .unwrap()
+        .strip_prefix("r=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let t: i64 = parts
+        .next()
+        .unwrap()
+        .strip_prefix("t=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (name, r, in_the_hour(t))
+}
+
+fn in_the_hour(seconds: i64) -> bool {
+    (3_500..=3_540).contains(&seconds)
+}
+
+/// A code of the same length that is certainly not `code`.
+fn wrong_code(code: &str) -> String {
+    code.bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+        .collect()
+}
