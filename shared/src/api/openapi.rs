@@ -435,13 +435,13 @@ fn all_codes() -> Vec<ProblemCode> {
 fn responses(doc: &mut Value) {
     doc["components"]["schemas"]["GatewayMessage"] = json!({
         "type": "object",
-        "description": "API Gateway's own answer, before any function runs: its stage throttle (429) or a function that crashed or timed out (500).",
+        "description": "API Gateway's own answer, without a function's: its stage throttle (429), a body over its 10 MB (413), a function that could not answer (500), no answer within 30 s (503).",
         "required": ["message"],
         "properties": { "message": { "type": "string", "maxLength": 64, "pattern": "^[A-Za-z ]+$" } }
     });
     doc["components"]["headers"] = json!({
         "Retry-After": {
-            "description": "Seconds to wait before trying again; on every answer of this API with this status (API Gateway's own throttle sends none)",
+            "description": "Seconds to wait before trying again: on every problem+json answer with this status (API Gateway's own answers carry none)",
             "schema": { "type": "integer", "format": "int32", "minimum": 1, "maximum": MAX_RETRY_AFTER }
         },
         "Access-Control-Allow-Origin": {
@@ -469,8 +469,10 @@ fn responses(doc: &mut Value) {
                 .or_default()
                 .push(code);
         }
-        // API Gateway's stage throttle answers 429 on every route.
-        by_status.entry(429).or_default();
+        // API Gateway answers these on every route by itself.
+        for status in [429, 500, 503] {
+            by_status.entry(status).or_default();
+        }
         for (status, codes) in by_status {
             responses.insert(
                 status.to_string(),
@@ -549,7 +551,9 @@ fn problem_response(operation: Operation, status: u16, codes: &[ProblemCode]) ->
         );
     }
     let mut headers = Map::new();
-    if status == 429 || status == 500 {
+    // README "What API Gateway answers by itself": its stage throttle, a body over its 10 MB, a
+    // function that could not answer, no answer in 30 s.
+    if matches!(status, 413 | 429 | 500 | 503) {
         lines.push("- API Gateway's own answer (`application/json`)".into());
         content.insert(
             "application/json".into(),
