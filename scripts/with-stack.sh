@@ -11,7 +11,7 @@ export API_PORT="$(free_port)"
 export JWT_SECRET="${JWT_SECRET:-local-test-secret-not-for-production-use}"
 export SMS_DELAY_MS="${SMS_DELAY_MS:-0}" EXPOSE_CODES="${EXPOSE_CODES:-true}"
 relax_client_limits
-API_LOG="$PWD/target/with-stack.log"
+export API_LOG="$PWD/target/with-stack.log"
 mkdir -p target
 trap 'stop_command; stop_api; stop_dynamodb' EXIT
 trap 'exit 130' INT

@@ -1,6 +1,13 @@
-//! `make bench`: sizes, cold starts, warm latency and memory of each function's release binary
-//! under a stub Lambda Runtime API, the DynamoDB calls and capacity each endpoint uses, and a
-//! bounded loopback load on the whole local stack. Prints one Markdown report.
+//! `make bench`: sizes, cold starts (against a bare `lambda_http` floor built in the same run),
+//! the first answer of every route after a cold start, warm latency, CPU per request and memory
+//! of each function's release binary under a stub Lambda Runtime API, the DynamoDB calls,
+//! round trips and capacity each endpoint uses, and a bounded loopback load on the whole local
+//! stack. Prints one Markdown report.
+//!
+//! CPU is read from the kernel's per-thread run time (`/proc/<pid>/task/*/schedstat`, in
+//! nanoseconds): what the process itself computed, without the time it waited on DynamoDB Local
+//! or the stub. That is what Lambda's CPU share turns into latency: at 128 MB a function gets
+//! about 1/14 of a vCPU, so 1 ms of CPU here is about 14 ms there.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,8 +33,15 @@ use shared::testing::{HttpApi, dispatch, json_event, random_phone};
 use crate::runtime_stub::{RuntimeStub, Seen};
 
 const FUNCTIONS: [&str; 4] = ["send-code", "verify-code", "profile", "web"];
-const COLD_RUNS: usize = 20;
-const WARM_RUNS: usize = 500;
+const COLD_RUNS: usize = 30;
+const FIRST_ANSWER_RUNS: usize = 7;
+const WARM_RUNS: usize = 1_000;
+/// Lambda's CPU share grows with memory: one full vCPU at 1,769 MB.
+const MB_PER_VCPU: f64 = 1_769.0;
+/// Lambda arm64 price per GB-second (us-east-1, first tier).
+const PRICE_PER_GB_SECOND: f64 = 0.000_013_333_4;
+/// What one DynamoDB round trip inside a region takes, for the cost estimate.
+const ROUND_TRIP_MS: f64 = 4.0;
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
 
 fn root() -> PathBuf {
@@ -69,6 +83,10 @@ fn function_env(endpoint: &str, runtime_api: &str, name: &str) -> Vec<(String, S
         ("SMS_DELAY_MS", "0"),
         ("EXPOSE_CODES", "true"),
         ("OTP_RESEND_SECONDS", "0"),
+        // Every benchmark request comes from one address and shares the hour's counters.
+        ("IP_MAX_SENDS_PER_HOUR", shared::testing::UNLIMITED),
+        ("IP_MAX_FAILURES_PER_HOUR", shared::testing::UNLIMITED),
+        ("SMS_BUDGET_PER_HOUR", shared::testing::UNLIMITED),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -96,6 +114,25 @@ fn spawn(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Child> {
 fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// CPU time the process has used so far, all its threads together, in milliseconds.
+fn cpu_ms(pid: u32) -> Option<f64> {
+    let mut total_ns = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        total_ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total_ns as f64 / 1e6)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    percentile(&sorted, 50.0)
 }
 
 /// Peak resident memory of a live process, from /proc.
@@ -134,6 +171,9 @@ struct Usage {
     calls: BTreeMap<&'static str, u32>,
     read_units: f64,
     write_units: f64,
+    /// Sequential waits: a call that starts while none is in flight begins a new one.
+    rounds: u32,
+    in_flight: u32,
 }
 
 impl Meter {
@@ -144,8 +184,18 @@ impl Meter {
             .unwrap_or_default()
     }
 
+    fn started(&self) {
+        if let Ok(mut u) = self.0.lock() {
+            if u.in_flight == 0 {
+                u.rounds += 1;
+            }
+            u.in_flight += 1;
+        }
+    }
+
     fn add(&self, op: &'static str, capacity: &[ConsumedCapacity]) {
         if let Ok(mut u) = self.0.lock() {
+            u.in_flight = u.in_flight.saturating_sub(1);
             *u.calls.entry(op).or_default() += 1;
             for c in capacity {
                 u.read_units += c.read_capacity_units().unwrap_or_default();
@@ -194,6 +244,17 @@ impl Intercept for Meter {
         Ok(())
     }
 
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.started();
+        Ok(())
+    }
+
     fn read_after_execution(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
@@ -211,6 +272,8 @@ impl Intercept for Meter {
                 .map(|i| {
                     if i.downcast_ref::<aws_sdk_dynamodb::operation::put_item::PutItemInput>().is_some() {
                         "PutItem"
+                    } else if i.downcast_ref::<aws_sdk_dynamodb::operation::get_item::GetItemInput>().is_some() {
+                        "GetItem"
                     } else if i.downcast_ref::<aws_sdk_dynamodb::operation::update_item::UpdateItemInput>().is_some() {
                         "UpdateItem"
                     } else if i.downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>().is_some() {
@@ -417,9 +480,16 @@ impl Bench {
 struct FunctionFigures {
     native_bytes: u64,
     arm64_bytes: Option<u64>,
-    cold_ms: Vec<f64>,
-    first_ms: f64,
+    runs: Runs,
+}
+
+/// What [`run_binary`] measures of one binary.
+struct Runs {
+    /// Exec to the first `/next`, wall and CPU.
+    init_ms: Vec<f64>,
+    init_cpu_ms: Vec<f64>,
     warm_ms: Vec<f64>,
+    cpu_per_request_ms: f64,
     peak_rss_kib: Option<u64>,
 }
 
@@ -427,31 +497,65 @@ fn size(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
 
-async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionFigures> {
+fn release_binary(name: &str) -> anyhow::Result<(PathBuf, u64)> {
     let binary = root().join("target/release").join(name);
-    let native_bytes = size(&binary)
+    let bytes = size(&binary)
         .with_context(|| format!("{} is missing: cargo build --release", binary.display()))?;
-    let arm64_bytes = size(&root().join("target/lambda").join(name).join("bootstrap"));
+    Ok((binary, bytes))
+}
 
-    let mut cold = Vec::new();
-    for _ in 0..COLD_RUNS {
-        let stub = RuntimeStub::start()?;
-        let started = Instant::now();
-        let child = spawn(&binary, &function_env(&bench.endpoint, &stub.address, name))?;
-        let seen = stub.next_seen(Duration::from_secs(20));
-        stop(child);
-        match seen? {
-            Seen::Ready(at) => cold.push(at - started),
-            Seen::Response { .. } => bail!("{name}: answered before asking for work"),
-            Seen::Failed(error) => bail!("{name} failed to start: {error}"),
-        }
-    }
-
-    let events = bench.main_requests(name, WARM_RUNS + 1).await?;
+/// Starts `binary` against a fresh stub and waits for its first `/next`: (wall, CPU) of the init.
+fn cold_start(binary: &Path, env: &[(String, String)]) -> anyhow::Result<(f64, f64)> {
     let stub = RuntimeStub::start()?;
-    let child = spawn(&binary, &function_env(&bench.endpoint, &stub.address, name))?;
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "AWS_LAMBDA_RUNTIME_API" => (k.clone(), stub.address.clone()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let started = Instant::now();
+    let child = spawn(binary, &env)?;
+    let seen = stub.next_seen(Duration::from_secs(20));
+    let cpu = cpu_ms(child.id());
+    stop(child);
+    match seen? {
+        Seen::Ready(at) => Ok((
+            (at - started).as_secs_f64() * 1_000.0,
+            cpu.unwrap_or(f64::NAN),
+        )),
+        Seen::Response { .. } => bail!("{}: answered before asking for work", binary.display()),
+        Seen::Failed(error) => bail!("{} failed to start: {error}", binary.display()),
+    }
+}
+
+/// Cold starts, then `events` one after another in one process: the first is left out, the rest
+/// give the warm latency and the CPU per request.
+fn run_binary(
+    binary: &Path,
+    env: &[(String, String)],
+    events: Vec<String>,
+) -> anyhow::Result<Runs> {
+    let mut init = Vec::new();
+    let mut init_cpu = Vec::new();
+    for _ in 0..COLD_RUNS {
+        let (wall, cpu) = cold_start(binary, env)?;
+        init.push(wall);
+        init_cpu.push(cpu);
+    }
+    let stub = RuntimeStub::start()?;
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "AWS_LAMBDA_RUNTIME_API" => (k.clone(), stub.address.clone()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let child = spawn(binary, &env)?;
     let pid = child.id();
     let mut latencies = Vec::new();
+    let mut cpu_at_second = None;
+    let name = binary.display().to_string();
     let result: anyhow::Result<()> = (|| {
         let Seen::Ready(_) = stub.next_seen(Duration::from_secs(20))? else {
             bail!("no ready")
@@ -467,10 +571,14 @@ async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionF
                     let status = serde_json::from_str::<Value>(&body)
                         .ok()
                         .and_then(|v| v["statusCode"].as_u64());
-                    if !matches!(status, Some(200 | 201)) {
+                    // The floor answers with a bare body, not an API Gateway response.
+                    if !matches!(status, Some(200 | 201) | None) {
                         bail!("{name}: the benchmark request failed: {body}");
                     }
                     latencies.push(answered_at - handed_at);
+                    if cpu_at_second.is_none() {
+                        cpu_at_second = cpu_ms(pid);
+                    }
                 }
                 Seen::Failed(error) => bail!("{name}: {error} (see target/bench-function.log)"),
                 Seen::Ready(_) => {}
@@ -478,18 +586,148 @@ async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionF
         }
         Ok(())
     })();
+    let cpu_at_end = cpu_ms(pid);
     let peak = peak_rss_kib(pid);
     stop(child);
     result?;
-    let first = latencies.remove(0);
+    latencies.remove(0);
+    let cpu_per_request = match (cpu_at_second, cpu_at_end) {
+        (Some(a), Some(b)) => (b - a) / latencies.len().max(1) as f64,
+        _ => f64::NAN,
+    };
+    Ok(Runs {
+        init_ms: init,
+        init_cpu_ms: init_cpu,
+        warm_ms: sorted_ms(&latencies),
+        cpu_per_request_ms: cpu_per_request,
+        peak_rss_kib: peak,
+    })
+}
+
+async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionFigures> {
+    let (binary, native_bytes) = release_binary(name)?;
+    let arm64_bytes = size(&root().join("target/lambda").join(name).join("bootstrap"));
+    let events = bench.main_requests(name, WARM_RUNS + 1).await?;
+    let env = function_env(&bench.endpoint, "", name);
     Ok(FunctionFigures {
         native_bytes,
         arm64_bytes,
-        cold_ms: sorted_ms(&cold),
-        first_ms: first.as_secs_f64() * 1_000.0,
-        warm_ms: sorted_ms(&latencies),
-        peak_rss_kib: peak,
+        runs: run_binary(&binary, &env, events)?,
     })
+}
+
+/// The floor: a bare `lambda_http` function (`xtask/src/bin/floor.rs`), measured like the others.
+fn measure_floor(bench: &Bench) -> anyhow::Result<FunctionFigures> {
+    let (binary, native_bytes) = release_binary("floor")?;
+    let events = (0..=WARM_RUNS)
+        .map(|_| event("GET", "/", None, None))
+        .collect();
+    let env = function_env(&bench.endpoint, "", "floor");
+    Ok(FunctionFigures {
+        native_bytes,
+        arm64_bytes: None,
+        runs: run_binary(&binary, &env, events)?,
+    })
+}
+
+/// Every route's first answer after a cold start: the event is queued before the process starts,
+/// as Lambda hands the first event over the moment init ends.
+struct FirstAnswer {
+    label: &'static str,
+    function: &'static str,
+    status: u16,
+    wall_ms: Vec<f64>,
+    cpu_ms: Vec<f64>,
+}
+
+const FIRST_ANSWER_ROUTES: [(&str, &str); 10] = [
+    ("POST /v1/auth/send-code", "send-code"),
+    (
+        "POST /v1/auth/send-code, invalid phone (no DynamoDB call)",
+        "send-code",
+    ),
+    ("POST /v1/auth/verify-code, first login", "verify-code"),
+    ("GET /v1/profile", "profile"),
+    ("POST /v1/profile/invite-code", "profile"),
+    ("GET /v1/profile/referrals", "profile"),
+    ("POST /v1/auth/logout", "profile"),
+    ("GET /", "web"),
+    ("GET /docs", "web"),
+    ("GET /openapi.json", "web"),
+];
+
+impl Bench {
+    async fn first_answer_event(&self, label: &str) -> anyhow::Result<String> {
+        Ok(match label {
+            "POST /v1/auth/send-code" => send_event(&random_phone()),
+            "POST /v1/auth/send-code, invalid phone (no DynamoDB call)" => send_event("+7 000"),
+            "POST /v1/auth/verify-code, first login" => {
+                let phone = random_phone();
+                let code = self.code_for(&phone).await?;
+                verify_event(&phone, &code)
+            }
+            "GET /v1/profile" => event("GET", "/v1/profile", Some(&self.user().await?.1), None),
+            "POST /v1/profile/invite-code" => {
+                let (_, token, _) = self.user().await?;
+                let (_, _, friend) = self.user().await?;
+                let body = json!({ "invite_code": friend });
+                event("POST", "/v1/profile/invite-code", Some(&token), Some(body))
+            }
+            "GET /v1/profile/referrals" => {
+                let token = self.user().await?.1;
+                event("GET", "/v1/profile/referrals", Some(&token), None)
+            }
+            "POST /v1/auth/logout" => {
+                event("POST", "/v1/auth/logout", Some(&self.user().await?.1), None)
+            }
+            path => event("GET", path.trim_start_matches("GET "), None, None),
+        })
+    }
+
+    async fn first_answers(&self) -> anyhow::Result<Vec<FirstAnswer>> {
+        let mut out = Vec::new();
+        for (label, function) in FIRST_ANSWER_ROUTES {
+            let (binary, _) = release_binary(function)?;
+            let mut answer = FirstAnswer {
+                label,
+                function,
+                status: 0,
+                wall_ms: Vec::new(),
+                cpu_ms: Vec::new(),
+            };
+            for _ in 0..FIRST_ANSWER_RUNS {
+                let queued = self.first_answer_event(label).await?;
+                let stub = RuntimeStub::start()?;
+                stub.push(queued);
+                let env = function_env(&self.endpoint, &stub.address, function);
+                let started = Instant::now();
+                let child = spawn(&binary, &env)?;
+                let pid = child.id();
+                let result = (|| loop {
+                    match stub.next_seen(Duration::from_secs(20))? {
+                        Seen::Ready(_) => {}
+                        Seen::Response {
+                            answered_at, body, ..
+                        } => return Ok((answered_at, body)),
+                        Seen::Failed(error) => bail!("{label}: {error}"),
+                    }
+                })();
+                let cpu = cpu_ms(pid);
+                stop(child);
+                let (answered_at, body) = result?;
+                answer.status = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["statusCode"].as_u64())
+                    .unwrap_or(0) as u16;
+                answer
+                    .wall_ms
+                    .push((answered_at - started).as_secs_f64() * 1_000.0);
+                answer.cpu_ms.push(cpu.unwrap_or(f64::NAN));
+            }
+            out.push(answer);
+        }
+        Ok(out)
+    }
 }
 
 /// One row of the load table: requests per second and latency over a bounded number of requests.
@@ -600,10 +838,12 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     writeln!(report, "# Benchmarks\n")?;
     writeln!(
         report,
-        "Measured by `make bench` on {} ({} cores). Cold start: from exec of the native release binary to its first \
-         `GET /invocation/next` against a stub Runtime API, {COLD_RUNS} runs. Latency: from handing the event over to \
-         receiving the answer, through the same stub, against DynamoDB Local, {WARM_RUNS} warm invocations after the \
-         first. Peak RSS: VmHWM of the function process after the warm run.\n",
+        "Measured by `make bench` on {} ({} cores), release builds, one run. Init: from exec of the native binary \
+         to its first `GET /invocation/next` against a stub Runtime API, median of {COLD_RUNS}, wall time and the \
+         process's CPU time; \"× floor\" compares with a bare `lambda_http` function built in the same run. Warm: \
+         {WARM_RUNS} invocations of the function's main request after a first one, against DynamoDB Local: latency \
+         through the stub, and CPU per request from the process's own counters. Peak RSS: VmHWM after the warm \
+         run.\n",
         std::env::consts::ARCH,
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -611,38 +851,78 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     )?;
     writeln!(
         report,
-        "| function | arm64 bootstrap | native | cold start p50 / max | first call | warm p50 / p99 | peak RSS |"
+        "| function | arm64 bootstrap | native | init p50 (× floor) | init CPU p50 | warm p50 / p99 | CPU per request | peak RSS |"
     )?;
-    writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    writeln!(
+        report,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    let floor = measure_floor(&bench)?;
+    let floor_init = median(&floor.runs.init_ms);
+    let mut cpu_per_request = BTreeMap::new();
+    let mb = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
+    let mut rows = vec![("bare `lambda_http` (floor)".to_owned(), floor)];
     for name in FUNCTIONS {
         let f = measure_function(&bench, name).await?;
-        let mb = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
+        cpu_per_request.insert(name, f.runs.cpu_per_request_ms);
+        rows.push((name.to_owned(), f));
+        eprintln!("measured {name}");
+    }
+    for (name, f) in &rows {
+        let r = &f.runs;
+        let init = median(&r.init_ms);
         writeln!(
             report,
-            "| {name} | {} | {} | {:.1} / {:.1} ms | {:.2} ms | {:.2} / {:.2} ms | {} |",
+            "| {name} | {} | {} | {:.2} ms ({:.1}×) | {:.2} ms | {:.2} / {:.2} ms | {:.3} ms | {} |",
             f.arm64_bytes.map(mb).unwrap_or_else(|| "n/a".into()),
             mb(f.native_bytes),
-            percentile(&f.cold_ms, 50.0),
-            f.cold_ms.last().copied().unwrap_or(f64::NAN),
-            f.first_ms,
-            percentile(&f.warm_ms, 50.0),
-            percentile(&f.warm_ms, 99.0),
-            f.peak_rss_kib
+            init,
+            init / floor_init,
+            median(&r.init_cpu_ms),
+            percentile(&r.warm_ms, 50.0),
+            percentile(&r.warm_ms, 99.0),
+            r.cpu_per_request_ms,
+            r.peak_rss_kib
                 .map(|k| format!("{:.1} MiB", k as f64 / 1_024.0))
                 .unwrap_or_else(|| "n/a".into()),
         )?;
-        eprintln!("measured {name}");
     }
+    writeln!(report, "\n## The first answer after a cold start\n")?;
+    writeln!(
+        report,
+        "The route's event is queued before the process starts, as Lambda hands it over the moment init ends. \
+         From exec to the answer, median of {FIRST_ANSWER_RUNS} fresh processes each: wall time (including the \
+         waits on DynamoDB Local) and the process's CPU time (init and first answer, without those waits).\n"
+    )?;
+    writeln!(
+        report,
+        "| route | function | status | init + first answer, wall | init + first answer, CPU |"
+    )?;
+    writeln!(report, "| --- | --- | ---: | ---: | ---: |")?;
+    for a in bench.first_answers().await? {
+        writeln!(
+            report,
+            "| {} | {} | {} | {:.2} ms | {:.2} ms |",
+            a.label,
+            a.function,
+            a.status,
+            median(&a.wall_ms),
+            median(&a.cpu_ms)
+        )?;
+    }
+    eprintln!("measured first answers");
     writeln!(report, "\n## DynamoDB calls per request\n")?;
     writeln!(
         report,
-        "Counted by an SDK interceptor on the real handlers; capacity from `ReturnConsumedCapacity` (DynamoDB Local).\n"
+        "Counted by an SDK interceptor on the real handlers; a round is a wait on DynamoDB (calls that run \
+         together share one); capacity from `ReturnConsumedCapacity` (DynamoDB Local).\n"
     )?;
     writeln!(
         report,
-        "| request | status | calls | read units | write units |"
+        "| request | status | calls | rounds | read units | write units |"
     )?;
-    writeln!(report, "| --- | ---: | --- | ---: | ---: |")?;
+    writeln!(report, "| --- | ---: | --- | ---: | ---: | ---: |")?;
+    let mut rounds_of = BTreeMap::new();
     for (label, status, usage) in bench.dynamodb_usage().await? {
         let calls: Vec<String> = usage
             .calls
@@ -655,12 +935,47 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
                 }
             })
             .collect();
+        rounds_of.insert(label.clone(), f64::from(usage.rounds));
         writeln!(
             report,
-            "| {label} | {status} | {} | {:.1} | {:.1} |",
+            "| {label} | {status} | {} | {} | {:.1} | {:.1} |",
             calls.join(", "),
+            usage.rounds,
             usage.read_units,
             usage.write_units
+        )?;
+    }
+    writeln!(report, "\n## What a login costs at 128 and 256 MB\n")?;
+    let login_cpu = cpu_per_request["send-code"] + cpu_per_request["verify-code"];
+    let send_rounds = rounds_of.get("send-code").copied().unwrap_or(f64::NAN);
+    let verify_rounds = rounds_of
+        .get("verify-code, returning user")
+        .copied()
+        .unwrap_or(f64::NAN);
+    let login_rounds = send_rounds + verify_rounds;
+    writeln!(
+        report,
+        "A returning user's login is one send-code and one verify-code: {login_cpu:.3} ms of CPU measured here and \
+         {login_rounds} DynamoDB round trips (taken as {ROUND_TRIP_MS} ms each). Lambda gives a function \
+         memory / {MB_PER_VCPU} of a vCPU, so the CPU part stretches by that factor; the waits do not. Billed at \
+         ${PRICE_PER_GB_SECOND} per GB-second (arm64), per 1 ms, without the SMS delay or the request charge.\n"
+    )?;
+    writeln!(
+        report,
+        "| memory | vCPU share | billed time per login | cost per million logins |"
+    )?;
+    writeln!(report, "| ---: | ---: | ---: | ---: |")?;
+    for memory in [128.0, 256.0] {
+        let share = memory / MB_PER_VCPU;
+        // Each of the two invocations is billed in whole milliseconds.
+        let per_function = |cpu: f64, rounds: f64| (cpu / share + rounds * ROUND_TRIP_MS).ceil();
+        let billed = per_function(cpu_per_request["send-code"], send_rounds)
+            + per_function(cpu_per_request["verify-code"], verify_rounds);
+        let cost = billed / 1_000.0 * memory / 1_024.0 * PRICE_PER_GB_SECOND * 1e6;
+        writeln!(
+            report,
+            "| {memory:.0} MB | {:.3} | {billed:.0} ms | ${cost:.2} |",
+            share
         )?;
     }
     if let Ok(api) = std::env::var("API_URL") {

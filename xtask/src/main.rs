@@ -4,10 +4,14 @@
 //! - `xtask event-token PHONE` prints an access token for that phone's user (created as a first
 //!   login would), for invoking the authenticated events in `events/`;
 //! - `xtask bench --out FILE` measures the functions (see `bench.rs`; run by `make bench`);
+//! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
 mod bench;
+mod emf;
 mod import;
+#[cfg(test)]
+mod operations;
 mod runtime_stub;
 mod tables;
 #[cfg(test)]
@@ -50,6 +54,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         ["bench", "--out", out] => bench::run(std::path::Path::new(out)).await,
+        ["check-metrics", log] => {
+            let text = std::fs::read_to_string(log).with_context(|| format!("reading {log}"))?;
+            for (name, count) in emf::check(&text)? {
+                println!("{name}: {count} lines");
+            }
+            Ok(())
+        }
         ["import-tables", users, uniques, dir] => {
             let template = std::fs::read_to_string(tables::template_path())
                 .context("reading template.yaml")?;
@@ -69,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => bail!(
             "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | \
-             xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
+             xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
         ),
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP edge: reading JSON bodies and bearer tokens, and writing JSON and RFC 9457
-//! problem+json responses. `problem` is the one place where errors become responses.
+//! problem+json responses. `problem` is the one place where errors become responses, and where
+//! they are counted.
 use lambda_http::http::header::{
     ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
@@ -136,6 +137,7 @@ pub struct Problem {
 /// Server errors say nothing of their cause to the client; the cause chain goes to the log.
 pub fn problem(err: &Error) -> Response<Body> {
     let code = err.code();
+    crate::metrics::record(crate::metrics::Event::Problem(code));
     let (status, title) = code.status();
     let code_text = code.as_str();
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();

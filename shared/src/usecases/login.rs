@@ -5,6 +5,7 @@ use crate::domain::{
     ClientTag, HourWindow, OtpCode, PhoneNumber, Quota, Referral, User, UserId, VerifyOutcome,
 };
 use crate::error::{Error, Result};
+use crate::metrics::{self, Event};
 use crate::state::AppState;
 use crate::store::{CreateUserError, FailureCheck, SaveOutcome, WriteId};
 
@@ -41,19 +42,16 @@ async fn log_in(
     client: &ClientTag,
     quota: &mut Option<Quota>,
 ) -> Result<LoggedIn> {
-    // The phone's user id is looked up while the code is checked: a round trip saved for every
-    // returning user, one cheap read wasted on a wrong code.
-    let ((), known) = tokio::try_join!(check_code(state, phone, code, client, quota), async {
-        Ok(state.store.user_id_by_phone(phone).await?)
-    })?;
-    let (user, created, referrals) = match known {
-        Some(id) => {
+    let checked = check_code(state, phone, code, client, quota).await?;
+    let (user, created, referrals) = match checked {
+        Checked::Returning(user, referrals) => (*user, false, referrals),
+        Checked::Verified(Some(id)) => {
             let (user, (referrals, _)) = tokio::try_join!(existing_user(state, &id), async {
                 Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?)
             })?;
             (user, false, referrals)
         }
-        None => {
+        Checked::Verified(None) => {
             let (user, created) = find_or_create_user(state, phone, Some(None)).await?;
             let referrals = if created {
                 Vec::new()
@@ -64,6 +62,7 @@ async fn log_in(
             (user, created, referrals)
         }
     };
+    metrics::record(Event::Login { new_user: created });
     let token = state
         .tokens
         .issue(&user.id, user.token_version, state.clock.now_s());
@@ -75,17 +74,30 @@ async fn log_in(
     })
 }
 
+/// A code that verified, and what was read about the phone's user on the way.
+enum Checked {
+    /// A returning user, read with the newest referrals while the code's use was saved.
+    Returning(Box<User>, Vec<Referral>),
+    /// The phone's user id as the uniques table had it (`None`: a first login).
+    Verified(Option<UserId>),
+}
+
 /// Checks the code against the phone's pending one and records the outcome (a used code, a
 /// wrong try, counted against the client too) before answering, so parallel guesses all count and
 /// a code verifies only once. A client at its hourly wrong-code limit gets no judgement at all:
 /// refused at once when the counter read says so, and otherwise by the save's own condition.
+///
+/// Round trips: the phone's state, the client's counter and the phone's user id are read
+/// together; when the code is right and the user exists, the user and their referrals are read
+/// while the save lands. A returning user's login is two waits on DynamoDB; the reads are wasted
+/// only when the save then loses a race, and never made for a wrong code.
 async fn check_code(
     state: &AppState,
     phone: &PhoneNumber,
     code: &OtpCode,
     client: &ClientTag,
     quota: &mut Option<Quota>,
-) -> Result<()> {
+) -> Result<Checked> {
     let guess = state.hasher.hash(phone, code);
     let policy = &state.config.otp;
     let limit = state.config.limits.failures_per_hour;
@@ -100,38 +112,46 @@ async fn check_code(
         retry_after: window.ends_in,
     };
     let outcome = retry_on_conflict("one phone's code", || async {
-        let (current, failures) = tokio::try_join!(
+        let (current, failures, known) = tokio::try_join!(
             state.store.otp_state(phone),
-            state.store.client_failures(client, window)
+            state.store.client_failures(client, window),
+            state.store.user_id_by_phone(phone),
         )?;
         if failures >= limit {
             return Err(full());
         }
         let (next, outcome) = current.verify(state.clock.now_s(), policy, client, guess);
-        if let Some(next) = next {
-            let wrong = !matches!(outcome, VerifyOutcome::Verified);
-            let check = FailureCheck {
-                client,
-                window,
-                limit,
-                wrong,
-            };
-            let write = WriteId::random();
-            match state
-                .store
-                .save_verification(phone, &next, &write, &check)
-                .await?
-            {
-                SaveOutcome::Saved => {}
-                SaveOutcome::Moved => return Ok(None),
-                SaveOutcome::ClientFull => return Err(full()),
+        let Some(next) = next else {
+            return Ok(Some((outcome, failures, Checked::Verified(known))));
+        };
+        let wrong = !matches!(outcome, VerifyOutcome::Verified);
+        let check = FailureCheck {
+            client,
+            window,
+            limit,
+            wrong,
+        };
+        let write = WriteId::random();
+        let save = state.store.save_verification(phone, &next, &write, &check);
+        let (saved, checked) = match known {
+            Some(id) if !wrong => {
+                let (saved, user, (referrals, _)) = tokio::try_join!(
+                    async { Ok(save.await?) },
+                    existing_user(state, &id),
+                    async { Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?) },
+                )?;
+                (saved, Checked::Returning(Box::new(user), referrals))
             }
-            return Ok(Some((outcome, failures + u32::from(wrong))));
+            known => (save.await?, Checked::Verified(known)),
+        };
+        match saved {
+            SaveOutcome::Saved => Ok(Some((outcome, failures + u32::from(wrong), checked))),
+            SaveOutcome::Moved => Ok(None),
+            SaveOutcome::ClientFull => Err(full()),
         }
-        Ok(Some((outcome, failures)))
     })
     .await;
-    let (outcome, used) = match outcome {
+    let (outcome, used, checked) = match outcome {
         Ok(done) => done,
         Err(e) => {
             if matches!(e, Error::ClientFailureLimit { .. }) {
@@ -143,7 +163,7 @@ async fn check_code(
     };
     *quota = Some(standing(used));
     match outcome {
-        VerifyOutcome::Verified => Ok(()),
+        VerifyOutcome::Verified => Ok(checked),
         VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode { attempts_left }),
         VerifyOutcome::Expired => Err(Error::CodeExpired),
         VerifyOutcome::Burned { retry_after } => Err(Error::TooManyAttempts { retry_after }),

@@ -4,6 +4,7 @@ use super::retry_on_conflict;
 use crate::auth::Claims;
 use crate::domain::{InviteCode, Referral, ReferralKey, Referrer, User, UserId};
 use crate::error::{AuthFailure, Error, Result};
+use crate::metrics::{self, Event};
 use crate::state::AppState;
 use crate::store::{ActivateError, WriteId};
 
@@ -77,6 +78,7 @@ pub async fn activate(
         }
     })
     .await?;
+    metrics::record(Event::Activation);
     tracing::info!(
         user = user.id.as_str(),
         referrer = activation.referrer.as_str(),

@@ -6,6 +6,7 @@ use crate::domain::{
     ClientTag, HourWindow, OtpCode, OtpState, PhoneFacts, PhoneNumber, Quota, Unreachable,
 };
 use crate::error::{Chain, Error, Result};
+use crate::metrics::{self, Event};
 use crate::sms;
 use crate::state::AppState;
 use crate::store::{SendCount, WriteId};
@@ -88,6 +89,7 @@ async fn send(
         return Err(Error::SmsUnavailable(e));
     }
     let ms = started.elapsed().as_millis();
+    metrics::record(Event::CodeSent);
     if state.config.expose_codes {
         tracing::info!(phone = %phone.masked(), code = code.expose(), ms, "sms delivered (demo mode)");
     } else {

@@ -8,6 +8,7 @@ mod concurrency;
 mod events;
 mod limits;
 mod logs;
+mod metrics;
 mod profile;
 mod send_code;
 mod sms;

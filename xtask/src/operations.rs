@@ -1,0 +1,533 @@
+//! Checks of the template's operations side: the alarm set the runbook promises, what each alarm
+//! watches, the access log, the log level, the dashboard, and that every resource in the
+//! template is of a type some check here or in `template.rs` covers.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::Value as Json;
+use serde_norway::{Mapping, Value};
+
+fn root_file(name: &str) -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn template() -> Value {
+    serde_norway::from_str(&root_file("template.yaml")).unwrap()
+}
+
+fn resources(doc: &Value) -> &Mapping {
+    doc["Resources"].as_mapping().unwrap()
+}
+
+fn of_type<'a>(doc: &'a Value, kind: &str) -> BTreeMap<String, &'a Value> {
+    resources(doc)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(id, r)| (id.as_str().unwrap().to_owned(), r))
+        .collect()
+}
+
+/// `!Ref X` (or `!GetAtt X...`): the tag without `!` and its text.
+fn tagged(v: &Value) -> Option<(String, String)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            t.value.as_str().unwrap_or_default().to_owned(),
+        )),
+        _ => None,
+    }
+}
+
+fn is_ref(v: &Value, to: &str) -> bool {
+    tagged(v) == Some(("Ref".into(), to.into()))
+}
+
+/// The alarms the issue lists, by logical id: (namespace, metric) each one watches. A metric-math
+/// alarm is listed with the metric its expression combines.
+fn promised_alarms() -> BTreeMap<&'static str, (&'static str, &'static str)> {
+    let mut alarms = BTreeMap::new();
+    for f in ["SendCode", "VerifyCode", "Profile", "Web"] {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        alarms.insert(leak(format!("{f}ErrorsAlarm")), ("AWS/Lambda", "Errors"));
+        alarms.insert(
+            leak(format!("{f}ThrottlesAlarm")),
+            ("AWS/Lambda", "Throttles"),
+        );
+        alarms.insert(
+            leak(format!("{f}DurationAlarm")),
+            ("AWS/Lambda", "Duration"),
+        );
+    }
+    alarms.insert("Api5xxRateAlarm", ("AWS/ApiGateway", "5xx"));
+    alarms.insert("VerifyCode4xxSpikeAlarm", ("AWS/ApiGateway", "4xx"));
+    alarms.insert(
+        "DynamoDbThrottlesAlarm",
+        ("AWS/DynamoDB", "WriteThrottleEvents"),
+    );
+    alarms.insert(
+        "DynamoDbSystemErrorsAlarm",
+        ("AWS/DynamoDB", "SystemErrors"),
+    );
+    alarms.insert("SmsBudgetExhaustedAlarm", ("ReferralApi", "Problems"));
+    alarms.insert("SmsFailuresAlarm", ("ReferralApi", "Problems"));
+    alarms
+}
+
+/// Every (namespace, metric, {dimension: value}) an alarm reads, directly or in its math.
+fn watched(alarm: &Value) -> Vec<(String, String, BTreeMap<String, Value>)> {
+    let dims = |d: &Value| -> BTreeMap<String, Value> {
+        d.as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|x| (x["Name"].as_str().unwrap().to_owned(), x["Value"].clone()))
+            .collect()
+    };
+    let p = &alarm["Properties"];
+    if let Some(ns) = p.get("Namespace") {
+        return vec![(
+            ns.as_str().unwrap().to_owned(),
+            p["MetricName"].as_str().unwrap().to_owned(),
+            dims(&p["Dimensions"]),
+        )];
+    }
+    p["Metrics"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.get("MetricStat"))
+        .map(|s| {
+            let m = &s["Metric"];
+            (
+                m["Namespace"].as_str().unwrap().to_owned(),
+                m["MetricName"].as_str().unwrap().to_owned(),
+                dims(&m["Dimensions"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_alarm_the_runbook_covers_exists_and_notifies_the_alarm_topic() {
+    let doc = template();
+    let alarms = of_type(&doc, "AWS::CloudWatch::Alarm");
+    let promised = promised_alarms();
+    let missing: Vec<_> = promised
+        .keys()
+        .filter(|id| !alarms.contains_key(**id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "alarms gone from template.yaml: {missing:?}"
+    );
+    let unlisted: Vec<_> = alarms
+        .keys()
+        .filter(|id| !promised.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "new alarms need a runbook entry in README and a line here: {unlisted:?}"
+    );
+    let readme = root_file("README.md");
+    let operating = readme
+        .split("\n## Operating it")
+        .nth(1)
+        .expect("README has an \"Operating it\" section");
+    for (id, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        let (namespace, metric) = promised[id.as_str()];
+        assert!(
+            watched(alarm)
+                .iter()
+                .any(|(ns, m, _)| (ns.as_str(), m.as_str()) == (namespace, metric)),
+            "{id} watches {namespace} {metric}"
+        );
+        let (tag, name) = tagged(&p["AlarmName"]).unwrap();
+        assert_eq!(tag, "Sub", "{id}: the name carries the stack name");
+        let suffix = name.strip_prefix("${AWS::StackName}-").unwrap();
+        assert!(
+            operating.contains(&format!("`{suffix}`")),
+            "{id}: README's Operating it names `{suffix}`"
+        );
+        let description = p["AlarmDescription"].as_str().unwrap();
+        assert!(
+            description.contains("Runbook in README"),
+            "{id}: {description}"
+        );
+        for actions in ["AlarmActions", "OKActions"] {
+            let list = p[actions].as_sequence().unwrap();
+            assert!(
+                list.len() == 1 && is_ref(&list[0], "AlarmTopic"),
+                "{id}: {actions}"
+            );
+        }
+        assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"), "{id}");
+    }
+}
+
+#[test]
+fn each_function_has_error_throttle_and_duration_alarms_below_its_timeout() {
+    let doc = template();
+    let alarms = of_type(&doc, "AWS::CloudWatch::Alarm");
+    let global_timeout = doc["Globals"]["Function"]["Timeout"].as_f64().unwrap();
+    for (function, f) in of_type(&doc, "AWS::Serverless::Function") {
+        let prefix = function.strip_suffix("Function").unwrap();
+        let timeout = f["Properties"]
+            .get("Timeout")
+            .and_then(Value::as_f64)
+            .unwrap_or(global_timeout);
+        for kind in ["Errors", "Throttles", "Duration"] {
+            let id = format!("{prefix}{kind}Alarm");
+            let alarm = alarms.get(&id).unwrap_or_else(|| panic!("{id} is missing"));
+            let (_, metric, dims) = watched(alarm).remove(0);
+            assert_eq!(metric, kind, "{id}");
+            assert!(is_ref(&dims["FunctionName"], &function), "{id}");
+        }
+        let duration = &alarms[&format!("{prefix}DurationAlarm")]["Properties"];
+        assert_eq!(duration["Statistic"].as_str(), Some("Maximum"));
+        assert_eq!(
+            duration["Threshold"].as_f64(),
+            Some(timeout * 1000.0 * 0.8),
+            "{function}: the duration alarm fires at 80% of the timeout"
+        );
+    }
+}
+
+/// The problem codes the API can answer with, from the served OpenAPI document.
+fn problem_codes() -> BTreeSet<String> {
+    let doc: Json = serde_json::from_str(&shared::api::openapi::document()).unwrap();
+    doc["components"]["schemas"]["ProblemCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_business_alarms_watch_metrics_and_problem_codes_the_functions_write() {
+    use shared::metrics::{ACTIVATIONS, CODES_SENT, LOGINS, NAMESPACE, PROBLEMS};
+    let doc = template();
+    let codes = problem_codes();
+    let mut seen = 0;
+    for (id, alarm) in of_type(&doc, "AWS::CloudWatch::Alarm") {
+        for (ns, metric, dims) in watched(alarm) {
+            if ns != NAMESPACE {
+                continue;
+            }
+            seen += 1;
+            assert!(
+                [CODES_SENT, LOGINS, ACTIVATIONS, PROBLEMS].contains(&metric.as_str()),
+                "{id}: {metric}"
+            );
+            assert!(is_ref(&dims["function"], "SendCodeFunction"), "{id}");
+            let code = dims["code"].as_str().unwrap();
+            assert!(codes.contains(code), "{id}: {code} is no problem code");
+        }
+    }
+    assert_eq!(seen, 2, "SMS budget and SMS failures");
+    let sms = |id: &str| watched(&resources(&doc)[id]).remove(0).2;
+    assert_eq!(
+        sms("SmsBudgetExhaustedAlarm")["code"].as_str(),
+        Some("sms_budget_exhausted")
+    );
+    assert_eq!(
+        sms("SmsFailuresAlarm")["code"].as_str(),
+        Some("sms_unavailable")
+    );
+}
+
+#[test]
+fn the_dynamodb_alarms_watch_every_table_of_the_stack() {
+    let doc = template();
+    let tables: BTreeSet<String> = of_type(&doc, "AWS::DynamoDB::Table").into_keys().collect();
+    for (id, metrics) in [
+        (
+            "DynamoDbThrottlesAlarm",
+            &["ReadThrottleEvents", "WriteThrottleEvents"][..],
+        ),
+        ("DynamoDbSystemErrorsAlarm", &["SystemErrors"][..]),
+    ] {
+        let alarm = &resources(&doc)[id];
+        for metric in metrics {
+            let watched_tables: BTreeSet<String> = watched(alarm)
+                .into_iter()
+                .filter(|(_, m, _)| m == metric)
+                .map(|(_, _, d)| tagged(&d["TableName"]).unwrap().1)
+                .collect();
+            assert_eq!(watched_tables, tables, "{id}: {metric}");
+        }
+        let expression = alarm["Properties"]["Metrics"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|m| m["ReturnData"].as_bool() == Some(true))
+            .map(|m| m["Expression"].as_str().unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(expression, ["SUM(METRICS())"], "{id}: one summed series");
+    }
+}
+
+#[test]
+fn no_metric_math_alarm_reads_more_than_cloudwatchs_ten_metrics() {
+    let doc = template();
+    for (id, alarm) in of_type(&doc, "AWS::CloudWatch::Alarm") {
+        let n = watched(alarm).len();
+        assert!((1..=10).contains(&n), "{id} reads {n} metrics");
+    }
+}
+
+#[test]
+fn the_verify_code_4xx_alarm_watches_the_verify_code_route() {
+    let doc = template();
+    let (_, _, dims) = watched(&resources(&doc)["VerifyCode4xxSpikeAlarm"]).remove(0);
+    let route = shared::routes::ROUTES
+        .iter()
+        .find(|r| r.function.name() == "verify-code")
+        .unwrap();
+    assert_eq!(dims["Resource"].as_str(), Some(route.path));
+    assert_eq!(dims["Method"].as_str(), Some(route.method));
+    assert_eq!(dims["Stage"].as_str(), Some("$default"));
+    assert!(is_ref(&dims["ApiId"], "Api"));
+    let api = &resources(&doc)["Api"]["Properties"];
+    assert_eq!(
+        api["DefaultRouteSettings"]["DetailedMetricsEnabled"].as_bool(),
+        Some(true),
+        "route metrics exist only with detailed metrics"
+    );
+}
+
+#[test]
+fn alarms_reach_the_topic_and_the_email_subscription_is_optional() {
+    let doc = template();
+    let subscription = &resources(&doc)["AlarmEmailSubscription"];
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert!(is_ref(
+        &subscription["Properties"]["TopicArn"],
+        "AlarmTopic"
+    ));
+    assert!(is_ref(
+        &subscription["Properties"]["Endpoint"],
+        "AlarmEmail"
+    ));
+    assert_eq!(
+        doc["Parameters"]["AlarmEmail"]["Default"].as_str(),
+        Some(""),
+        "deploys without an address"
+    );
+    let condition = format!("{:?}", doc["Conditions"]["HasAlarmEmail"]);
+    assert!(
+        condition.contains("AlarmEmail") && condition.contains("Not"),
+        "{condition}"
+    );
+}
+
+#[test]
+fn the_api_writes_a_json_access_log_kept_as_long_as_the_function_logs() {
+    let doc = template();
+    let settings = &resources(&doc)["Api"]["Properties"]["AccessLogSettings"];
+    assert_eq!(
+        tagged(&settings["DestinationArn"]),
+        Some(("GetAtt".into(), "ApiAccessLogs.Arn".into()))
+    );
+    // Every $context variable stands in for a string, so the format is JSON as written.
+    let line: Json = serde_json::from_str(settings["Format"].as_str().unwrap()).unwrap();
+    for (key, variable) in [
+        ("requestId", "$context.requestId"),
+        ("lambdaRequestId", "$context.integration.requestId"),
+        ("ip", "$context.identity.sourceIp"),
+        ("route", "$context.routeKey"),
+        ("status", "$context.status"),
+        ("latencyMs", "$context.responseLatency"),
+        ("integrationError", "$context.integrationErrorMessage"),
+    ] {
+        assert_eq!(line[key], variable, "{key}");
+    }
+    for (id, group) in of_type(&doc, "AWS::Logs::LogGroup") {
+        assert!(
+            is_ref(&group["Properties"]["RetentionInDays"], "LogRetentionDays"),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn log_level_is_a_parameter_and_lambda_never_filters_the_metric_lines() {
+    let doc = template();
+    let param = &doc["Parameters"]["LogLevel"];
+    assert_eq!(param["Default"].as_str(), Some("INFO"));
+    assert!(is_ref(
+        &doc["Globals"]["Function"]["Environment"]["Variables"]["LOG_LEVEL"],
+        "LogLevel"
+    ));
+    for (id, f) in of_type(&doc, "AWS::Serverless::Function") {
+        let logging = &f["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{id}");
+        // Lambda files lines without a level (the EMF lines) under INFO and would drop them at
+        // WARN or ERROR; shared::logging applies LOG_LEVEL instead.
+        assert_eq!(
+            logging["ApplicationLogLevel"].as_str(),
+            Some("TRACE"),
+            "{id}"
+        );
+    }
+}
+
+/// The dashboard body with `${...}` substitutions replaced by placeholders, as JSON.
+fn dashboard(doc: &Value) -> (Json, String) {
+    let (tag, body) = tagged(&resources(doc)["Dashboard"]["Properties"]["DashboardBody"]).unwrap();
+    assert_eq!(tag, "Sub");
+    let mut plain = String::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        plain.push_str(&rest[..start]);
+        let end = rest[start..].find('}').unwrap() + start;
+        plain.push_str(&format!("SUB({})", &rest[start + 2..end]));
+        rest = &rest[end + 1..];
+    }
+    plain.push_str(rest);
+    (serde_json::from_str(&plain).unwrap(), body)
+}
+
+#[test]
+fn the_dashboard_is_valid_json_shows_the_business_metrics_and_every_alarm() {
+    use shared::metrics::{ACTIVATIONS, CODES_SENT, LOGINS, NAMESPACE, PROBLEMS};
+    let doc = template();
+    let (body, text) = dashboard(&doc);
+    let widgets = body["widgets"].as_array().unwrap();
+    let metrics: Vec<&Json> = widgets
+        .iter()
+        .filter_map(|w| w["properties"]["metrics"].as_array())
+        .flatten()
+        .collect();
+    for name in [CODES_SENT, LOGINS, ACTIVATIONS] {
+        assert!(
+            metrics.iter().any(|m| m[0] == NAMESPACE && m[1] == name),
+            "{name}"
+        );
+    }
+    assert!(
+        text.contains(&format!("MetricName=\\\"{PROBLEMS}\\\"")),
+        "problems by code"
+    );
+    for metric in ["Latency", "4xx", "5xx", "Count"] {
+        assert!(
+            metrics
+                .iter()
+                .any(|m| m[0] == "AWS/ApiGateway" && m[1] == metric),
+            "API {metric}"
+        );
+    }
+    let on_widget: BTreeSet<String> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| w["properties"]["alarms"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let alarms: BTreeSet<String> = of_type(&doc, "AWS::CloudWatch::Alarm")
+        .into_keys()
+        .map(|id| format!("SUB({id}.Arn)"))
+        .collect();
+    assert_eq!(on_widget, alarms);
+    // Every substitution names a resource or a pseudo parameter.
+    for sub in text.split("${").skip(1) {
+        let name = sub.split('}').next().unwrap();
+        let id = name.split('.').next().unwrap();
+        assert!(
+            name.starts_with("AWS::") || resources(&doc).contains_key(id),
+            "${{{name}}}"
+        );
+    }
+}
+
+#[test]
+fn every_resource_in_the_template_is_of_a_type_a_check_covers() {
+    // A new type needs its check (here or in template.rs) before it joins this list. No IAM
+    // resource appears beside the functions' own roles: topics, alarms, logs and the dashboard
+    // need none (API Gateway writes access logs through its service-linked role).
+    let checked = BTreeSet::from([
+        "AWS::Serverless::Function",
+        "AWS::Serverless::HttpApi",
+        "AWS::SecretsManager::Secret",
+        "AWS::DynamoDB::Table",
+        "AWS::Logs::LogGroup",
+        "AWS::SNS::Topic",
+        "AWS::SNS::Subscription",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+    ]);
+    let doc = template();
+    for (id, r) in resources(&doc) {
+        let kind = r["Type"].as_str().unwrap();
+        assert!(
+            checked.contains(kind),
+            "{}: {kind} has no check",
+            id.as_str().unwrap()
+        );
+    }
+}
+
+#[test]
+fn sam_sync_watch_ignores_build_output_but_not_sources_for_every_function() {
+    let config: toml::Table = toml::from_str(&root_file("samconfig.toml")).unwrap();
+    let demo = &config["default"];
+    assert_eq!(
+        demo["sync"]["parameters"]["parameter_overrides"],
+        demo["deploy"]["parameters"]["parameter_overrides"],
+        "a sync deploys the demo's settings"
+    );
+    let excludes: Vec<(String, String)> = config["default"]["sync"]["parameters"]["watch_exclude"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let (id, path) = e.as_str().unwrap().split_once('=').unwrap();
+            (id.to_owned(), path.to_owned())
+        })
+        .collect();
+    // SAM makes each entry the regex `^.*<path>.*$` over the changed file's absolute path; the
+    // entries here hold no regex syntax but `.`, which matches itself too.
+    let ignored = |function: &str, file: &str| {
+        excludes
+            .iter()
+            .any(|(id, path)| id == function && file.contains(path.as_str()))
+    };
+    let doc = template();
+    for (id, f) in of_type(&doc, "AWS::Serverless::Function") {
+        assert_eq!(f["Properties"]["CodeUri"].as_str(), Some("."), "{id}");
+        for noise in [
+            "/repo/target/debug/deps/libshared.rlib",
+            "/repo/target/moto.log",
+            "/repo/.git/index",
+            "/repo/.cache/dynamodb-local/DynamoDBLocal.jar",
+        ] {
+            assert!(ignored(&id, noise), "{id}: {noise}");
+        }
+        for source in [
+            "/repo/shared/src/metrics.rs",
+            "/repo/functions/web/src/main.rs",
+            "/repo/Cargo.toml",
+            "/repo/Cargo.lock",
+        ] {
+            assert!(!ignored(&id, source), "{id}: {source}");
+        }
+    }
+}
+
+#[test]
+fn readme_shows_sam_logs_for_each_function_and_the_access_log() {
+    let readme = root_file("README.md");
+    let doc = template();
+    for id in of_type(&doc, "AWS::Serverless::Function").keys() {
+        assert!(
+            readme.contains(&format!("sam logs --stack-name referral-api -n {id}")),
+            "sam logs for {id}"
+        );
+    }
+    // `-n Api`: SAM finds the stage's access log group.
+    assert!(readme.contains("sam logs --stack-name referral-api -n Api "));
+}
