@@ -31,7 +31,7 @@ def post(path, body):
     with urllib.request.urlopen(req, timeout=120) as resp:
         return json.load(resp)
 
-phone = "+79%09d" % random.randrange(10**9)
+phone = "+7999%07d" % random.randrange(10**7)
 code = post("/v1/auth/send-code", {"phone": phone})["code"]
 print(post("/v1/auth/verify-code", {"phone": phone, "code": code})["access_token"])
 PY

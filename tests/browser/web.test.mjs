@@ -22,7 +22,7 @@ before(async () => {
 
 after(async () => { await browser?.close(); });
 
-const randomPhone = () => "+79" + String(Math.floor(Math.random() * 1e9)).padStart(9, "0");
+const randomPhone = () => "+7999" + String(Math.floor(Math.random() * 1e7)).padStart(7, "0");
 const nationalFormat = (p) => `8 (${p.slice(2, 5)}) ${p.slice(5, 8)}-${p.slice(8, 10)}-${p.slice(10)}`;
 
 async function newPage(name, viewport = { width: 390, height: 844 }) {
