@@ -277,19 +277,25 @@ fn constraints(doc: &mut Value, settings: Settings) {
         ),
     );
     let digits = usize::from(settings.otp_digits);
+    // Examples of the running length, so they match their patterns.
+    let example: String = "48213957".chars().take(digits).collect();
     set(
         doc,
         &format!("{s}/SendCodeResponse/properties/code"),
         json!({
             "maxLength": digits,
             "pattern": format!("^[0-9]{{{digits}}}$"),
+            "example": example,
             "description": format!("The code itself ({digits} digits), only in demo mode (`EXPOSE_CODES=true`)."),
         }),
     );
     set(
         doc,
         &format!("{s}/VerifyCodeRequest/properties/code"),
-        json!({ "description": format!("The code that was sent: {digits} digits (`OTP_DIGITS`); surrounding whitespace is trimmed.") }),
+        json!({
+            "description": format!("The code that was sent: {digits} digits (`OTP_DIGITS`); surrounding whitespace is trimmed."),
+            "example": example,
+        }),
     );
     set(
         doc,
@@ -901,6 +907,36 @@ mod tests {
             let sent = field(&doc, "SendCodeResponse", "code");
             let generated = OtpCode::generate(digits);
             assert!(admits(sent, generated.expose()));
+        }
+    }
+
+    #[test]
+    fn every_example_matches_its_own_schema_whatever_the_code_length() {
+        for digits in crate::config::OTP_DIGITS_RANGE {
+            for demo_mode in [true, false] {
+                let doc = value(Settings {
+                    otp_digits: digits,
+                    demo_mode,
+                });
+                let mut checked = 0;
+                for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+                    let Some(props) = schema["properties"].as_object() else {
+                        continue;
+                    };
+                    for (field, prop) in props {
+                        if let (Some(example), Some(_)) =
+                            (prop["example"].as_str(), prop.get("pattern"))
+                        {
+                            assert!(
+                                admits(prop, example),
+                                "{digits}: {name}.{field} = {example:?}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+                assert!(checked >= 8, "{checked}");
+            }
         }
     }
 
