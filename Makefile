@@ -30,7 +30,8 @@ unit:
 	cargo nextest run --workspace --lib --bins
 
 ## test: lint; every Rust test against DynamoDB Local (unit, API, end to end); against a fresh
-## local stack the Postman collection (newman), the contract tests (schemathesis) and the browser
+## local stack the Postman collection (newman), the contract tests (Redocly and Spectral lint the
+## served OpenAPI document, schemathesis runs every check against it) and the browser
 ## tests (playwright-core + Chromium); then the deploy checks
 test: setup lint
 	scripts/with-dynamodb.sh cargo nextest run --workspace --no-fail-fast

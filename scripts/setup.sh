@@ -55,7 +55,8 @@ fi
 rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$' ||
   rustup target add aarch64-unknown-linux-gnu
 
-if [ ! -d node_modules/newman ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -d node_modules/newman ] || [ ! -d node_modules/@redocly/cli ] || [ ! -d node_modules/@stoplight/spectral-cli ] ||
+  [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing the Node tools (package-lock.json)"
   npm ci --silent --no-audit --no-fund
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The tests that need the whole local stack, run through scripts/with-stack.sh: the Postman
-# collection (newman), the contract tests against the OpenAPI document (schemathesis), and the
+# collection (newman), the contract tests on the OpenAPI document (Redocly, Spectral, schemathesis), and the
 # page and docs in a real browser (playwright-core + Chromium), `cargo lambda invoke` with the
 # events in events/, and the smoke test `make smoke` runs against a deployed stack, in both of
 # its modes (the local stack returns codes, like the demo); then the metric lines the functions

@@ -24,6 +24,13 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The ranges of the settings the OpenAPI document states as bounds of the fields they fill.
+pub const OTP_DIGITS_RANGE: std::ops::RangeInclusive<u8> = 4..=8;
+pub const OTP_TTL_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 1..=86_400;
+pub const OTP_RESEND_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 0..=3_600;
+pub const OTP_MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
+pub const TOKEN_TTL_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 60..=31_536_000;
+
 /// Both secrets must be at least this long: 256 bits for HS256 and the code HMAC.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -135,25 +142,30 @@ impl Config {
         })?;
         let defaults = OtpPolicy::default();
         let otp = OtpPolicy {
-            digits: number(get("OTP_DIGITS"), "OTP_DIGITS", defaults.digits, 4..=8)?,
+            digits: number(
+                get("OTP_DIGITS"),
+                "OTP_DIGITS",
+                defaults.digits,
+                OTP_DIGITS_RANGE,
+            )?,
             ttl_seconds: number(
                 get("OTP_TTL_SECONDS"),
                 "OTP_TTL_SECONDS",
                 defaults.ttl_seconds,
-                1..=86_400,
+                OTP_TTL_SECONDS_RANGE,
             )?,
             max_attempts: number(
                 get("OTP_MAX_ATTEMPTS"),
                 "OTP_MAX_ATTEMPTS",
                 defaults.max_attempts,
-                1..=100,
+                OTP_MAX_ATTEMPTS_RANGE,
             )?,
             // At most an hour: the per-phone record keeps an hour of sends.
             resend_seconds: number(
                 get("OTP_RESEND_SECONDS"),
                 "OTP_RESEND_SECONDS",
                 defaults.resend_seconds,
-                0..=3_600,
+                OTP_RESEND_SECONDS_RANGE,
             )?,
             max_sends_per_hour: number(
                 get("OTP_MAX_SENDS_PER_HOUR"),
@@ -233,7 +245,7 @@ impl Config {
                 get("TOKEN_TTL_SECONDS"),
                 "TOKEN_TTL_SECONDS",
                 86_400,
-                60..=31_536_000,
+                TOKEN_TTL_SECONDS_RANGE,
             )?,
             tables: TableNames::from_lookup(&lookup),
             dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
@@ -255,6 +267,18 @@ pub fn expose_codes_from_env() -> Result<bool, ConfigError> {
             .ok()
             .filter(|v| !v.trim().is_empty()),
         "EXPOSE_CODES",
+    )
+}
+
+/// The login code's length, for the web function: the OpenAPI document it serves states it.
+pub fn otp_digits_from_env() -> Result<u8, ConfigError> {
+    number(
+        std::env::var("OTP_DIGITS")
+            .ok()
+            .filter(|v| !v.trim().is_empty()),
+        "OTP_DIGITS",
+        OtpPolicy::default().digits,
+        OTP_DIGITS_RANGE,
     )
 }
 

@@ -31,8 +31,9 @@ pub enum Error {
     InvalidInviteCode,
     #[error("no such route")]
     RouteNotFound,
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// The path exists with other methods: `allow` lists them, as the `Allow` header says.
+    #[error("this path answers {allow} only")]
+    MethodNotAllowed { allow: String },
 
     #[error("{0}")]
     Unauthorized(AuthFailure),
@@ -116,7 +117,7 @@ impl Error {
             Self::InvalidCodeFormat(_) => C::InvalidCodeFormat,
             Self::InvalidInviteCode => C::InvalidInviteCode,
             Self::RouteNotFound => C::NotFound,
-            Self::MethodNotAllowed => C::MethodNotAllowed,
+            Self::MethodNotAllowed { .. } => C::MethodNotAllowed,
             Self::Unauthorized(AuthFailure::Missing) => C::MissingToken,
             Self::Unauthorized(AuthFailure::Invalid) => C::InvalidToken,
             Self::Unauthorized(AuthFailure::Expired) => C::TokenExpired,

@@ -37,6 +37,85 @@ pub enum Operation {
     OpenApi,
 }
 
+use crate::error::ProblemCode as C;
+
+/// What every operation with a JSON body can answer before it reads a field.
+const BODY: [C; 4] = [
+    C::UnsupportedMediaType,
+    C::PayloadTooLarge,
+    C::MalformedJson,
+    C::InvalidBody,
+];
+/// What every authenticated operation answers to a missing or bad token.
+const TOKEN: [C; 4] = [
+    C::MissingToken,
+    C::InvalidToken,
+    C::TokenExpired,
+    C::TokenRevoked,
+];
+/// What every operation that reads or writes DynamoDB can answer.
+const SERVER: [C; 2] = [C::ServiceUnavailable, C::InternalError];
+
+impl Operation {
+    /// Every problem `code` the operation can answer with: the one table the OpenAPI document
+    /// builds each operation's error responses from (status, description, the `code` enum), so
+    /// the document cannot list a code the handler never sends, nor miss one it sends (the API
+    /// tests check every problem they receive against this list).
+    pub fn problems(self) -> Vec<C> {
+        let only: &[C] = match self {
+            Self::SendCode => &[
+                C::InvalidPhone,
+                C::RegionNotAllowed,
+                C::NotAMobileNumber,
+                C::ResendTooSoon,
+                C::TooManyCodes,
+                C::PhoneLocked,
+                C::ClientSendLimit,
+                C::SmsBudgetExhausted,
+                C::SmsUnavailable,
+            ],
+            Self::VerifyCode => &[
+                C::InvalidPhone,
+                C::InvalidCodeFormat,
+                C::InvalidCode,
+                C::CodeExpired,
+                C::TooManyAttempts,
+                C::PhoneLocked,
+                C::ClientFailureLimit,
+            ],
+            Self::ActivateInviteCode => &[
+                C::InvalidInviteCode,
+                C::InviteCodeNotFound,
+                C::AlreadyActivated,
+                C::OwnInviteCode,
+                C::MutualReferral,
+            ],
+            Self::ListReferrals => &[C::InvalidQuery, C::InvalidCursor],
+            Self::Logout | Self::GetProfile => &[],
+            Self::Page | Self::Docs | Self::OpenApi => return Vec::new(),
+        };
+        let body: &[C] = if self.reads_a_body() { &BODY } else { &[] };
+        let token: &[C] = if self.public() { &[] } else { &TOKEN };
+        [body, token, only, &SERVER].concat()
+    }
+
+    /// Whether the operation takes a JSON body.
+    pub fn reads_a_body(self) -> bool {
+        matches!(
+            self,
+            Self::SendCode | Self::VerifyCode | Self::ActivateInviteCode
+        )
+    }
+
+    /// Public by design: logging in cannot need a token. Everything else under `/v1` does.
+    pub fn public(self) -> bool {
+        matches!(
+            self,
+            Self::SendCode | Self::VerifyCode | Self::Page | Self::Docs | Self::OpenApi
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub method: &'static str,
@@ -102,32 +181,40 @@ pub const ROUTES: &[Route] = &[
 ];
 
 /// Why a request matches no route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoRoute {
     NotFound,
-    /// The path exists with other methods.
-    MethodNotAllowed,
+    /// The path exists with other methods, listed as an `Allow` header says them.
+    MethodNotAllowed {
+        allow: String,
+    },
 }
 
-/// The route `function` serves for this request.
+/// The route `function` serves for this request. A known path asked with another method is
+/// refused with the methods it has, whichever function asks: `web` gets those requests on AWS,
+/// as the `$default` route, since API Gateway matches routes by method and path together.
 pub fn find(function: Function, method: &str, path: &str) -> Result<&'static Route, NoRoute> {
-    let mut on_path = ROUTES
-        .iter()
-        .filter(|r| r.path == path && r.function == function)
-        .peekable();
-    if on_path.peek().is_none() {
-        return Err(NoRoute::NotFound);
+    let on_path: Vec<&'static Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+    match on_path.iter().find(|r| r.method == method) {
+        Some(route) if route.function == function => Ok(route),
+        // API Gateway never sends a route to another function; refuse it rather than serve it.
+        Some(_) => Err(NoRoute::NotFound),
+        None if on_path.is_empty() => Err(NoRoute::NotFound),
+        None => Err(NoRoute::MethodNotAllowed {
+            allow: on_path
+                .iter()
+                .map(|r| r.method)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
     }
-    on_path
-        .find(|r| r.method == method)
-        .ok_or(NoRoute::MethodNotAllowed)
 }
 
 impl From<NoRoute> for crate::error::Error {
     fn from(no: NoRoute) -> Self {
         match no {
             NoRoute::NotFound => Self::RouteNotFound,
-            NoRoute::MethodNotAllowed => Self::MethodNotAllowed,
+            NoRoute::MethodNotAllowed { allow } => Self::MethodNotAllowed { allow },
         }
     }
 }
@@ -168,12 +255,55 @@ mod tests {
         );
         assert_eq!(
             find(Function::Profile, "DELETE", "/v1/profile"),
-            Err(NoRoute::MethodNotAllowed)
+            Err(NoRoute::MethodNotAllowed {
+                allow: "GET".into()
+            })
         );
         assert_eq!(
             find(Function::Profile, "POST", "/v1/auth/send-code"),
             Err(NoRoute::NotFound)
         );
         assert_eq!(find(Function::Web, "GET", "/nope"), Err(NoRoute::NotFound));
+    }
+
+    #[test]
+    fn web_refuses_other_methods_on_every_known_path_with_the_methods_it_has() {
+        for route in ROUTES {
+            for method in ["DELETE", "PUT", "PATCH", "TRACE", "HEAD", "OPTIONS"] {
+                assert_eq!(
+                    find(Function::Web, method, route.path),
+                    Err(NoRoute::MethodNotAllowed {
+                        allow: route.method.into()
+                    }),
+                    "{method} {}",
+                    route.path
+                );
+            }
+        }
+        assert_eq!(
+            find(Function::Web, "GET", "/v1/profile"),
+            Err(NoRoute::NotFound),
+            "web never serves another function's route"
+        );
+    }
+
+    #[test]
+    fn every_api_problem_code_belongs_to_some_operation() {
+        use crate::error::ProblemCode;
+        let listed: Vec<ProblemCode> = ROUTES.iter().flat_map(|r| r.operation.problems()).collect();
+        for code in [
+            ProblemCode::RegionNotAllowed,
+            ProblemCode::NotAMobileNumber,
+            ProblemCode::ClientSendLimit,
+            ProblemCode::ClientFailureLimit,
+            ProblemCode::SmsBudgetExhausted,
+            ProblemCode::InvalidCursor,
+            ProblemCode::MutualReferral,
+        ] {
+            assert!(listed.contains(&code), "{code:?}");
+        }
+        // Only routing itself answers these, for requests that match no operation.
+        assert!(!listed.contains(&ProblemCode::NotFound));
+        assert!(!listed.contains(&ProblemCode::MethodNotAllowed));
     }
 }

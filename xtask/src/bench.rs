@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
 use lambda_http::Body;
 use serde_json::{Value, json};
+use shared::api::openapi::Settings;
 use shared::api::web::Site;
 use shared::config::Config;
 use shared::state::{AppState, dynamodb_config};
@@ -318,6 +319,10 @@ impl Bench {
             function_env(&endpoint, "", "bench").into_iter().collect();
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
         let meter = Meter::default();
+        let site = Site::new(Settings {
+            otp_digits: config.otp.digits,
+            demo_mode: true,
+        });
         let client = aws_sdk_dynamodb::Client::from_conf(
             dynamodb_config(Some(&endpoint))
                 .interceptor(meter.clone())
@@ -326,7 +331,7 @@ impl Bench {
         Ok(Self {
             endpoint,
             state: AppState::new(config, client),
-            site: Site::new(true),
+            site,
             meter,
         })
     }

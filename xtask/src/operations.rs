@@ -199,7 +199,12 @@ fn each_function_has_error_throttle_and_duration_alarms_below_its_timeout() {
 
 /// The problem codes the API can answer with, from the served OpenAPI document.
 fn problem_codes() -> BTreeSet<String> {
-    let doc: Json = serde_json::from_str(&shared::api::openapi::document()).unwrap();
+    use shared::api::openapi::{Settings, value};
+    // Every code is in the enum whatever the settings; these are the local stack's.
+    let doc: Json = value(Settings {
+        otp_digits: 4,
+        demo_mode: true,
+    });
     doc["components"]["schemas"]["ProblemCode"]["enum"]
         .as_array()
         .unwrap()

@@ -1,4 +1,5 @@
 use lambda_http::{Error, run, service_fn};
+use shared::api::openapi::Settings;
 use shared::api::web::Site;
 
 // One event at a time: a single-threaded runtime starts no worker threads and never hands a
@@ -6,7 +7,10 @@ use shared::api::web::Site;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let site = Site::new(shared::config::expose_codes_from_env()?);
+    let site = Site::new(Settings {
+        otp_digits: shared::config::otp_digits_from_env()?,
+        demo_mode: shared::config::expose_codes_from_env()?,
+    });
     let site = &site;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(site.handle(&req))

@@ -2,7 +2,6 @@
 //! the request, calls the use case and renders its result; it never fails: errors become
 //! problem+json.
 pub mod openapi;
-pub mod problems;
 pub mod profile;
 pub mod send_code;
 pub mod verify_code;
@@ -43,12 +42,12 @@ pub struct ProfileView {
     #[schema(example = "+79991234567")]
     pub phone: String,
     /// My invite code, to share.
-    #[schema(example = "K7Q2ZD", pattern = "^[A-Z0-9]{6}$")]
+    #[schema(example = "K7Q2ZD")]
     pub invite_code: String,
     /// The invite code I activated, if any.
-    #[schema(example = "X9Y8Z7", pattern = "^[A-Z0-9]{6}$")]
+    #[schema(example = "X9Y8Z7")]
     pub activated_invite_code: Option<String>,
-    /// The newest 100 at most; page through all with `/v1/profile/referrals`.
+    /// The newest ones (`maxItems` of them at most); page through all with `/v1/profile/referrals`.
     pub referrals: Vec<ReferralView>,
     /// How many users activated my code, in all.
     #[schema(example = 1)]

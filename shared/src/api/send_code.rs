@@ -4,10 +4,9 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::problems::{BodyProblems, Unavailable};
 use crate::domain::{PhoneNumber, Quota};
 use crate::error::{Error, Result};
-use crate::http::{Problem, client_address, json, read_json, respond, with_quota};
+use crate::http::{client_address, json, read_json, respond, with_quota};
 use crate::routes::{self, Function};
 use crate::state::AppState;
 use crate::usecases;
@@ -32,7 +31,7 @@ pub struct SendCodeResponse {
     pub resend_in: i64,
     /// The code itself, only in demo mode (`EXPOSE_CODES=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "4821", pattern = "^[0-9]{4,8}$")]
+    #[schema(example = "4821")]
     pub code: Option<String>,
 }
 
@@ -48,11 +47,6 @@ pub struct SendCodeResponse {
     request_body(content = SendCodeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The code was sent", body = SendCodeResponse),
-        (status = 400, description = "`invalid_phone`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
-        BodyProblems,
-        (status = 429, description = "`resend_too_soon` (cooldown), `too_many_codes` (hourly cap), `phone_locked` (too many wrong codes today)", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        Unavailable,
     ),
 )]
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {

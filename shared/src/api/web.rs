@@ -1,5 +1,6 @@
 //! `GET /` (the page to try the API), `GET /docs` (ReDoc) and `GET /openapi.json`. Everything is
 //! embedded in the binary; the OpenAPI document is rendered once per cold start.
+use super::openapi::Settings;
 use crate::error::Error;
 use crate::http::problem;
 use crate::routes::{self, Function, Operation};
@@ -36,9 +37,10 @@ fn inline_hash(html: &str, open: &str, close: &str) -> String {
 const DEMO_BANNER: &str = r#"id="demo-banner" role="status" hidden>"#;
 
 impl Site {
-    /// `demo_mode`: the API shows login codes in its answers (`EXPOSE_CODES=true`); the page
-    /// then says so in a banner.
-    pub fn new(demo_mode: bool) -> Self {
+    /// `settings.demo_mode`: the API shows login codes in its answers (`EXPOSE_CODES=true`); the
+    /// page then says so in a banner, and the OpenAPI document links send-code to verify-code.
+    pub fn new(settings: Settings) -> Self {
+        let demo_mode = settings.demo_mode;
         // The page talks only to its own origin, and runs only its own script and style:
         // their hashes, not 'unsafe-inline'.
         let page_csp = format!(
@@ -54,7 +56,7 @@ impl Site {
         };
         Self {
             index,
-            openapi: super::openapi::document(),
+            openapi: super::openapi::document(settings),
             page_csp,
         }
     }
@@ -119,7 +121,14 @@ mod tests {
             "isBase64Encoded": false
         });
         let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-        Site::new(false).handle(&req)
+        Site::new(settings(false)).handle(&req)
+    }
+
+    fn settings(demo_mode: bool) -> Settings {
+        Settings {
+            otp_digits: 4,
+            demo_mode,
+        }
     }
 
     fn text(resp: &Response<Body>) -> String {
@@ -150,12 +159,12 @@ mod tests {
             let event = crate::testing::event("GET", "/", &[], None);
             text(&site.handle(&lambda_http::request::from_str(&event).unwrap()))
         };
-        let demo = req(Site::new(true));
+        let demo = req(Site::new(settings(true)));
         assert!(
             demo.contains(r#"id="demo-banner" role="status">"#),
             "{demo}"
         );
-        assert!(req(Site::new(false)).contains(DEMO_BANNER));
+        assert!(req(Site::new(settings(false))).contains(DEMO_BANNER));
     }
 
     #[test]
@@ -178,5 +187,42 @@ mod tests {
     fn other_paths_and_methods_are_problems() {
         assert_eq!(get("GET", "/nothing").status(), 404);
         assert_eq!(get("POST", "/").status(), 405);
+    }
+
+    #[test]
+    fn other_methods_on_any_api_path_get_405_with_the_methods_it_has() {
+        // On AWS these reach `web` through the `$default` route.
+        for (method, path, allow) in [
+            ("DELETE", "/v1/profile", "GET"),
+            ("PUT", "/v1/profile/invite-code", "POST"),
+            ("GET", "/v1/auth/send-code", "POST"),
+            ("TRACE", "/v1/auth/verify-code", "POST"),
+            ("PATCH", "/v1/profile/referrals", "GET"),
+            ("HEAD", "/v1/auth/logout", "POST"),
+            ("POST", "/openapi.json", "GET"),
+        ] {
+            let resp = get(method, path);
+            assert_eq!(resp.status(), 405, "{method} {path}");
+            assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
+            assert_eq!(resp.headers()[CONTENT_TYPE], "application/problem+json");
+            let body: serde_json::Value = serde_json::from_str(&text(&resp)).unwrap();
+            assert_eq!(body["code"], "method_not_allowed");
+        }
+    }
+
+    #[test]
+    fn the_served_document_states_the_configured_code_length() {
+        let event = crate::testing::event("GET", "/openapi.json", &[], None);
+        let req = lambda_http::request::from_str(&event).unwrap();
+        let site = Site::new(Settings {
+            otp_digits: 6,
+            demo_mode: false,
+        });
+        let doc: serde_json::Value = serde_json::from_str(&text(&site.handle(&req))).unwrap();
+        let pattern =
+            doc["components"]["schemas"]["VerifyCodeRequest"]["properties"]["code"]["pattern"]
+                .as_str()
+                .unwrap();
+        assert!(pattern.contains("[0-9]{6}"), "{pattern}");
     }
 }

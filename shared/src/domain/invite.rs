@@ -4,7 +4,10 @@ use std::fmt;
 use rand::Rng;
 
 pub const INVITE_CODE_LEN: usize = 6;
-const ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+pub const ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// Longest input, in characters, counting the whitespace that trimming forgives: a pasted code
+/// may carry some, an unbounded amount is no code.
+pub const MAX_INPUT_LEN: usize = 32;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct InviteCode(String);
@@ -16,6 +19,9 @@ pub struct InvalidInviteCode;
 impl InviteCode {
     /// Accepts what a person pastes: surrounding spaces and lower case are forgiven.
     pub fn parse(input: &str) -> Result<Self, InvalidInviteCode> {
+        if input.chars().count() > MAX_INPUT_LEN {
+            return Err(InvalidInviteCode);
+        }
         let code = input.trim().to_ascii_uppercase();
         if code.len() == INVITE_CODE_LEN && code.bytes().all(|b| ALPHABET.contains(&b)) {
             Ok(Self(code))
@@ -72,6 +78,12 @@ mod tests {
         ] {
             assert_eq!(InviteCode::parse(bad), Err(InvalidInviteCode), "{bad}");
         }
+        let padded = format!("{:<width$}", "a1b2c3", width = MAX_INPUT_LEN);
+        assert_eq!(InviteCode::parse(&padded).unwrap().as_str(), "A1B2C3");
+        assert_eq!(
+            InviteCode::parse(&format!("{padded} ")),
+            Err(InvalidInviteCode)
+        );
     }
 
     #[test]

@@ -15,9 +15,14 @@ pub struct PhoneNumber(String);
 #[error("not a valid phone number")]
 pub struct InvalidPhone;
 
-/// Longest input we hand to the parser; E.164 has at most 15 digits, so 32 characters leave room
-/// for spaces, dashes and brackets and nothing else.
-const MAX_INPUT_LEN: usize = 32;
+/// Longest input, in characters and counting surrounding whitespace; E.164 has at most 15 digits,
+/// so 32 characters leave room for spaces, dashes and brackets and nothing else.
+pub const MAX_INPUT_LEN: usize = 32;
+
+/// The only characters a number may be spelled with once surrounding whitespace is trimmed:
+/// ASCII digits, `+`, brackets, dashes, dots and spaces. libphonenumber would also read letters
+/// (vanity numbers), extensions and other scripts' digits; none of them belongs in a login.
+pub const INPUT_CHARS: &str = "0123456789+()-. ";
 
 impl PhoneNumber {
     /// Parses what a person would type. Numbers without a `+` are read in `default_region`.
@@ -31,8 +36,11 @@ impl PhoneNumber {
         input: &str,
         default_region: Region,
     ) -> Result<(Self, PhoneFacts), InvalidPhone> {
+        if input.chars().count() > MAX_INPUT_LEN {
+            return Err(InvalidPhone);
+        }
         let input = input.trim();
-        if input.is_empty() || input.len() > MAX_INPUT_LEN {
+        if input.is_empty() || !input.chars().all(|c| INPUT_CHARS.contains(c)) {
             return Err(InvalidPhone);
         }
         let parsed = Parsed::parse(input, Some(default_region)).map_err(|_| InvalidPhone)?;
@@ -187,6 +195,15 @@ mod tests {
     }
 
     #[test]
+    fn surrounding_whitespace_counts_towards_the_length_and_is_trimmed() {
+        let padded = format!("\u{3000}{}\t", "+79991234567");
+        assert_eq!(ru(&padded).unwrap().as_str(), "+79991234567");
+        let at_limit = format!("{:<width$}", "+79991234567", width = MAX_INPUT_LEN);
+        assert!(ru(&at_limit).is_ok());
+        assert_eq!(ru(&format!("{at_limit} ")), Err(InvalidPhone));
+    }
+
+    #[test]
     fn numbers_with_a_plus_keep_their_own_country() {
         assert_eq!(ru("+1 650 253 0000").unwrap().as_str(), "+16502530000");
         assert_eq!(ru("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
@@ -202,6 +219,10 @@ mod tests {
             "+7 000 000 00 00",
             "8 (999) 123-45-67-89-01-23-45-67-89",
             "+99999999999999999999",
+            "+7 999 CALL-NOW",
+            "+7 999 123 45 67 ext. 89",
+            "+７ ９９９ １２３ ４５ ６７",
+            "\u{a0}+79991234567                       ",
         ] {
             assert_eq!(ru(input), Err(InvalidPhone), "{input}");
         }

@@ -2,7 +2,7 @@
 //! problem+json responses. `problem` is the one place where errors become responses, and where
 //! they are counted.
 use lambda_http::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -152,6 +152,12 @@ pub fn problem(err: &Error) -> Response<Body> {
         };
         headers.push((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
     }
+    if let Error::MethodNotAllowed { allow } = err
+        && let Ok(value) = HeaderValue::from_str(allow)
+    {
+        // RFC 9110: a 405 must say which methods the path has.
+        headers.push((ALLOW, value));
+    }
     let detail = if matches!(err, Error::Internal(_) | Error::Unavailable(_)) {
         tracing::error!(error = %Chain(err), problem = code_text, "request failed");
         "Something went wrong on our side. Please try again later.".to_owned()
@@ -162,6 +168,7 @@ pub fn problem(err: &Error) -> Response<Body> {
         tracing::info!(problem = code_text, "request refused");
         err.to_string()
     };
+    let detail = truncate(detail, MAX_DETAIL_CHARS);
     let attempts_left = match err {
         Error::InvalidCode { attempts_left } => Some(*attempts_left),
         _ => None,
@@ -176,6 +183,17 @@ pub fn problem(err: &Error) -> Response<Body> {
     };
     let text = serde_json::to_string(&body).unwrap_or_default();
     response(status, "application/problem+json", text, &headers)
+}
+
+/// The longest `detail` a problem carries: a parser's message can quote the request, and the
+/// OpenAPI document promises clients a bound.
+pub const MAX_DETAIL_CHARS: usize = 300;
+
+fn truncate(mut text: String, max_chars: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max_chars) {
+        text.truncate(at);
+    }
+    text
 }
 
 fn response(
@@ -303,6 +321,26 @@ mod tests {
         let resp = problem(&Error::Internal("table secret-name missing".into()));
         assert_eq!(resp.status().as_u16(), 500);
         assert!(!String::from_utf8_lossy(resp.body().as_ref()).contains("secret-name"));
+    }
+
+    #[test]
+    fn a_method_not_allowed_says_which_methods_the_path_has() {
+        let resp = problem(&Error::MethodNotAllowed {
+            allow: "GET".into(),
+        });
+        assert_eq!(resp.status().as_u16(), 405);
+        assert_eq!(resp.headers()[ALLOW], "GET");
+    }
+
+    #[test]
+    fn problem_details_are_cut_to_their_documented_length() {
+        let long = Error::InvalidBody("é".repeat(MAX_DETAIL_CHARS * 2));
+        let body: Value = serde_json::from_slice(problem(&long).body().as_ref()).unwrap();
+        let detail = body["detail"].as_str().unwrap();
+        assert_eq!(detail.chars().count(), MAX_DETAIL_CHARS);
+        let short = problem(&Error::InvalidPhone);
+        let body: Value = serde_json::from_slice(short.body().as_ref()).unwrap();
+        assert_eq!(body["detail"], "not a valid phone number");
     }
 
     #[test]

@@ -72,6 +72,7 @@ async fn every_route_in_the_table_reaches_its_function_and_others_are_refused() 
             .call_event(&shared::testing::event("DELETE", route.path, &[], None))
             .await;
         resp.assert_problem(405, "method_not_allowed");
+        assert_eq!(resp.header("allow"), Some(route.method), "{route:?}");
     }
     app.call("GET", "/v1/nowhere", None, None)
         .await

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use lambda_http::Body;
 use serde_json::{Value, json};
+use shared::api::openapi::Settings;
 use shared::api::web::Site;
 use shared::state::{AppState, dynamodb_client};
 use shared::testing::event_from;
@@ -45,6 +46,37 @@ impl Resp {
     }
 }
 
+/// Every problem an operation answers in these tests must be one its OpenAPI responses list
+/// (`Operation::problems`, the table the document is built from): the tests double as a check
+/// that the document's codes are complete.
+#[track_caller]
+fn assert_documented(event: &str, resp: &Resp) {
+    if resp.header("content-type") != Some("application/problem+json") {
+        return;
+    }
+    let event: Value = serde_json::from_str(event).expect("a JSON event");
+    let method = event["requestContext"]["http"]["method"].as_str();
+    let path = event["rawPath"].as_str();
+    let route = shared::routes::ROUTES
+        .iter()
+        .find(|r| Some(r.method) == method && Some(r.path) == path);
+    if let Some(route) = route {
+        let documented: Vec<String> = route
+            .operation
+            .problems()
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert!(
+            documented.iter().any(|c| c == resp.code()),
+            "{} {}: `{}` is not in its documented problems {documented:?}",
+            route.method,
+            route.path,
+            resp.code()
+        );
+    }
+}
+
 /// Settings for tests: no SMS delay, codes exposed, everything else the production default.
 pub async fn app() -> TestApp {
     app_with(&[]).await
@@ -54,7 +86,10 @@ pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
     let config = test_config(overrides);
     let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
     TestApp {
-        site: Site::new(config.expose_codes),
+        site: Site::new(Settings {
+            otp_digits: config.otp.digits,
+            demo_mode: config.expose_codes,
+        }),
         state: AppState::new(config, client),
     }
 }
@@ -82,11 +117,13 @@ impl TestApp {
             other if is_json => serde_json::from_slice(other.as_ref()).expect("a JSON body"),
             other => Value::String(String::from_utf8_lossy(other.as_ref()).into_owned()),
         };
-        Resp {
+        let resp = Resp {
             status,
             headers,
             body,
-        }
+        };
+        assert_documented(event, &resp);
+        resp
     }
 
     pub async fn call(
