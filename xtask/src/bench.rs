@@ -171,9 +171,29 @@ struct Usage {
     calls: BTreeMap<&'static str, u32>,
     read_units: f64,
     write_units: f64,
-    /// Sequential waits: a call that starts while none is in flight begins a new one.
-    rounds: u32,
-    in_flight: u32,
+    /// When each HTTP exchange with DynamoDB went out and came back.
+    exchanges: Vec<(Instant, Instant)>,
+    sent: Vec<Instant>,
+}
+
+impl Usage {
+    /// Sequential waits on DynamoDB: the exchanges that overlap in time count as one.
+    fn rounds(&self) -> u32 {
+        let mut spans = self.exchanges.clone();
+        spans.sort();
+        let mut rounds = 0;
+        let mut open_until: Option<Instant> = None;
+        for (start, end) in spans {
+            match open_until {
+                Some(until) if start < until => open_until = Some(until.max(end)),
+                _ => {
+                    rounds += 1;
+                    open_until = Some(end);
+                }
+            }
+        }
+        rounds
+    }
 }
 
 impl Meter {
@@ -184,18 +204,25 @@ impl Meter {
             .unwrap_or_default()
     }
 
-    fn started(&self) {
+    fn transmitted(&self) {
         if let Ok(mut u) = self.0.lock() {
-            if u.in_flight == 0 {
-                u.rounds += 1;
+            u.sent.push(Instant::now());
+        }
+    }
+
+    fn answered(&self) {
+        if let Ok(mut u) = self.0.lock() {
+            // Exchanges answer in any order; pairing each answer with the earliest open send
+            // gives the same overlap as the true pairs.
+            if !u.sent.is_empty() {
+                let start = u.sent.remove(0);
+                u.exchanges.push((start, Instant::now()));
             }
-            u.in_flight += 1;
         }
     }
 
     fn add(&self, op: &'static str, capacity: &[ConsumedCapacity]) {
         if let Ok(mut u) = self.0.lock() {
-            u.in_flight = u.in_flight.saturating_sub(1);
             *u.calls.entry(op).or_default() += 1;
             for c in capacity {
                 u.read_units += c.read_capacity_units().unwrap_or_default();
@@ -244,14 +271,23 @@ impl Intercept for Meter {
         Ok(())
     }
 
-    fn read_before_execution(
+    fn read_before_transmit(
         &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
-            '_,
-        >,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.started();
+        self.transmitted();
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.answered();
         Ok(())
     }
 
@@ -935,12 +971,12 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
                 }
             })
             .collect();
-        rounds_of.insert(label.clone(), f64::from(usage.rounds));
+        rounds_of.insert(label.clone(), f64::from(usage.rounds()));
         writeln!(
             report,
             "| {label} | {status} | {} | {} | {:.1} | {:.1} |",
             calls.join(", "),
-            usage.rounds,
+            usage.rounds(),
             usage.read_units,
             usage.write_units
         )?;
