@@ -90,6 +90,13 @@ impl Cancelled {
     }
 }
 
+/// Whether the transaction's item at `index` (in the order it was given) failed its condition.
+pub(super) fn condition_failed(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons
+        .get(index)
+        .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Reason {
     Condition,

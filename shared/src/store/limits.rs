@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 
-use super::error::Cancelled;
+use super::error::{Cancelled, condition_failed};
 use super::items::{Item, client_count_attribute, failures_key, n, s, sends_key};
 use super::{Store, StoreError, WriteId};
 use crate::domain::{ClientLimits, ClientTag, HourWindow, OtpState, PhoneNumber};
@@ -206,11 +206,7 @@ impl Store {
         match Cancelled::from_sdk(err) {
             // Items in order: the phone's state, the client's counter.
             Cancelled::Condition(reasons) => {
-                let failed = |i: usize| {
-                    reasons
-                        .get(i)
-                        .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-                };
+                let failed = |i: usize| condition_failed(&reasons, i);
                 if failed(1) {
                     Ok(SaveOutcome::ClientFull)
                 } else {

@@ -27,8 +27,8 @@ use aws_sdk_dynamodb::types::{
     CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use error::Cancelled;
 pub use error::StoreError;
+use error::{Cancelled, condition_failed};
 use items::{
     Item, OtpItem, ReferralItem, UniqueItem, UserItem, from_item, invite_key, n, phone_key, s,
     to_item, user_from_item,
@@ -221,11 +221,7 @@ impl Store {
         match Cancelled::from_sdk(err) {
             // Items in order: the user, the phone claim, the invite-code claim.
             Cancelled::Condition(reasons) => {
-                let failed = |i: usize| {
-                    reasons
-                        .get(i)
-                        .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-                };
+                let failed = |i: usize| condition_failed(&reasons, i);
                 if failed(1) {
                     Err(CreateUserError::PhoneTaken)
                 } else if failed(2) {
