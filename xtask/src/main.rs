@@ -19,6 +19,16 @@ mod template;
 
 use anyhow::{Context, bail};
 
+/// A file at the repository's root, for the tests that check the template, samconfig and README.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+fn root_file(name: &str) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

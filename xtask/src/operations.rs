@@ -2,19 +2,11 @@
 //! watches, the access log, the log level, the dashboard, and that every resource in the
 //! template is of a type some check here or in `template.rs` covers.
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use serde_json::Value as Json;
 use serde_norway::{Mapping, Value};
 
-fn root_file(name: &str) -> String {
-    std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(name),
-    )
-    .unwrap()
-}
+use crate::root_file;
 
 fn template() -> Value {
     serde_norway::from_str(&root_file("template.yaml")).unwrap()

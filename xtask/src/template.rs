@@ -440,15 +440,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-
-    fn root_file(name: &str) -> String {
-        std::fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join(name),
-        )
-        .unwrap()
-    }
+    use crate::root_file;
 
     fn contract() -> BTreeSet<Route> {
         shared::routes::ROUTES
