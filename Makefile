@@ -10,7 +10,7 @@ ifeq ($(filter demo prod,$(ENV)),)
 override ENV := demo
 endif
 endif
-.PHONY: setup dev test lint unit postman bench check-deploy deploy destroy smoke event-token
+.PHONY: setup dev test lint unit postman bench profile check-deploy deploy destroy smoke event-token
 
 ## setup: install Java, DynamoDB Local, cargo-lambda, SAM CLI, cfn-lint, Node tools where missing
 setup:
@@ -47,6 +47,16 @@ bench: setup
 	cargo build --release -p send-code -p verify-code -p profile -p web -p xtask
 	cargo lambda build --release --arm64 -p send-code -p verify-code -p profile -p web
 	LAMBDA_RELEASE=1 scripts/with-stack.sh target/release/xtask bench --out bench/results.md
+
+## profile: where one function's CPU goes, perf samples of its cold start + first answer and of 1000
+## warm requests (FUNCTION=send-code|verify-code|profile|web); files in target/profiling/perf
+FUNCTION ?= profile
+PROFILING_TARGET ?= target/profiling
+profile: setup
+	CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=false \
+	  cargo build --release --target-dir $(PROFILING_TARGET) -p $(FUNCTION) -p xtask
+	BENCH_BINARIES=$(PROFILING_TARGET)/release scripts/with-dynamodb.sh \
+	  $(PROFILING_TARGET)/release/xtask profile $(FUNCTION) --out $(PROFILING_TARGET)/perf
 
 ## check-deploy: cfn-lint, sam validate, deploy.sh with a stub sam, import template lint, sam build
 ## (arm64 bootstraps for AL2023), actionlint

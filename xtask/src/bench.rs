@@ -66,7 +66,7 @@ fn sorted_ms(durations: &[Duration]) -> Vec<f64> {
 }
 
 /// The settings every benchmarked function runs with.
-fn function_env(endpoint: &str, runtime_api: &str, name: &str) -> Vec<(String, String)> {
+pub(crate) fn function_env(endpoint: &str, runtime_api: &str, name: &str) -> Vec<(String, String)> {
     [
         ("AWS_LAMBDA_RUNTIME_API", runtime_api),
         ("AWS_LAMBDA_FUNCTION_NAME", name),
@@ -98,7 +98,7 @@ fn function_env(endpoint: &str, runtime_api: &str, name: &str) -> Vec<(String, S
     .collect()
 }
 
-fn spawn(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Child> {
+pub(crate) fn spawn(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Child> {
     Ok(Command::new(binary)
         .env_clear()
         .envs(env.iter().cloned())
@@ -111,13 +111,13 @@ fn spawn(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Child> {
         .spawn()?)
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
 
 /// CPU time the process has used so far, all its threads together, in milliseconds.
-fn cpu_ms(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
     let mut total_ns = 0u64;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()?
@@ -144,11 +144,11 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> String {
+pub(crate) fn event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> String {
     json_event(method, path, token, body.as_ref())
 }
 
-fn send_event(phone: &str) -> String {
+pub(crate) fn send_event(phone: &str) -> String {
     event(
         "POST",
         "/v1/auth/send-code",
@@ -157,7 +157,7 @@ fn send_event(phone: &str) -> String {
     )
 }
 
-fn verify_event(phone: &str, code: &str) -> String {
+pub(crate) fn verify_event(phone: &str, code: &str) -> String {
     let body = json!({ "phone": phone, "code": code });
     event("POST", "/v1/auth/verify-code", None, Some(body))
 }
@@ -342,15 +342,15 @@ impl Intercept for Meter {
     }
 }
 
-struct Bench {
-    endpoint: String,
+pub(crate) struct Bench {
+    pub(crate) endpoint: String,
     state: AppState,
     site: Site,
     meter: Meter,
 }
 
 impl Bench {
-    async fn new(endpoint: String) -> anyhow::Result<Self> {
+    pub(crate) async fn new(endpoint: String) -> anyhow::Result<Self> {
         let env: BTreeMap<String, String> =
             function_env(&endpoint, "", "bench").into_iter().collect();
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
@@ -482,7 +482,11 @@ impl Bench {
     }
 
     /// The main request of each function, prepared `n` times (each needs its own phone or code).
-    async fn main_requests(&self, function: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    pub(crate) async fn main_requests(
+        &self,
+        function: &str,
+        n: usize,
+    ) -> anyhow::Result<Vec<String>> {
         let mut events = Vec::with_capacity(n);
         match function {
             "send-code" => {
@@ -533,8 +537,13 @@ fn size(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
 
-fn release_binary(name: &str) -> anyhow::Result<(PathBuf, u64)> {
-    let binary = root().join("target/release").join(name);
+/// `target/release/NAME`, or NAME in `BENCH_BINARIES` (`make profile` points it at a build that
+/// keeps its symbols).
+pub(crate) fn release_binary(name: &str) -> anyhow::Result<(PathBuf, u64)> {
+    let dir = std::env::var("BENCH_BINARIES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target/release"));
+    let binary = dir.join(name);
     let bytes = size(&binary)
         .with_context(|| format!("{} is missing: cargo build --release", binary.display()))?;
     Ok((binary, bytes))
@@ -676,7 +685,7 @@ struct FirstAnswer {
     cpu_ms: Vec<f64>,
 }
 
-const FIRST_ANSWER_ROUTES: [(&str, &str); 10] = [
+pub(crate) const FIRST_ANSWER_ROUTES: [(&str, &str); 10] = [
     ("POST /v1/auth/send-code", "send-code"),
     (
         "POST /v1/auth/send-code, invalid phone (no DynamoDB call)",
@@ -693,7 +702,7 @@ const FIRST_ANSWER_ROUTES: [(&str, &str); 10] = [
 ];
 
 impl Bench {
-    async fn first_answer_event(&self, label: &str) -> anyhow::Result<String> {
+    pub(crate) async fn first_answer_event(&self, label: &str) -> anyhow::Result<String> {
         Ok(match label {
             "POST /v1/auth/send-code" => send_event(&random_phone()),
             "POST /v1/auth/send-code, invalid phone (no DynamoDB call)" => send_event("+7 000"),

@@ -4,6 +4,8 @@
 //! - `xtask event-token PHONE` prints an access token for that phone's user (created as a first
 //!   login would), for invoking the authenticated events in `events/`;
 //! - `xtask bench --out FILE` measures the functions (see `bench.rs`; run by `make bench`);
+//! - `xtask profile FUNCTION --out DIR` samples where one function's CPU goes (see `profile.rs`;
+//!   run by `make profile`);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
@@ -12,6 +14,7 @@ mod emf;
 mod import;
 #[cfg(test)]
 mod operations;
+mod profile;
 mod runtime_stub;
 mod tables;
 #[cfg(test)]
@@ -64,6 +67,9 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         ["bench", "--out", out] => bench::run(std::path::Path::new(out)).await,
+        ["profile", function, "--out", out] => {
+            profile::run(function, std::path::Path::new(out)).await
+        }
         ["check-metrics", log] => {
             let text = std::fs::read_to_string(log).with_context(|| format!("reading {log}"))?;
             for (name, count) in emf::check(&text)? {

@@ -4,6 +4,7 @@ pub mod invite;
 pub mod limits;
 pub mod otp;
 pub mod phone;
+mod phone_metadata;
 pub mod user;
 
 pub use client::{ClientAddress, ClientTag};

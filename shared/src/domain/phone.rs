@@ -1,7 +1,9 @@
 //! `PhoneNumber`: a valid phone number, always held in E.164 form.
 use std::fmt;
 
-use rlibphonenumber::{PhoneNumber as Parsed, PhoneNumberFormat, PhoneNumberType};
+use rlibphonenumber::{ParseError, PhoneNumberFormat, PhoneNumberType};
+
+use super::phone_metadata;
 
 /// An ISO 3166 region (`RU`), as libphonenumber's metadata knows it.
 pub use rlibphonenumber::Region;
@@ -36,29 +38,33 @@ impl PhoneNumber {
         input: &str,
         default_region: Region,
     ) -> Result<(Self, PhoneFacts), InvalidPhone> {
-        if input.chars().count() > MAX_INPUT_LEN {
+        let input = spelled_as_a_number(input)?;
+        // The rules of the number's own calling code; all of them only when the spelling hides
+        // the code (see `phone_metadata`).
+        let mut util = phone_metadata::first_choice(input, default_region).ok_or(InvalidPhone)?;
+        let parsed = match util.parse(input, Some(default_region)) {
+            Err(ParseError::InvalidCountryCode) => {
+                util = phone_metadata::full();
+                util.parse(input, Some(default_region))
+            }
+            parsed => parsed,
+        }
+        .map_err(|_| InvalidPhone)?;
+        if !util.is_valid_number(&parsed) {
             return Err(InvalidPhone);
         }
-        let input = input.trim();
-        if input.is_empty() || !input.chars().all(|c| INPUT_CHARS.contains(c)) {
-            return Err(InvalidPhone);
-        }
-        let parsed = Parsed::parse(input, Some(default_region)).map_err(|_| InvalidPhone)?;
-        if !parsed.is_valid() {
-            return Err(InvalidPhone);
-        }
-        let line = match parsed.get_type() {
+        let line = match util.get_number_type(&parsed) {
             PhoneNumberType::Mobile => LineKind::Mobile,
             // Where the numbering plan cannot tell (the US and Canada among others).
             PhoneNumberType::FixedLineOrMobile => LineKind::MaybeMobile,
             _ => LineKind::NotMobile,
         };
         let facts = PhoneFacts {
-            region: parsed.get_region_code(),
+            region: util.get_region_for_number(&parsed),
             line,
         };
         Ok((
-            Self(parsed.format_as(PhoneNumberFormat::E164).into_owned()),
+            Self(util.format(&parsed, PhoneNumberFormat::E164).into_owned()),
             facts,
         ))
     }
@@ -85,6 +91,18 @@ impl PhoneNumber {
             &self.0[self.0.len() - keep_end..]
         )
     }
+}
+
+/// The input trimmed, if it is short enough and has only [`INPUT_CHARS`].
+fn spelled_as_a_number(input: &str) -> Result<&str, InvalidPhone> {
+    if input.chars().count() > MAX_INPUT_LEN {
+        return Err(InvalidPhone);
+    }
+    let input = input.trim();
+    if input.is_empty() || !input.chars().all(|c| INPUT_CHARS.contains(c)) {
+        return Err(InvalidPhone);
+    }
+    Ok(input)
 }
 
 /// `Debug` masks, so a stray `{:?}` in a log line cannot leak a number.
@@ -179,6 +197,80 @@ mod tests {
 
     fn russia() -> Region {
         region("RU")
+    }
+
+    /// What `parse_with_facts` gave when it parsed with the library's own util, which builds
+    /// every region's rules: the reference the per-calling-code parsing must match.
+    fn with_all_rules(input: &str, default_region: Region) -> Option<(String, PhoneFacts)> {
+        use rlibphonenumber::PhoneNumber as Parsed;
+        let input = spelled_as_a_number(input).ok()?;
+        let parsed = Parsed::parse(input, Some(default_region)).ok()?;
+        if !parsed.is_valid() {
+            return None;
+        }
+        let line = match parsed.get_type() {
+            PhoneNumberType::Mobile => LineKind::Mobile,
+            PhoneNumberType::FixedLineOrMobile => LineKind::MaybeMobile,
+            _ => LineKind::NotMobile,
+        };
+        let facts = PhoneFacts {
+            region: parsed.get_region_code(),
+            line,
+        };
+        Some((
+            parsed.format_as(PhoneNumberFormat::E164).into_owned(),
+            facts,
+        ))
+    }
+
+    #[test]
+    fn parsing_one_calling_code_at_a_time_matches_the_library_for_every_regions_numbers() {
+        let util = &rlibphonenumber::PHONE_NUMBER_UTIL;
+        let types = [
+            PhoneNumberType::Mobile,
+            PhoneNumberType::FixedLine,
+            PhoneNumberType::TollFree,
+            PhoneNumberType::PremiumRate,
+            PhoneNumberType::VoIP,
+        ];
+        let mut checked = 0;
+        for home in util.get_supported_regions() {
+            for kind in types {
+                let Ok(number) = util.get_example_number_for_type_and_region(home, kind) else {
+                    continue;
+                };
+                let e164 = util.format(&number, PhoneNumberFormat::E164).into_owned();
+                let digits = &e164[1..];
+                let spellings = [
+                    e164.clone(),
+                    util.format(&number, PhoneNumberFormat::International)
+                        .into_owned(),
+                    util.format(&number, PhoneNumberFormat::National)
+                        .into_owned(),
+                    // Dialled abroad from Russia (8 10) and from most of the world (00).
+                    format!("8 10 {digits}"),
+                    format!("00 {digits}"),
+                    digits.to_owned(),
+                    // One digit short and one too many.
+                    e164[..e164.len() - 1].to_owned(),
+                    format!("{e164}0"),
+                ];
+                for input in &spellings {
+                    for default_region in [russia(), region("US"), home] {
+                        let ours = PhoneNumber::parse_with_facts(input, default_region)
+                            .ok()
+                            .map(|(n, facts)| (n.as_str().to_owned(), facts));
+                        assert_eq!(
+                            ours,
+                            with_all_rules(input, default_region),
+                            "{input:?} read in {default_region}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "only {checked} spellings checked");
     }
 
     #[test]
