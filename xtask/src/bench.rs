@@ -171,7 +171,7 @@ struct Usage {
     calls: BTreeMap<&'static str, u32>,
     read_units: f64,
     write_units: f64,
-    /// When each HTTP exchange with DynamoDB went out and came back.
+    /// When each call to DynamoDB started and when its answer came back.
     exchanges: Vec<(Instant, Instant)>,
     sent: Vec<Instant>,
 }
@@ -204,7 +204,7 @@ impl Meter {
             .unwrap_or_default()
     }
 
-    fn transmitted(&self) {
+    fn started(&self) {
         if let Ok(mut u) = self.0.lock() {
             u.sent.push(Instant::now());
         }
@@ -255,6 +255,9 @@ impl Intercept for Meter {
             get_item::GetItemInput, put_item::PutItemInput, query::QueryInput,
             transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
         };
+        // A call's wait starts when the handler makes it, not when its bytes leave: a call that
+        // first opens a connection would otherwise look as if it ran after its siblings.
+        self.started();
         let total = Some(ReturnConsumedCapacity::Total);
         let input = context.input_mut();
         if let Some(i) = input.downcast_mut::<GetItemInput>() {
@@ -268,16 +271,6 @@ impl Intercept for Meter {
         } else if let Some(i) = input.downcast_mut::<TransactWriteItemsInput>() {
             i.return_consumed_capacity = total;
         }
-        Ok(())
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.transmitted();
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! `GET /` (the page to try the API), `GET /docs` (ReDoc) and `GET /openapi.json`. Everything is
-//! embedded in the binary; the OpenAPI document is rendered once per cold start.
+//! embedded in the binary; the OpenAPI document is rendered on its first request after a cold start.
+use std::sync::OnceLock;
+
 use super::openapi::Settings;
 use crate::error::Error;
 use crate::http::problem;
@@ -19,7 +21,10 @@ const DOCS_CSP: &str = "base-uri 'none'; form-action 'none'; frame-ancestors 'no
 
 pub struct Site {
     index: String,
-    openapi: String,
+    settings: Settings,
+    /// Built on the first `GET /openapi.json`, not at init: most cold starts of this function
+    /// serve the page or the docs, and the document takes about a millisecond to build.
+    openapi: OnceLock<String>,
     page_csp: String,
 }
 
@@ -56,7 +61,8 @@ impl Site {
         };
         Self {
             index,
-            openapi: super::openapi::document(settings),
+            settings,
+            openapi: OnceLock::new(),
             page_csp,
         }
     }
@@ -70,7 +76,12 @@ impl Site {
                 Some(&self.page_csp),
             ),
             Ok(Operation::Docs) => page("text/html; charset=utf-8", DOCS, Some(DOCS_CSP)),
-            Ok(Operation::OpenApi) => page("application/json", &self.openapi, None),
+            Ok(Operation::OpenApi) => {
+                let document = self
+                    .openapi
+                    .get_or_init(|| super::openapi::document(self.settings));
+                page("application/json", document, None)
+            }
             Ok(_) => problem(&Error::RouteNotFound),
             Err(e) => problem(&e),
         }
