@@ -129,7 +129,7 @@ pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
     Some(total_ns as f64 / 1e6)
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     percentile(&sorted, 50.0)
@@ -517,12 +517,9 @@ struct FunctionFigures {
 }
 
 /// What [`run_binary`] measures of one binary.
-struct Runs {
-    /// Exec to the first `/next`, wall and CPU.
-    init_ms: Vec<f64>,
-    init_cpu_ms: Vec<f64>,
+pub(crate) struct Runs {
     warm_ms: Vec<f64>,
-    cpu_per_request_ms: f64,
+    pub(crate) cpu_per_request_ms: f64,
     peak_rss_kib: Option<u64>,
 }
 
@@ -567,20 +564,35 @@ fn cold_start(binary: &Path, env: &[(String, String)]) -> anyhow::Result<(f64, f
     }
 }
 
-/// Cold starts, then `events` one after another in one process: the first is left out, the rest
-/// give the warm latency and the CPU per request.
-fn run_binary(
+/// Init wall and CPU times of each binary, by name.
+pub(crate) type Inits = BTreeMap<String, (Vec<f64>, Vec<f64>)>;
+
+/// A binary to cold-start: its name, path and settings.
+pub(crate) type ColdStart<'a> = (&'a str, PathBuf, Vec<(String, String)>);
+
+/// `COLD_RUNS` cold starts of each of `binaries` (name, path, settings), taken in turns (the
+/// floor, then each function, then again), so that a noisy moment of the machine falls on all of
+/// them alike instead of on whichever was being measured: (wall, CPU) of each run, by name.
+pub(crate) fn cold_starts(binaries: &[ColdStart<'_>]) -> anyhow::Result<Inits> {
+    let mut out = Inits::new();
+    for _ in 0..COLD_RUNS {
+        for (name, binary, env) in binaries {
+            let (wall, cpu) = cold_start(binary, env)?;
+            let runs = out.entry((*name).to_owned()).or_default();
+            runs.0.push(wall);
+            runs.1.push(cpu);
+        }
+    }
+    Ok(out)
+}
+
+/// `events` one after another in one process: the first is left out, the rest give the warm
+/// latency and the CPU per request.
+pub(crate) fn run_binary(
     binary: &Path,
     env: &[(String, String)],
     events: Vec<String>,
 ) -> anyhow::Result<Runs> {
-    let mut init = Vec::new();
-    let mut init_cpu = Vec::new();
-    for _ in 0..COLD_RUNS {
-        let (wall, cpu) = cold_start(binary, env)?;
-        init.push(wall);
-        init_cpu.push(cpu);
-    }
     let stub = RuntimeStub::start()?;
     let env: Vec<(String, String)> = env
         .iter()
@@ -634,8 +646,6 @@ fn run_binary(
         _ => f64::NAN,
     };
     Ok(Runs {
-        init_ms: init,
-        init_cpu_ms: init_cpu,
         warm_ms: sorted_ms(&latencies),
         cpu_per_request_ms: cpu_per_request,
         peak_rss_kib: peak,
@@ -877,7 +887,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     writeln!(
         report,
         "Measured by `make bench` on {} ({} cores), release builds, one run. Init: from exec of the native binary \
-         to its first `GET /invocation/next` against a stub Runtime API, median of {COLD_RUNS}, wall time and the \
+         to its first `GET /invocation/next` against a stub Runtime API, median of {COLD_RUNS} taken in turns with the \
+         other binaries, wall time and the \
          process's CPU time; \"× floor\" compares with a bare `lambda_http` function built in the same run. Warm: \
          {WARM_RUNS} invocations of the function's main request after a first one, against DynamoDB Local: latency \
          through the stub, and CPU per request from the process's own counters. Peak RSS: VmHWM after the warm \
@@ -895,28 +906,35 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         report,
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )?;
+    let mut binaries = Vec::new();
+    for name in std::iter::once("floor").chain(FUNCTIONS) {
+        let env = function_env(&bench.endpoint, "", name);
+        binaries.push((name, release_binary(name)?.0, env));
+    }
+    let inits = cold_starts(&binaries)?;
     let floor = measure_floor(&bench)?;
-    let floor_init = median(&floor.runs.init_ms);
+    let floor_init = median(&inits["floor"].0);
     let mut cpu_per_request = BTreeMap::new();
     let mb = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
-    let mut rows = vec![("bare `lambda_http` (floor)".to_owned(), floor)];
+    let mut rows = vec![("bare `lambda_http` (floor)", "floor", floor)];
     for name in FUNCTIONS {
         let f = measure_function(&bench, name).await?;
         cpu_per_request.insert(name, f.runs.cpu_per_request_ms);
-        rows.push((name.to_owned(), f));
+        rows.push((name, name, f));
         eprintln!("measured {name}");
     }
-    for (name, f) in &rows {
+    for (label, name, f) in &rows {
         let r = &f.runs;
-        let init = median(&r.init_ms);
+        let (init_ms, init_cpu_ms) = &inits[*name];
+        let init = median(init_ms);
         writeln!(
             report,
-            "| {name} | {} | {} | {:.2} ms ({:.1}×) | {:.2} ms | {:.2} / {:.2} ms | {:.3} ms | {} |",
+            "| {label} | {} | {} | {:.2} ms ({:.1}×) | {:.2} ms | {:.2} / {:.2} ms | {:.3} ms | {} |",
             f.arm64_bytes.map(mb).unwrap_or_else(|| "n/a".into()),
             mb(f.native_bytes),
             init,
             init / floor_init,
-            median(&r.init_cpu_ms),
+            median(init_cpu_ms),
             percentile(&r.warm_ms, 50.0),
             percentile(&r.warm_ms, 99.0),
             r.cpu_per_request_ms,

@@ -5,14 +5,18 @@
 //! - `FUNCTION-warm.data`: `WARM_RUNS` warm requests after a first one, the process attached to
 //!   after that first answer.
 //!
-//! Each is summarised on stdout by symbol; `perf report -i FILE` opens the call graphs.
+//! Before them it prints the function's init and warm CPU per request as `make bench` measures
+//! them. Each recording is summarised on stdout by symbol; `perf report -i FILE` opens the call graphs.
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::bench::{Bench, FIRST_ANSWER_ROUTES, function_env, release_binary, spawn, stop};
+use crate::bench::{
+    Bench, FIRST_ANSWER_ROUTES, cold_starts, function_env, median, release_binary, run_binary,
+    spawn, stop,
+};
 use crate::runtime_stub::{RuntimeStub, Seen};
 
 const WARM_RUNS: usize = 1_000;
@@ -79,6 +83,19 @@ pub async fn run(function: &str, out: &Path) -> anyhow::Result<()> {
         .find(|(_, f)| *f == function)
         .with_context(|| format!("no function called {function}"))?;
     std::fs::create_dir_all(out)?;
+
+    // The figures `make bench` would give, without perf attached (it slows what it samples).
+    let env = function_env(&bench.endpoint, "", function);
+    let inits = cold_starts(&[(function, binary.clone(), env.clone())])?;
+    let events = bench.main_requests(function, WARM_RUNS + 1).await?;
+    let runs = run_binary(&binary, &env, events)?;
+    let (wall, cpu) = &inits[function];
+    println!(
+        "## {function}\n\ninit p50 {:.2} ms, init CPU p50 {:.2} ms, warm CPU per request {:.3} ms\n",
+        median(wall),
+        median(cpu),
+        runs.cpu_per_request_ms
+    );
 
     let first = out.join(format!("{function}-first.data"));
     let stub = RuntimeStub::start()?;
