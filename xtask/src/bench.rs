@@ -539,16 +539,20 @@ pub(crate) fn release_binary(name: &str) -> anyhow::Result<(PathBuf, u64)> {
     Ok((binary, bytes))
 }
 
-/// Starts `binary` against a fresh stub and waits for its first `/next`: (wall, CPU) of the init.
-fn cold_start(binary: &Path, env: &[(String, String)]) -> anyhow::Result<(f64, f64)> {
-    let stub = RuntimeStub::start()?;
-    let env: Vec<(String, String)> = env
-        .iter()
+/// `env` with the Runtime API at `stub`.
+fn pointed_at(env: &[(String, String)], stub: &RuntimeStub) -> Vec<(String, String)> {
+    env.iter()
         .map(|(k, v)| match k.as_str() {
             "AWS_LAMBDA_RUNTIME_API" => (k.clone(), stub.address.clone()),
             _ => (k.clone(), v.clone()),
         })
-        .collect();
+        .collect()
+}
+
+/// Starts `binary` against a fresh stub and waits for its first `/next`: (wall, CPU) of the init.
+fn cold_start(binary: &Path, env: &[(String, String)]) -> anyhow::Result<(f64, f64)> {
+    let stub = RuntimeStub::start()?;
+    let env = pointed_at(env, &stub);
     let started = Instant::now();
     let child = spawn(binary, &env)?;
     let seen = stub.next_seen(Duration::from_secs(20));
@@ -594,13 +598,7 @@ pub(crate) fn run_binary(
     events: Vec<String>,
 ) -> anyhow::Result<Runs> {
     let stub = RuntimeStub::start()?;
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| match k.as_str() {
-            "AWS_LAMBDA_RUNTIME_API" => (k.clone(), stub.address.clone()),
-            _ => (k.clone(), v.clone()),
-        })
-        .collect();
+    let env = pointed_at(env, &stub);
     let child = spawn(binary, &env)?;
     let pid = child.id();
     let mut latencies = Vec::new();
