@@ -229,7 +229,7 @@ impl Meter {
                 u.write_units += c.write_capacity_units().unwrap_or_default();
                 if c.read_capacity_units().is_none() && c.write_capacity_units().is_none() {
                     // DynamoDB Local may report only the total.
-                    if matches!(op, "GetItem" | "Query") {
+                    if matches!(op, "GetItem" | "BatchGetItem" | "Query") {
                         u.read_units += c.capacity_units().unwrap_or_default();
                     } else {
                         u.write_units += c.capacity_units().unwrap_or_default();
@@ -252,8 +252,9 @@ impl Intercept for Meter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation::{
-            get_item::GetItemInput, put_item::PutItemInput, query::QueryInput,
-            transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
+            batch_get_item::BatchGetItemInput, get_item::GetItemInput, put_item::PutItemInput,
+            query::QueryInput, transact_write_items::TransactWriteItemsInput,
+            update_item::UpdateItemInput,
         };
         // A call's wait starts when the handler makes it, not when its bytes leave: a call that
         // first opens a connection would otherwise look as if it ran after its siblings.
@@ -261,6 +262,8 @@ impl Intercept for Meter {
         let total = Some(ReturnConsumedCapacity::Total);
         let input = context.input_mut();
         if let Some(i) = input.downcast_mut::<GetItemInput>() {
+            i.return_consumed_capacity = total;
+        } else if let Some(i) = input.downcast_mut::<BatchGetItemInput>() {
             i.return_consumed_capacity = total;
         } else if let Some(i) = input.downcast_mut::<PutItemInput>() {
             i.return_consumed_capacity = total;
@@ -291,8 +294,9 @@ impl Intercept for Meter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation::{
-            get_item::GetItemOutput, put_item::PutItemOutput, query::QueryOutput,
-            transact_write_items::TransactWriteItemsOutput, update_item::UpdateItemOutput,
+            batch_get_item::BatchGetItemOutput, get_item::GetItemOutput, put_item::PutItemOutput,
+            query::QueryOutput, transact_write_items::TransactWriteItemsOutput,
+            update_item::UpdateItemOutput,
         };
         let Some(Ok(output)) = context.output_or_error() else {
             // A failed call (a condition that did not hold) still counts as a call.
@@ -303,6 +307,8 @@ impl Intercept for Meter {
                         "PutItem"
                     } else if i.downcast_ref::<aws_sdk_dynamodb::operation::get_item::GetItemInput>().is_some() {
                         "GetItem"
+                    } else if i.downcast_ref::<aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput>().is_some() {
+                        "BatchGetItem"
                     } else if i.downcast_ref::<aws_sdk_dynamodb::operation::update_item::UpdateItemInput>().is_some() {
                         "UpdateItem"
                     } else if i.downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>().is_some() {
@@ -317,6 +323,11 @@ impl Intercept for Meter {
         };
         if let Some(o) = output.downcast_ref::<GetItemOutput>() {
             self.add("GetItem", o.consumed_capacity.as_slice());
+        } else if let Some(o) = output.downcast_ref::<BatchGetItemOutput>() {
+            self.add(
+                "BatchGetItem",
+                o.consumed_capacity.as_deref().unwrap_or_default(),
+            );
         } else if let Some(o) = output.downcast_ref::<PutItemOutput>() {
             self.add("PutItem", o.consumed_capacity.as_slice());
         } else if let Some(o) = output.downcast_ref::<UpdateItemOutput>() {

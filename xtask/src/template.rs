@@ -580,6 +580,8 @@ mod tests {
                     table("dynamodb:PutItem", "OtpTable", None),
                     table("dynamodb:UpdateItem", "OtpTable", None),
                     table("dynamodb:ConditionCheckItem", "OtpTable", None),
+                    table("dynamodb:BatchGetItem", "OtpTable", None),
+                    table("dynamodb:BatchGetItem", "UniquesTable", None),
                     table("dynamodb:GetItem", "UsersTable", None),
                     table("dynamodb:PutItem", "UsersTable", None),
                     table("dynamodb:GetItem", "UniquesTable", None),

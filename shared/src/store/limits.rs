@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::error::{Cancelled, condition_failed};
-use super::items::{Item, client_count_attribute, failures_key, n, s, sends_key};
-use super::{Store, StoreError, WriteId};
-use crate::domain::{ClientLimits, ClientTag, HourWindow, OtpState, PhoneNumber};
+use super::items::{Item, client_count_attribute, failures_key, n, phone_key, s, sends_key};
+use super::{Store, StoreError, Wanted, WriteId, otp_state_from, owner_from};
+use crate::domain::{ClientLimits, ClientTag, HourWindow, OtpState, PhoneNumber, UserId};
 
 /// What counting one send did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,21 +132,43 @@ impl Store {
         Ok(())
     }
 
-    /// `client`'s wrong codes in the hour so far.
-    pub async fn client_failures(
+    /// What judging a code needs, read in one call: the phone's code state, `client`'s wrong
+    /// codes in the hour so far, and the phone's user if it has one.
+    pub async fn verification_reads(
         &self,
+        phone: &PhoneNumber,
         client: &ClientTag,
         window: HourWindow,
-    ) -> Result<u32, StoreError> {
-        let item = self
-            .get(
-                &self.tables.otp,
-                "phone",
-                &failures_key(client, &window),
-                Some(FAILURES),
-            )
+    ) -> Result<(OtpState, u32, Option<UserId>), StoreError> {
+        let read = self
+            .get_many(&[
+                Wanted {
+                    table: &self.tables.otp,
+                    key: "phone",
+                    value: phone.as_str().to_owned(),
+                },
+                Wanted {
+                    table: &self.tables.otp,
+                    key: "phone",
+                    value: failures_key(client, &window),
+                },
+                Wanted {
+                    table: &self.tables.uniques,
+                    key: "key",
+                    value: phone_key(phone),
+                },
+            ])
             .await?;
-        Ok(count(item.as_ref(), FAILURES))
+        let Ok([state, failures, owner]) = <[Option<Item>; 3]>::try_from(read) else {
+            return Err(StoreError::mapping(
+                "a batch read gave back another number of items",
+            ));
+        };
+        Ok((
+            otp_state_from(state)?,
+            count(failures.as_ref(), FAILURES),
+            owner_from(owner)?,
+        ))
     }
 
     /// Saves a verification's outcome for the phone and, in the same transaction, counts a wrong

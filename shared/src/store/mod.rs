@@ -24,7 +24,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    CancellationReason, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 pub use error::StoreError;
@@ -42,6 +43,30 @@ use crate::domain::{
 };
 
 pub const REFERRER_INDEX: &str = "referrer-index";
+
+/// How many times [`Store::get_many`] asks for keys DynamoDB left unprocessed.
+const BATCH_READ_ATTEMPTS: u32 = 4;
+
+/// One item for [`Store::get_many`]: its table, key attribute and key.
+struct Wanted<'a> {
+    table: &'a str,
+    key: &'static str,
+    value: String,
+}
+
+/// A phone's code state from its item; a phone never seen (or long forgotten) has none.
+fn otp_state_from(item: Option<Item>) -> Result<OtpState, StoreError> {
+    match item {
+        Some(item) => from_item::<OtpItem>(item)?.into_state(),
+        None => Ok(OtpState::default()),
+    }
+}
+
+/// Who holds a claim (a phone or an invite code), from its item in the uniques table.
+fn owner_from(item: Option<Item>) -> Result<Option<UserId>, StoreError> {
+    item.map(|item| from_item::<UniqueItem>(item).map(|u| UserId::from_trusted(u.user_id)))
+        .transpose()
+}
 
 /// Identifies one logical write across the SDK's own retries of it. The SDK retries a write whose
 /// reply timed out; if the first attempt had landed, the retry fails its own condition. The item
@@ -96,13 +121,10 @@ impl Store {
 
     /// The phone's code state; a phone never seen (or long forgotten) reads as the default.
     pub async fn otp_state(&self, phone: &PhoneNumber) -> Result<OtpState, StoreError> {
-        match self
-            .get(&self.tables.otp, "phone", phone.as_str(), None)
-            .await?
-        {
-            Some(item) => from_item::<OtpItem>(item)?.into_state(),
-            None => Ok(OtpState::default()),
-        }
+        otp_state_from(
+            self.get(&self.tables.otp, "phone", phone.as_str(), None)
+                .await?,
+        )
     }
 
     /// Saves `next`, computed from the state read at `next.revision`, only if nobody saved in
@@ -171,10 +193,7 @@ impl Store {
     }
 
     async fn unique_owner(&self, key: String) -> Result<Option<UserId>, StoreError> {
-        self.get(&self.tables.uniques, "key", &key, None)
-            .await?
-            .map(|item| from_item::<UniqueItem>(item).map(|u| UserId::from_trusted(u.user_id)))
-            .transpose()
+        owner_from(self.get(&self.tables.uniques, "key", &key, None).await?)
     }
 
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -385,6 +404,61 @@ impl Store {
             .await
             .map_err(StoreError::from_sdk)?
             .item)
+    }
+
+    /// Reads items of one or more tables in one `BatchGetItem`, strongly consistent, and gives
+    /// them back in the order asked (`None` where an item does not exist). Parallel `GetItem`s
+    /// would wait as long, but each call costs the function its own request to sign, send and
+    /// parse. Keys DynamoDB leaves unprocessed (it may, when throttled) are asked for again a few
+    /// times with a growing pause; then the read counts as unavailable.
+    async fn get_many(&self, wanted: &[Wanted<'_>]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
+        for w in wanted {
+            let keys = request
+                .remove(w.table)
+                .map(|k| k.keys)
+                .unwrap_or_default()
+                .into_iter()
+                .chain([HashMap::from([(w.key.to_owned(), s(&w.value))])]);
+            let batch = KeysAndAttributes::builder()
+                .set_keys(Some(keys.collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::mapping)?;
+            request.insert(w.table.to_owned(), batch);
+        }
+        let mut found: Vec<(String, Item)> = Vec::new();
+        for attempt in 0..BATCH_READ_ATTEMPTS {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for (table, items) in out.responses.unwrap_or_default() {
+                found.extend(items.into_iter().map(|item| (table.clone(), item)));
+            }
+            match out.unprocessed_keys.filter(|rest| !rest.is_empty()) {
+                Some(rest) => request = rest,
+                None => {
+                    return Ok(wanted
+                        .iter()
+                        .map(|w| {
+                            let at = found.iter().position(|(table, item)| {
+                                table == w.table
+                                    && item.get(w.key).and_then(|v| v.as_s().ok()) == Some(&w.value)
+                            });
+                            at.map(|i| found.swap_remove(i).1)
+                        })
+                        .collect());
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+        }
+        Err(StoreError::Unavailable(
+            "DynamoDB left part of a batch read unprocessed".into(),
+        ))
     }
 
     /// After a write's condition failed: the attributes that tell whether the item holds that

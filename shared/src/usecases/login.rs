@@ -112,11 +112,10 @@ async fn check_code(
         retry_after: window.ends_in,
     };
     let outcome = retry_on_conflict("one phone's code", || async {
-        let (current, failures, known) = tokio::try_join!(
-            state.store.otp_state(phone),
-            state.store.client_failures(client, window),
-            state.store.user_id_by_phone(phone),
-        )?;
+        let (current, failures, known) = state
+            .store
+            .verification_reads(phone, client, window)
+            .await?;
         if failures >= limit {
             return Err(full());
         }
