@@ -596,6 +596,8 @@ mod tests {
                     table("dynamodb:UpdateItem", "UsersTable", None),
                     table("dynamodb:Query", "UsersTable", Some("referrer-index")),
                     table("dynamodb:GetItem", "UniquesTable", None),
+                    table("dynamodb:BatchGetItem", "UsersTable", None),
+                    table("dynamodb:BatchGetItem", "UniquesTable", None),
                 ]),
             ),
         ])

@@ -196,6 +196,34 @@ impl Store {
         owner_from(self.get(&self.tables.uniques, "key", &key, None).await?)
     }
 
+    /// The user and who holds `code`, read in one call (what an activation checks first).
+    pub async fn user_and_invite_owner(
+        &self,
+        id: &UserId,
+        code: &InviteCode,
+    ) -> Result<(Option<User>, Option<UserId>), StoreError> {
+        let read = self
+            .get_many(&[
+                Wanted {
+                    table: &self.tables.users,
+                    key: "id",
+                    value: id.as_str().to_owned(),
+                },
+                Wanted {
+                    table: &self.tables.uniques,
+                    key: "key",
+                    value: invite_key(code),
+                },
+            ])
+            .await?;
+        let Ok([user, owner]) = <[Option<Item>; 2]>::try_from(read) else {
+            return Err(StoreError::mapping(
+                "a batch read gave back another number of items",
+            ));
+        };
+        Ok((user.map(user_from_item).transpose()?, owner_from(owner)?))
+    }
+
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         self.get(&self.tables.users, "id", id.as_str(), None)
             .await?

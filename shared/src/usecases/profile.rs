@@ -25,11 +25,12 @@ fn user_id(claims: &Claims) -> UserId {
 
 /// The token's user, if the token was not revoked by a logout since it was issued.
 async fn current_user(state: &AppState, claims: &Claims) -> Result<User> {
-    let user = state
-        .store
-        .user(&user_id(claims))
-        .await?
-        .ok_or(Error::Unauthorized(AuthFailure::Invalid))?;
+    token_holder(state.store.user(&user_id(claims)).await?, claims)
+}
+
+/// The token's user, as read: gone users and revoked tokens are refused.
+fn token_holder(user: Option<User>, claims: &Claims) -> Result<User> {
+    let user = user.ok_or(Error::Unauthorized(AuthFailure::Invalid))?;
     if user.token_version != claims.ver {
         return Err(Error::Unauthorized(AuthFailure::Revoked));
     }
@@ -57,11 +58,11 @@ pub async fn activate(
     code: &InviteCode,
 ) -> Result<(User, Vec<Referral>)> {
     let id = user_id(claims);
-    let (mut user, holder, referrals) = tokio::try_join!(
-        current_user(state, claims),
-        async { Ok(state.store.invite_code_owner(code).await?) },
+    let ((user, holder), referrals) = tokio::try_join!(
+        async { Ok(state.store.user_and_invite_owner(&id, code).await?) },
         newest_referrals(state, &id),
     )?;
+    let mut user = token_holder(user, claims)?;
     // Whom the holder referred is not read here: the transaction's condition checks it.
     let holder = holder.map(|id| Referrer {
         id,
