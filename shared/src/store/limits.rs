@@ -140,8 +140,8 @@ impl Store {
         client: &ClientTag,
         window: HourWindow,
     ) -> Result<(OtpState, u32, Option<UserId>), StoreError> {
-        let read = self
-            .get_many(&[
+        let [state, failures, owner] = self
+            .get_many([
                 Wanted {
                     table: &self.tables.otp,
                     key: "phone",
@@ -159,11 +159,6 @@ impl Store {
                 },
             ])
             .await?;
-        let Ok([state, failures, owner]) = <[Option<Item>; 3]>::try_from(read) else {
-            return Err(StoreError::mapping(
-                "a batch read gave back another number of items",
-            ));
-        };
         Ok((
             otp_state_from(state)?,
             count(failures.as_ref(), FAILURES),

@@ -202,8 +202,8 @@ impl Store {
         id: &UserId,
         code: &InviteCode,
     ) -> Result<(Option<User>, Option<UserId>), StoreError> {
-        let read = self
-            .get_many(&[
+        let [user, owner] = self
+            .get_many([
                 Wanted {
                     table: &self.tables.users,
                     key: "id",
@@ -216,11 +216,6 @@ impl Store {
                 },
             ])
             .await?;
-        let Ok([user, owner]) = <[Option<Item>; 2]>::try_from(read) else {
-            return Err(StoreError::mapping(
-                "a batch read gave back another number of items",
-            ));
-        };
         Ok((user.map(user_from_item).transpose()?, owner_from(owner)?))
     }
 
@@ -439,9 +434,12 @@ impl Store {
     /// would wait as long, but each call costs the function its own request to sign, send and
     /// parse. Keys DynamoDB leaves unprocessed (it may, when throttled) are asked for again a few
     /// times with a growing pause; then the read counts as unavailable.
-    async fn get_many(&self, wanted: &[Wanted<'_>]) -> Result<Vec<Option<Item>>, StoreError> {
+    async fn get_many<const N: usize>(
+        &self,
+        wanted: [Wanted<'_>; N],
+    ) -> Result<[Option<Item>; N], StoreError> {
         let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
-        for w in wanted {
+        for w in &wanted {
             let keys = request
                 .remove(w.table)
                 .map(|k| k.keys)
@@ -470,16 +468,13 @@ impl Store {
             match out.unprocessed_keys.filter(|rest| !rest.is_empty()) {
                 Some(rest) => request = rest,
                 None => {
-                    return Ok(wanted
-                        .iter()
-                        .map(|w| {
-                            let at = found.iter().position(|(table, item)| {
-                                table == w.table
-                                    && item.get(w.key).and_then(|v| v.as_s().ok()) == Some(&w.value)
-                            });
-                            at.map(|i| found.swap_remove(i).1)
-                        })
-                        .collect());
+                    return Ok(wanted.map(|w| {
+                        let at = found.iter().position(|(table, item)| {
+                            table == w.table
+                                && item.get(w.key).and_then(|v| v.as_s().ok()) == Some(&w.value)
+                        });
+                        at.map(|i| found.swap_remove(i).1)
+                    }));
                 }
             }
             tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
