@@ -35,7 +35,7 @@ use crate::runtime_stub::{RuntimeStub, Seen};
 const FUNCTIONS: [&str; 4] = ["send-code", "verify-code", "profile", "web"];
 const COLD_RUNS: usize = 30;
 const FIRST_ANSWER_RUNS: usize = 7;
-const WARM_RUNS: usize = 1_000;
+pub(crate) const WARM_RUNS: usize = 1_000;
 /// Lambda's CPU share grows with memory: one full vCPU at 1,769 MB.
 const MB_PER_VCPU: f64 = 1_769.0;
 /// Lambda arm64 price per GB-second (us-east-1, first tier).
@@ -95,7 +95,20 @@ pub(crate) fn function_env(endpoint: &str, runtime_api: &str, name: &str) -> Vec
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))),
     )
+    .chain((name == SINGLE_THREADED_FLOOR).then(|| ("FLOOR_SINGLE_THREAD".into(), "1".into())))
     .collect()
+}
+
+/// The floor binary on a single-threaded runtime, as the functions run (`xtask/src/bin/floor.rs`).
+pub(crate) const SINGLE_THREADED_FLOOR: &str = "floor-single";
+
+/// The binary a bench name runs: both floors are one binary.
+pub(crate) fn binary_of(name: &str) -> anyhow::Result<(PathBuf, u64)> {
+    release_binary(if name == SINGLE_THREADED_FLOOR {
+        "floor"
+    } else {
+        name
+    })
 }
 
 pub(crate) fn spawn(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Child> {
@@ -673,13 +686,13 @@ async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionF
     })
 }
 
-/// The floor: a bare `lambda_http` function (`xtask/src/bin/floor.rs`), measured like the others.
-fn measure_floor(bench: &Bench) -> anyhow::Result<FunctionFigures> {
-    let (binary, native_bytes) = release_binary("floor")?;
+/// A floor: a bare `lambda_http` function (`xtask/src/bin/floor.rs`), measured like the others.
+fn measure_floor(bench: &Bench, name: &str) -> anyhow::Result<FunctionFigures> {
+    let (binary, native_bytes) = binary_of(name)?;
     let events = (0..=WARM_RUNS)
         .map(|_| event("GET", "/", None, None))
         .collect();
-    let env = function_env(&bench.endpoint, "", "floor");
+    let env = function_env(&bench.endpoint, "", name);
     Ok(FunctionFigures {
         native_bytes,
         arm64_bytes: None,
@@ -898,7 +911,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         "Measured by `make bench` on {} ({} cores), release builds, one run. Init: from exec of the native binary \
          to its first `GET /invocation/next` against a stub Runtime API, median of {COLD_RUNS} taken in turns with the \
          other binaries, wall time and the \
-         process's CPU time; \"× floor\" compares with a bare `lambda_http` function built in the same run. Warm: \
+         process's CPU time; \"× floor\" compares with a bare `lambda_http` function built in the same run, \
+         \"× floor 1\" with the same on a single-threaded runtime, as the functions run. Warm: \
          {WARM_RUNS} invocations of the function's main request after a first one, against DynamoDB Local: latency \
          through the stub, and CPU per request from the process's own counters. Peak RSS: VmHWM after the warm \
          run.\n",
@@ -909,23 +923,38 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     )?;
     writeln!(
         report,
-        "| function | arm64 bootstrap | native | init p50 (× floor) | init CPU p50 | warm p50 / p99 | CPU per request | peak RSS |"
+        "| function | arm64 bootstrap | native | init p50 (× floor, × floor 1) | init CPU p50 | warm p50 / p99 | CPU per request (× floor 1) | peak RSS |"
     )?;
     writeln!(
         report,
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )?;
     let mut binaries = Vec::new();
-    for name in std::iter::once("floor").chain(FUNCTIONS) {
+    for name in ["floor", SINGLE_THREADED_FLOOR]
+        .into_iter()
+        .chain(FUNCTIONS)
+    {
         let env = function_env(&bench.endpoint, "", name);
-        binaries.push((name, release_binary(name)?.0, env));
+        binaries.push((name, binary_of(name)?.0, env));
     }
     let inits = cold_starts(&binaries)?;
-    let floor = measure_floor(&bench)?;
     let floor_init = median(&inits["floor"].0);
+    let single_init = median(&inits[SINGLE_THREADED_FLOOR].0);
     let mut cpu_per_request = BTreeMap::new();
     let mb = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
-    let mut rows = vec![("bare `lambda_http` (floor)", "floor", floor)];
+    let mut rows = vec![
+        (
+            "bare `lambda_http` (floor)",
+            "floor",
+            measure_floor(&bench, "floor")?,
+        ),
+        (
+            "the same, single-threaded runtime (floor 1)",
+            SINGLE_THREADED_FLOOR,
+            measure_floor(&bench, SINGLE_THREADED_FLOOR)?,
+        ),
+    ];
+    let single_cpu = rows[1].2.runs.cpu_per_request_ms;
     for name in FUNCTIONS {
         let f = measure_function(&bench, name).await?;
         cpu_per_request.insert(name, f.runs.cpu_per_request_ms);
@@ -938,15 +967,17 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         let init = median(init_ms);
         writeln!(
             report,
-            "| {label} | {} | {} | {:.2} ms ({:.1}×) | {:.2} ms | {:.2} / {:.2} ms | {:.3} ms | {} |",
+            "| {label} | {} | {} | {:.2} ms ({:.1}×, {:.1}×) | {:.2} ms | {:.2} / {:.2} ms | {:.3} ms ({:.1}×) | {} |",
             f.arm64_bytes.map(mb).unwrap_or_else(|| "n/a".into()),
             mb(f.native_bytes),
             init,
             init / floor_init,
+            init / single_init,
             median(init_cpu_ms),
             percentile(&r.warm_ms, 50.0),
             percentile(&r.warm_ms, 99.0),
             r.cpu_per_request_ms,
+            r.cpu_per_request_ms / single_cpu,
             r.peak_rss_kib
                 .map(|k| format!("{:.1} MiB", k as f64 / 1_024.0))
                 .unwrap_or_else(|| "n/a".into()),
@@ -1043,6 +1074,15 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             share
         )?;
     }
+    writeln!(report, "\n## What the SDK adds to one DynamoDB request\n")?;
+    writeln!(
+        report,
+        "The same consistent GetItem against DynamoDB Local, in turns on one single-threaded runtime as in the \
+         functions: through the SDK client the functions use, and signed with `aws-sigv4` (the SDK's own signing \
+         crate) and sent with hyper, the response parsed as JSON. CPU of that thread only (`xtask sdk-cost`).\n"
+    )?;
+    writeln!(report, "{}", crate::sdk_cost::table(&bench.endpoint)?)?;
+    eprintln!("measured the SDK's share");
     if let Ok(api) = std::env::var("API_URL") {
         writeln!(report, "\n## The whole local stack under load\n")?;
         writeln!(

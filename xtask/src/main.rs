@@ -10,12 +10,14 @@
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
 mod bench;
+mod compare;
 mod emf;
 mod import;
 #[cfg(test)]
 mod operations;
 mod profile;
 mod runtime_stub;
+mod sdk_cost;
 mod tables;
 #[cfg(test)]
 mod template;
@@ -67,9 +69,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         ["bench", "--out", out] => bench::run(std::path::Path::new(out)).await,
+        ["compare", function, binaries @ ..] if !binaries.is_empty() => {
+            compare::run(function, binaries).await
+        }
         ["profile", function, "--out", out] => {
             profile::run(function, std::path::Path::new(out)).await
         }
+        ["sdk-cost"] => sdk_cost::run(),
         ["check-metrics", log] => {
             let text = std::fs::read_to_string(log).with_context(|| format!("reading {log}"))?;
             for (name, count) in emf::check(&text)? {
@@ -95,7 +101,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | \
+            "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
+             xtask sdk-cost | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
         ),
     }

@@ -14,12 +14,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::bench::{
-    Bench, FIRST_ANSWER_ROUTES, cold_starts, function_env, median, release_binary, run_binary,
-    spawn, stop,
+    Bench, FIRST_ANSWER_ROUTES, WARM_RUNS, cold_starts, function_env, median, release_binary,
+    run_binary, spawn, stop,
 };
 use crate::runtime_stub::{RuntimeStub, Seen};
-
-const WARM_RUNS: usize = 1_000;
 
 /// `perf record` with DWARF call graphs (release builds have no frame pointers).
 fn perf_record(out: &Path, hz: u32) -> Command {

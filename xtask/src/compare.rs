@@ -1,0 +1,75 @@
+//! `xtask compare FUNCTION BINARY...`: init and warm CPU per request of several builds of one
+//! function (another allocator, another `opt-level`, ...) and of the floor, measured in turns in
+//! one run.
+//! The machine's noise between runs is about ±30%, larger than most changes worth trying, so
+//! a change is judged only against a baseline measured beside it.
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::bench::{
+    Bench, SINGLE_THREADED_FLOOR, WARM_RUNS, binary_of, cold_starts, event, function_env, median,
+    run_binary,
+};
+
+const ROUNDS: usize = 5;
+
+pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
+    let endpoint =
+        std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
+    let bench = Bench::new(endpoint).await?;
+    let floors = ["floor", SINGLE_THREADED_FLOOR];
+    let mut builds = Vec::new();
+    for floor in floors {
+        builds.push((floor.to_owned(), binary_of(floor)?.0));
+    }
+    builds.extend(binaries.iter().map(|b| ((*b).to_owned(), PathBuf::from(b))));
+    let env_of = |name: &str| {
+        let function = if floors.contains(&name) {
+            name
+        } else {
+            function
+        };
+        function_env(&bench.endpoint, "", function)
+    };
+    let inits = cold_starts(
+        &builds
+            .iter()
+            .map(|(name, binary)| (name.as_str(), binary.clone(), env_of(name)))
+            .collect::<Vec<_>>(),
+    )?;
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); builds.len()];
+    for round in 1..=ROUNDS {
+        for ((name, binary), cpu) in builds.iter().zip(&mut cpu) {
+            let events = if floors.contains(&name.as_str()) {
+                (0..=WARM_RUNS)
+                    .map(|_| event("GET", "/", None, None))
+                    .collect()
+            } else {
+                bench.main_requests(function, WARM_RUNS + 1).await?
+            };
+            let runs = run_binary(binary, &env_of(name), events)?;
+            eprintln!(
+                "round {round}: {name}: {:.3} ms CPU per request",
+                runs.cpu_per_request_ms
+            );
+            cpu.push(runs.cpu_per_request_ms);
+        }
+    }
+    println!(
+        "| build | init wall / CPU, medians | CPU per request, median of {ROUNDS} rounds of {WARM_RUNS} | each round |"
+    );
+    println!("| --- | ---: | ---: | --- |");
+    for ((name, _), cpu) in builds.iter().zip(&cpu) {
+        let (wall, init_cpu) = &inits[name];
+        let each: Vec<String> = cpu.iter().map(|c| format!("{c:.3}")).collect();
+        println!(
+            "| {name} | {:.2} / {:.2} ms | {:.3} ms | {} |",
+            median(wall),
+            median(init_cpu),
+            median(cpu),
+            each.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! `xtask sdk-cost`: the CPU one DynamoDB request costs a function through the AWS SDK, against
+//! the same request signed with `aws-sigv4` (the SDK's own signing crate) and sent with hyper
+//! directly: the part of a warm request's CPU that is the SDK's orchestration (interceptors,
+//! endpoint rules, retries, timeouts, its HTTP layers) and not the exchange itself. One thread
+//! on a single-threaded runtime, as in the functions, the two in turns; CPU from that thread's
+//! own counter.
+use std::time::SystemTime;
+
+use anyhow::Context;
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::bench::median;
+
+const CALLS: usize = 2_000;
+const ROUNDS: usize = 5;
+
+/// CPU time this thread has used, in milliseconds (`/proc/thread-self/schedstat`, nanoseconds).
+fn thread_cpu_ms() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+    let ns: f64 = stat
+        .split_whitespace()
+        .next()
+        .context("schedstat is empty")?
+        .parse()?;
+    Ok(ns / 1e6)
+}
+
+/// The comparison as a Markdown table, measured on a thread of its own.
+pub fn table(endpoint: &str) -> anyhow::Result<String> {
+    let endpoint = endpoint.to_owned();
+    let table = std::env::var("USERS_TABLE").unwrap_or_else(|_| "referral-users".into());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(measure(&endpoint, &table))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let endpoint =
+        std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
+    println!("{}", table(&endpoint)?);
+    Ok(())
+}
+
+async fn measure(endpoint: &str, table: &str) -> anyhow::Result<String> {
+    let sdk = shared::state::dynamodb_client(Some(endpoint));
+    let raw = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let credentials = Credentials::new(
+        std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into()),
+        std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into()),
+        None,
+        None,
+        "environment",
+    )
+    .into();
+    let body = Bytes::from(
+        serde_json::json!({
+            "TableName": table,
+            "Key": {"id": {"S": "nobody"}},
+            "ConsistentRead": true,
+        })
+        .to_string(),
+    );
+    let one_raw = || async {
+        let params = v4::SigningParams::builder()
+            .identity(&credentials)
+            .region("us-east-1")
+            .name("dynamodb")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let headers = [
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", "DynamoDB_20120810.GetItem"),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            endpoint,
+            headers.into_iter(),
+            SignableBody::Bytes(&body),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let mut request = http::Request::post(endpoint);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut request = request.body(Full::new(body.clone()))?;
+        instructions.apply_to_request_http1x(&mut request);
+        let response = raw.request(request).await?;
+        anyhow::ensure!(response.status().is_success(), "{}", response.status());
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let _: serde_json::Value = serde_json::from_slice(&bytes)?;
+        anyhow::Ok(())
+    };
+    let one_sdk = || async {
+        sdk.get_item()
+            .table_name(table)
+            .key("id", AttributeValue::S("nobody".into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        anyhow::Ok(())
+    };
+    // Each opens its connection before it is measured.
+    one_raw().await?;
+    one_sdk().await?;
+    let (mut sdk_ms, mut raw_ms) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let start = thread_cpu_ms()?;
+        for _ in 0..CALLS {
+            one_sdk().await?;
+        }
+        let middle = thread_cpu_ms()?;
+        for _ in 0..CALLS {
+            one_raw().await?;
+        }
+        let end = thread_cpu_ms()?;
+        sdk_ms.push((middle - start) / CALLS as f64);
+        raw_ms.push((end - middle) / CALLS as f64);
+    }
+    let each = |v: &[f64]| {
+        v.iter()
+            .map(|c| format!("{c:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(format!(
+        "| one GetItem | CPU per call, median of {ROUNDS} rounds of {CALLS} | each round |\n\
+         | --- | ---: | --- |\n\
+         | through the SDK | {:.3} ms | {} |\n\
+         | signed with `aws-sigv4`, sent with hyper | {:.3} ms | {} |\n",
+        median(&sdk_ms),
+        each(&sdk_ms),
+        median(&raw_ms),
+        each(&raw_ms)
+    ))
+}
