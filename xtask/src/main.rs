@@ -6,6 +6,10 @@
 //! - `xtask bench --out FILE` measures the functions (see `bench.rs`; run by `make bench`);
 //! - `xtask profile FUNCTION --out DIR` samples where one function's CPU goes (see `profile.rs`;
 //!   run by `make profile`);
+//! - `xtask compare FUNCTION BINARY...` measures builds of one function against each other and the
+//!   floors, in turns (see `compare.rs`);
+//! - `xtask sdk-cost` measures what the SDK adds to one DynamoDB request (see `sdk_cost.rs`; also
+//!   a section of `make bench`);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
