@@ -1078,8 +1078,9 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     writeln!(
         report,
         "The same consistent GetItem against DynamoDB Local, in turns on one single-threaded runtime as in the \
-         functions: through the SDK client the functions use, and signed with `aws-sigv4` (the SDK's own signing \
-         crate) and sent with hyper, the response parsed as JSON. CPU of that thread only (`xtask sdk-cost`).\n"
+         functions: through the SDK client the functions use, through the same client with its optional layers \
+         switched off, and signed with `aws-sigv4` (the SDK's own signing crate) and sent with hyper, the \
+         response parsed as JSON. CPU of that thread only (`xtask sdk-cost`).\n"
     )?;
     writeln!(report, "{}", crate::sdk_cost::table(&bench.endpoint)?)?;
     eprintln!("measured the SDK's share");
