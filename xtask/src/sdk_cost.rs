@@ -2,9 +2,8 @@
 //! the same request signed with `aws-sigv4` (the SDK's own signing crate) and sent with hyper
 //! directly: the part of a warm request's CPU that is the SDK's orchestration (interceptors,
 //! endpoint rules, retries, timeouts, its HTTP layers) and not the exchange itself, and whether
-//! switching off the SDK's optional layers changes that. One thread
-//! on a single-threaded runtime, as in the functions, the two in turns; CPU from that thread's
-//! own counter.
+//! switching off the SDK's optional layers changes that. One thread on a single-threaded
+//! runtime, as in the functions, the three in turns; CPU from that thread's own counter.
 use std::time::SystemTime;
 
 use anyhow::Context;
