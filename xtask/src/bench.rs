@@ -689,15 +689,19 @@ async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionF
 /// A floor: a bare `lambda_http` function (`xtask/src/bin/floor.rs`), measured like the others.
 fn measure_floor(bench: &Bench, name: &str) -> anyhow::Result<FunctionFigures> {
     let (binary, native_bytes) = binary_of(name)?;
-    let events = (0..=WARM_RUNS)
-        .map(|_| event("GET", "/", None, None))
-        .collect();
     let env = function_env(&bench.endpoint, "", name);
     Ok(FunctionFigures {
         native_bytes,
         arm64_bytes: None,
-        runs: run_binary(&binary, &env, events)?,
+        runs: run_binary(&binary, &env, floor_events())?,
     })
+}
+
+/// What a floor is sent: any event will do, it answers each with the same body.
+pub(crate) fn floor_events() -> Vec<String> {
+    (0..=WARM_RUNS)
+        .map(|_| event("GET", "/", None, None))
+        .collect()
 }
 
 /// Every route's first answer after a cold start: the event is queued before the process starts,

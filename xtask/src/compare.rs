@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::bench::{
-    Bench, SINGLE_THREADED_FLOOR, WARM_RUNS, binary_of, cold_starts, event, function_env, median,
-    run_binary,
+    Bench, SINGLE_THREADED_FLOOR, WARM_RUNS, binary_of, cold_starts, floor_events, function_env,
+    median, run_binary,
 };
 
 const ROUNDS: usize = 5;
@@ -42,9 +42,7 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
     for round in 1..=ROUNDS {
         for ((name, binary), cpu) in builds.iter().zip(&mut cpu) {
             let events = if floors.contains(&name.as_str()) {
-                (0..=WARM_RUNS)
-                    .map(|_| event("GET", "/", None, None))
-                    .collect()
+                floor_events()
             } else {
                 bench.main_requests(function, WARM_RUNS + 1).await?
             };
