@@ -142,6 +142,15 @@ pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
     Some(total_ns as f64 / 1e6)
 }
 
+/// Each round's figure of a measurement taken in rounds, for a table cell.
+pub(crate) fn each_round(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::bench::{
-    Bench, SINGLE_THREADED_FLOOR, WARM_RUNS, binary_of, cold_starts, floor_events, function_env,
-    median, run_binary,
+    Bench, SINGLE_THREADED_FLOOR, WARM_RUNS, binary_of, cold_starts, each_round, floor_events,
+    function_env, median, run_binary,
 };
 
 const ROUNDS: usize = 5;
@@ -60,13 +60,12 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
     println!("| --- | ---: | ---: | --- |");
     for ((name, _), cpu) in builds.iter().zip(&cpu) {
         let (wall, init_cpu) = &inits[name];
-        let each: Vec<String> = cpu.iter().map(|c| format!("{c:.3}")).collect();
         println!(
             "| {name} | {:.2} / {:.2} ms | {:.3} ms | {} |",
             median(wall),
             median(init_cpu),
             median(cpu),
-            each.join(", ")
+            each_round(cpu)
         );
     }
     Ok(())

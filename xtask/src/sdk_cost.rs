@@ -20,7 +20,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::bench::median;
+use crate::bench::{each_round, median};
 
 const CALLS: usize = 2_000;
 const ROUNDS: usize = 5;
@@ -39,7 +39,7 @@ fn thread_cpu_ms() -> anyhow::Result<f64> {
 /// The comparison as a Markdown table, measured on a thread of its own.
 pub fn table(endpoint: &str) -> anyhow::Result<String> {
     let endpoint = endpoint.to_owned();
-    let table = std::env::var("USERS_TABLE").unwrap_or_else(|_| "referral-users".into());
+    let table = shared::config::TableNames::from_lookup(|name| std::env::var(name).ok()).users;
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -69,6 +69,12 @@ async fn measure(endpoint: &str, table: &str) -> anyhow::Result<String> {
             .endpoint_resolver(Fixed(endpoint.to_owned()))
             .build(),
     );
+    // Signed for the region the SDK client was built for (`state::sdk_config`).
+    let region = sdk
+        .config()
+        .region()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let raw = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let credentials = Credentials::new(
         std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into()),
@@ -89,7 +95,7 @@ async fn measure(endpoint: &str, table: &str) -> anyhow::Result<String> {
     let one_raw = || async {
         let params = v4::SigningParams::builder()
             .identity(&credentials)
-            .region("us-east-1")
+            .region(&region)
             .name("dynamodb")
             .time(SystemTime::now())
             .settings(SigningSettings::default())
@@ -147,12 +153,6 @@ async fn measure(endpoint: &str, table: &str) -> anyhow::Result<String> {
             ms.push((thread_cpu_ms()? - start) / CALLS as f64);
         }
     }
-    let each = |v: &[f64]| {
-        v.iter()
-            .map(|c| format!("{c:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let [sdk_ms, lean_ms, raw_ms] = &ms;
     Ok(format!(
         "| one GetItem | CPU per call, median of {ROUNDS} rounds of {CALLS} | each round |\n\
@@ -161,11 +161,11 @@ async fn measure(endpoint: &str, table: &str) -> anyhow::Result<String> {
          | the same without retries, timeouts, stalled-stream protection and endpoint rules | {:.3} ms | {} |\n\
          | signed with `aws-sigv4`, sent with hyper | {:.3} ms | {} |\n",
         median(sdk_ms),
-        each(sdk_ms),
+        each_round(sdk_ms),
         median(lean_ms),
-        each(lean_ms),
+        each_round(lean_ms),
         median(raw_ms),
-        each(raw_ms)
+        each_round(raw_ms)
     ))
 }
 
