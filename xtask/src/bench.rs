@@ -42,6 +42,9 @@ const MB_PER_VCPU: f64 = 1_769.0;
 const PRICE_PER_GB_SECOND: f64 = 0.000_013_333_4;
 /// What one DynamoDB round trip inside a region takes, for the cost estimate.
 const ROUND_TRIP_MS: f64 = 4.0;
+/// Issue #13's targets for warm CPU per request.
+const PROFILE_TARGET_MS: f64 = 0.25;
+const LOGIN_TARGET_MS: f64 = 0.5;
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
 
 fn root() -> PathBuf {
@@ -101,6 +104,19 @@ pub(crate) fn function_env(endpoint: &str, runtime_api: &str, name: &str) -> Vec
 
 /// The floor binary on a single-threaded runtime, as the functions run (`xtask/src/bin/floor.rs`).
 pub(crate) const SINGLE_THREADED_FLOOR: &str = "floor-single";
+
+/// Floor 0: no runtime crate at all, blocking `std` I/O (`xtask/src/bin/floor-std.rs`).
+pub(crate) const STD_FLOOR: &str = "floor-std";
+
+/// Every floor, by bench name, with its label in the results.
+pub(crate) const FLOORS: [(&str, &str); 3] = [
+    ("floor", "bare `lambda_http` (floor)"),
+    (
+        SINGLE_THREADED_FLOOR,
+        "the same, single-threaded runtime (floor 1)",
+    ),
+    (STD_FLOOR, "no runtime crate, blocking `std` I/O (floor 0)"),
+];
 
 /// The binary a bench name runs: both floors are one binary.
 pub(crate) fn binary_of(name: &str) -> anyhow::Result<(PathBuf, u64)> {
@@ -695,7 +711,7 @@ async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionF
     })
 }
 
-/// A floor: a bare `lambda_http` function (`xtask/src/bin/floor.rs`), measured like the others.
+/// A floor (`FLOORS`), measured like the functions.
 fn measure_floor(bench: &Bench, name: &str) -> anyhow::Result<FunctionFigures> {
     let (binary, native_bytes) = binary_of(name)?;
     let env = function_env(&bench.endpoint, "", name);
@@ -925,7 +941,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
          to its first `GET /invocation/next` against a stub Runtime API, median of {COLD_RUNS} taken in turns with the \
          other binaries, wall time and the \
          process's CPU time; \"× floor\" compares with a bare `lambda_http` function built in the same run, \
-         \"× floor 1\" with the same on a single-threaded runtime, as the functions run. Warm: \
+         \"× floor 1\" with the same on a single-threaded runtime, as the functions run; floor 0 answers with no \
+         runtime crate at all (blocking `std` I/O), the least an invocation costs. Warm: \
          {WARM_RUNS} invocations of the function's main request after a first one, against DynamoDB Local: latency \
          through the stub, and CPU per request from the process's own counters. Peak RSS: VmHWM after the warm \
          run.\n",
@@ -943,10 +960,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )?;
     let mut binaries = Vec::new();
-    for name in ["floor", SINGLE_THREADED_FLOOR]
-        .into_iter()
-        .chain(FUNCTIONS)
-    {
+    for name in FLOORS.map(|(name, _)| name).into_iter().chain(FUNCTIONS) {
         let env = function_env(&bench.endpoint, "", name);
         binaries.push((name, binary_of(name)?.0, env));
     }
@@ -955,19 +969,17 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let single_init = median(&inits[SINGLE_THREADED_FLOOR].0);
     let mut cpu_per_request = BTreeMap::new();
     let mb = |b: u64| format!("{:.2} MiB", b as f64 / 1_048_576.0);
-    let mut rows = vec![
-        (
-            "bare `lambda_http` (floor)",
-            "floor",
-            measure_floor(&bench, "floor")?,
-        ),
-        (
-            "the same, single-threaded runtime (floor 1)",
-            SINGLE_THREADED_FLOOR,
-            measure_floor(&bench, SINGLE_THREADED_FLOOR)?,
-        ),
-    ];
-    let single_cpu = rows[1].2.runs.cpu_per_request_ms;
+    let mut rows = Vec::new();
+    for (name, label) in FLOORS {
+        rows.push((label, name, measure_floor(&bench, name)?));
+    }
+    let floor_cpu = |name: &str| {
+        rows.iter()
+            .find(|(_, n, _)| *n == name)
+            .map_or(f64::NAN, |(_, _, f)| f.runs.cpu_per_request_ms)
+    };
+    let single_cpu = floor_cpu(SINGLE_THREADED_FLOOR);
+    let std_floor_cpu = floor_cpu(STD_FLOOR);
     for name in FUNCTIONS {
         let f = measure_function(&bench, name).await?;
         cpu_per_request.insert(name, f.runs.cpu_per_request_ms);
@@ -1032,6 +1044,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     )?;
     writeln!(report, "| --- | ---: | --- | ---: | ---: | ---: |")?;
     let mut rounds_of = BTreeMap::new();
+    let mut calls_of = BTreeMap::new();
     for (label, status, usage) in bench.dynamodb_usage().await? {
         let calls: Vec<String> = usage
             .calls
@@ -1045,6 +1058,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             })
             .collect();
         rounds_of.insert(label.clone(), f64::from(usage.rounds()));
+        calls_of.insert(label.clone(), usage.calls.values().sum::<u32>());
         writeln!(
             report,
             "| {label} | {status} | {} | {} | {:.1} | {:.1} |",
@@ -1095,8 +1109,51 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
          switched off, and signed with `aws-sigv4` (the SDK's own signing crate) and sent with hyper, the \
          response parsed as JSON. CPU of that thread only (`xtask sdk-cost`).\n"
     )?;
-    writeln!(report, "{}", crate::sdk_cost::table(&bench.endpoint)?)?;
+    let sdk = crate::sdk_cost::measure(&bench.endpoint)?;
+    writeln!(report, "{}", sdk.table())?;
     eprintln!("measured the SDK's share");
+    writeln!(report, "\n## The least any implementation pays here\n")?;
+    writeln!(
+        report,
+        "Floor 0 is one invocation with no library at all, and the bare GetItem above one DynamoDB request \
+         without the SDK. No function can cost less per request than its invocations × floor 0 + its DynamoDB \
+         requests × the bare GetItem (most of those requests carry more than a GetItem), whatever runtime, \
+         client or code it uses. The targets are issue #13's.\n"
+    )?;
+    writeln!(
+        report,
+        "| request | invocations | DynamoDB requests | least possible | measured | target |"
+    )?;
+    writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: |")?;
+    let bare = median(&sdk.bare);
+    let requests = |labels: &[&str]| {
+        labels
+            .iter()
+            .map(|l| calls_of.get(*l).copied().unwrap_or(0))
+            .sum::<u32>()
+    };
+    for (label, invocations, requests, measured, target) in [
+        (
+            "GET /v1/profile",
+            1,
+            requests(&["GET /v1/profile"]),
+            cpu_per_request["profile"],
+            PROFILE_TARGET_MS,
+        ),
+        (
+            "login: send-code + verify-code (a first login, as measured above)",
+            2,
+            requests(&["send-code", "verify-code, first login"]),
+            login_cpu,
+            LOGIN_TARGET_MS,
+        ),
+    ] {
+        writeln!(
+            report,
+            "| {label} | {invocations} | {requests} | {:.3} ms | {measured:.3} ms | {target} ms |",
+            f64::from(invocations) * std_floor_cpu + f64::from(requests) * bare
+        )?;
+    }
     if let Ok(api) = std::env::var("API_URL") {
         writeln!(report, "\n## The whole local stack under load\n")?;
         writeln!(

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::bench::{
-    Bench, SINGLE_THREADED_FLOOR, WARM_RUNS, binary_of, cold_starts, each_round, floor_events,
-    function_env, median, run_binary,
+    Bench, FLOORS, WARM_RUNS, binary_of, cold_starts, each_round, floor_events, function_env,
+    median, run_binary,
 };
 
 const ROUNDS: usize = 5;
@@ -18,7 +18,7 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
     let endpoint =
         std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
     let bench = Bench::new(endpoint).await?;
-    let floors = ["floor", SINGLE_THREADED_FLOOR];
+    let floors = FLOORS.map(|(name, _)| name);
     let mut builds = Vec::new();
     for floor in floors {
         builds.push((floor.to_owned(), binary_of(floor)?.0));

@@ -1,7 +1,9 @@
-//! The floor `make bench` compares with runs on the runtime it says: `FLOOR_SINGLE_THREAD` gives
-//! the single-threaded one the functions use, no setting the multi-threaded one of
-//! `lambda_http`'s examples. Counted as the threads of the process once it asks for its first event.
+//! The floors `make bench` compares with do what they say: `FLOOR_SINGLE_THREAD` gives the
+//! single-threaded runtime the functions use, no setting the multi-threaded one of `lambda_http`'s
+//! examples (counted as the threads of the process once it asks for its first event); floor 0
+//! reads each event and answers it through the Runtime API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
@@ -39,4 +41,68 @@ fn threads_of_floor(single_thread: bool) -> usize {
 fn the_single_threaded_floor_runs_on_one_thread_and_the_usual_one_on_more() {
     assert_eq!(threads_of_floor(true), 1);
     assert!(threads_of_floor(false) > 1);
+}
+
+/// One HTTP request as the floor sent it: the request line and the body.
+fn request(reader: &mut impl BufRead) -> (String, String) {
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (
+        first.trim_end().to_owned(),
+        String::from_utf8(body).unwrap(),
+    )
+}
+
+#[test]
+fn floor_zero_reads_each_event_and_answers_it_on_the_same_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut floor = Command::new(env!("CARGO_BIN_EXE_floor-std"))
+        .env_clear()
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            listener.local_addr().unwrap().to_string(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (connection, _) = listener.accept().unwrap();
+    let mut reader = BufReader::new(connection.try_clone().unwrap());
+    let mut writer = connection;
+    for (id, path) in [("req-1", "/one"), ("req-2", "/two")] {
+        let (line, _) = request(&mut reader);
+        assert_eq!(line, "GET /2018-06-01/runtime/invocation/next HTTP/1.1");
+        let event = format!("{{\"rawPath\":\"{path}\"}}");
+        write!(
+            writer,
+            "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nContent-Length: {}\r\n\r\n{event}",
+            event.len()
+        )
+        .unwrap();
+        let (line, body) = request(&mut reader);
+        assert_eq!(
+            line,
+            format!("POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1")
+        );
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["statusCode"], 200);
+        assert_eq!(answer["body"], format!("hello {path}"));
+        write!(writer, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n").unwrap();
+    }
+    floor.kill().unwrap();
+    floor.wait().unwrap();
 }
