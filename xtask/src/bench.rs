@@ -783,6 +783,44 @@ impl Bench {
         })
     }
 
+    /// One cold start of `binary` (`function`'s build) with the event of route `label` queued:
+    /// the answer's status, and the wall and CPU milliseconds from exec to it.
+    pub(crate) async fn first_answer(
+        &self,
+        binary: &Path,
+        function: &str,
+        label: &str,
+    ) -> anyhow::Result<(u16, f64, f64)> {
+        let queued = self.first_answer_event(label).await?;
+        let stub = RuntimeStub::start()?;
+        stub.push(queued);
+        let env = function_env(&self.endpoint, &stub.address, function);
+        let started = Instant::now();
+        let child = spawn(binary, &env)?;
+        let pid = child.id();
+        let result = (|| loop {
+            match stub.next_seen(Duration::from_secs(20))? {
+                Seen::Ready(_) => {}
+                Seen::Response {
+                    answered_at, body, ..
+                } => return Ok((answered_at, body)),
+                Seen::Failed(error) => bail!("{label}: {error}"),
+            }
+        })();
+        let cpu = cpu_ms(pid);
+        stop(child);
+        let (answered_at, body) = result?;
+        let status = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["statusCode"].as_u64())
+            .unwrap_or(0) as u16;
+        Ok((
+            status,
+            (answered_at - started).as_secs_f64() * 1_000.0,
+            cpu.unwrap_or(f64::NAN),
+        ))
+    }
+
     async fn first_answers(&self) -> anyhow::Result<Vec<FirstAnswer>> {
         let mut out = Vec::new();
         for (label, function) in FIRST_ANSWER_ROUTES {
@@ -795,33 +833,10 @@ impl Bench {
                 cpu_ms: Vec::new(),
             };
             for _ in 0..FIRST_ANSWER_RUNS {
-                let queued = self.first_answer_event(label).await?;
-                let stub = RuntimeStub::start()?;
-                stub.push(queued);
-                let env = function_env(&self.endpoint, &stub.address, function);
-                let started = Instant::now();
-                let child = spawn(&binary, &env)?;
-                let pid = child.id();
-                let result = (|| loop {
-                    match stub.next_seen(Duration::from_secs(20))? {
-                        Seen::Ready(_) => {}
-                        Seen::Response {
-                            answered_at, body, ..
-                        } => return Ok((answered_at, body)),
-                        Seen::Failed(error) => bail!("{label}: {error}"),
-                    }
-                })();
-                let cpu = cpu_ms(pid);
-                stop(child);
-                let (answered_at, body) = result?;
-                answer.status = serde_json::from_str::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v["statusCode"].as_u64())
-                    .unwrap_or(0) as u16;
-                answer
-                    .wall_ms
-                    .push((answered_at - started).as_secs_f64() * 1_000.0);
-                answer.cpu_ms.push(cpu.unwrap_or(f64::NAN));
+                let (status, wall, cpu) = self.first_answer(&binary, function, label).await?;
+                answer.status = status;
+                answer.wall_ms.push(wall);
+                answer.cpu_ms.push(cpu);
             }
             out.push(answer);
         }

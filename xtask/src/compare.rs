@@ -1,4 +1,4 @@
-//! `xtask compare FUNCTION BINARY...`: init and warm CPU per request of several builds of one
+//! `xtask compare FUNCTION BINARY...`: init, init + first answer and warm CPU per request of several builds of one
 //! function (another allocator, another `opt-level`, ...) and of the floor, measured in turns in
 //! one run.
 //! The machine's noise between runs is about ±30%, larger than most changes worth trying, so
@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::bench::{
-    Bench, FLOORS, WARM_RUNS, binary_of, cold_starts, each_round, floor_events, function_env,
-    median, run_binary,
+    Bench, FIRST_ANSWER_ROUTES, FLOORS, WARM_RUNS, binary_of, cold_starts, each_round,
+    floor_events, function_env, median, run_binary,
 };
 
 const ROUNDS: usize = 5;
+const FIRST_ANSWERS_PER_ROUND: usize = 4;
 
 pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
     let endpoint =
@@ -38,9 +39,20 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
             .map(|(name, binary)| (name.as_str(), binary.clone(), env_of(name)))
             .collect::<Vec<_>>(),
     )?;
+    // The function's first route, as `make bench` takes it; the floors have none.
+    let route = FIRST_ANSWER_ROUTES
+        .iter()
+        .find(|(_, f)| *f == function)
+        .map(|(label, _)| *label);
     let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); builds.len()];
+    let mut first: Vec<Vec<f64>> = vec![Vec::new(); builds.len()];
     for round in 1..=ROUNDS {
-        for ((name, binary), cpu) in builds.iter().zip(&mut cpu) {
+        for (((name, binary), cpu), first) in builds.iter().zip(&mut cpu).zip(&mut first) {
+            if let (Some(route), false) = (route, floors.contains(&name.as_str())) {
+                for _ in 0..FIRST_ANSWERS_PER_ROUND {
+                    first.push(bench.first_answer(binary, function, route).await?.2);
+                }
+            }
             let events = if floors.contains(&name.as_str()) {
                 floor_events()
             } else {
@@ -55,13 +67,20 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
         }
     }
     println!(
-        "| build | init wall / CPU, medians | CPU per request, median of {ROUNDS} rounds of {WARM_RUNS} | each round |"
+        "| build | init wall / CPU, medians | init + first answer ({}), CPU, median of {} | CPU per request, median of {ROUNDS} rounds of {WARM_RUNS} | each round |",
+        route.unwrap_or("none"),
+        ROUNDS * FIRST_ANSWERS_PER_ROUND
     );
-    println!("| --- | ---: | ---: | --- |");
-    for ((name, _), cpu) in builds.iter().zip(&cpu) {
+    println!("| --- | ---: | ---: | ---: | --- |");
+    for (((name, _), cpu), first) in builds.iter().zip(&cpu).zip(&first) {
         let (wall, init_cpu) = &inits[name];
+        let first = if first.is_empty() {
+            "n/a".to_owned()
+        } else {
+            format!("{:.2} ms", median(first))
+        };
         println!(
-            "| {name} | {:.2} / {:.2} ms | {:.3} ms | {} |",
+            "| {name} | {:.2} / {:.2} ms | {first} | {:.3} ms | {} |",
             median(wall),
             median(init_cpu),
             median(cpu),
