@@ -1,6 +1,6 @@
-//! `xtask compare FUNCTION BINARY...`: init, init + first answer and warm CPU per request of several builds of one
-//! function (another allocator, another `opt-level`, ...) and of the floor, measured in turns in
-//! one run.
+//! `xtask compare FUNCTION BINARY...`: init, init + first answer and warm CPU per request of
+//! several builds of one function (another allocator, another `opt-level`, ...) and of the floors,
+//! measured in turns in one run.
 //! The machine's noise between runs is about ±30%, larger than most changes worth trying, so
 //! a change is judged only against a baseline measured beside it.
 use std::path::PathBuf;
