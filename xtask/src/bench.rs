@@ -118,7 +118,7 @@ pub(crate) const FLOORS: [(&str, &str); 3] = [
     (STD_FLOOR, "no runtime crate, blocking `std` I/O (floor 0)"),
 ];
 
-/// The binary a bench name runs: both floors are one binary.
+/// The binary a bench name runs: floor and floor 1 are one binary.
 pub(crate) fn binary_of(name: &str) -> anyhow::Result<(PathBuf, u64)> {
     release_binary(if name == SINGLE_THREADED_FLOOR {
         "floor"
@@ -1141,7 +1141,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     )?;
     writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: |")?;
     let bare = median(&sdk.bare);
-    let requests = |labels: &[&str]| {
+    let requests_of = |labels: &[&str]| {
         labels
             .iter()
             .map(|l| calls_of.get(*l).copied().unwrap_or(0))
@@ -1151,14 +1151,14 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         (
             "GET /v1/profile",
             1,
-            requests(&["GET /v1/profile"]),
+            requests_of(&["GET /v1/profile"]),
             cpu_per_request["profile"],
             PROFILE_TARGET_MS,
         ),
         (
             "login: send-code + verify-code (a first login, as measured above)",
             2,
-            requests(&["send-code", "verify-code, first login"]),
+            requests_of(&["send-code", "verify-code, first login"]),
             login_cpu,
             LOGIN_TARGET_MS,
         ),
