@@ -1,6 +1,6 @@
 //! `xtask compare FUNCTION BINARY...`: init, init + first answer and warm CPU per request of
-//! several builds of one function (another allocator, another `opt-level`, ...) and of the floors,
-//! measured in turns in one run.
+//! several builds of one function (another allocator, another `opt-level`, ...), and init and warm
+//! CPU of the floors, measured in turns in one run.
 //! The machine's noise between runs is about ±30%, larger than most changes worth trying, so
 //! a change is judged only against a baseline measured beside it.
 use std::path::PathBuf;
@@ -50,13 +50,14 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
         for (((name, binary), cpu), first) in builds.iter().zip(&mut cpu).zip(&mut first) {
             if let (Some(route), false) = (route, floors.contains(&name.as_str())) {
                 for _ in 0..FIRST_ANSWERS_PER_ROUND {
-                    let (status, _, cpu) = bench.first_answer(binary, function, route).await?;
+                    let (status, _, first_cpu) =
+                        bench.first_answer(binary, function, route).await?;
                     // An error answer takes another path; its time would not be the route's.
                     anyhow::ensure!(
                         (200..300).contains(&status),
                         "{name}: {route} answered {status}"
                     );
-                    first.push(cpu);
+                    first.push(first_cpu);
                 }
             }
             let events = if floors.contains(&name.as_str()) {

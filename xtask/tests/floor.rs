@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The floor's threads when it first reaches the Runtime API (a listener that never answers).
 fn threads_of_floor(single_thread: bool) -> usize {
@@ -80,7 +81,21 @@ fn floor_zero_reads_each_event_and_answers_it_on_the_same_connection() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (connection, _) = listener.accept().unwrap();
+    // A floor that never connects, or that opens a new connection for its next request, fails
+    // the test at a timeout instead of hanging it.
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let connection = loop {
+        match listener.accept() {
+            Ok((connection, _)) => break connection,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("the floor did not connect: {e}"),
+        }
+    };
+    connection.set_nonblocking(false).unwrap();
+    connection
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut reader = BufReader::new(connection.try_clone().unwrap());
     let mut writer = connection;
     for (id, path) in [("req-1", "/one"), ("req-2", "/two")] {

@@ -12,11 +12,11 @@ fn main() -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
+    let next = format!("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: {api}\r\n\r\n");
     loop {
-        write!(
-            writer,
-            "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: {api}\r\n\r\n"
-        )?;
+        // Each request in one write: `write!` on the socket itself would send every piece of the
+        // format as its own segment.
+        writer.write_all(next.as_bytes())?;
         let (id, event) = read_response(&mut reader)?;
         let event: serde_json::Value = serde_json::from_slice(&event).unwrap_or_default();
         let answer = serde_json::json!({
@@ -25,12 +25,12 @@ fn main() -> std::io::Result<()> {
             "body": format!("hello {}", event["rawPath"].as_str().unwrap_or_default()),
         })
         .to_string();
-        write!(
-            writer,
+        let response = format!(
             "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: {api}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
             answer.len()
-        )?;
+        );
+        writer.write_all(response.as_bytes())?;
         read_response(&mut reader)?;
     }
 }
