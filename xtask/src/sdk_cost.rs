@@ -1,9 +1,12 @@
 //! `xtask sdk-cost`: the CPU one DynamoDB request costs a function through the AWS SDK, against
 //! the same request signed with `aws-sigv4` (the SDK's own signing crate) and sent with hyper
-//! directly: the part of a warm request's CPU that is the SDK's orchestration (interceptors,
-//! endpoint rules, retries, timeouts, its HTTP layers) and not the exchange itself, and whether
-//! switching off the SDK's optional layers changes that. One thread on a single-threaded
-//! runtime, as in the functions, the three in turns; CPU from that thread's own counter.
+//! directly, or with blocking `std` I/O: the part of a warm request's CPU that is the SDK's
+//! orchestration (interceptors, endpoint rules, retries, timeouts, its HTTP layers), the part that
+//! is the async runtime and HTTP library, and what the exchange itself costs; and whether
+//! switching off the SDK's optional layers changes anything. One thread on a single-threaded
+//! runtime, as in the functions, the four in turns; CPU from that thread's own counter.
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -42,6 +45,38 @@ pub struct Costs {
     pub lean: Vec<f64>,
     /// Signed with `aws-sigv4` and sent with hyper: the exchange without the SDK.
     pub bare: Vec<f64>,
+    /// The same signed request over blocking `std` I/O on one kept-alive connection: without an
+    /// async runtime or an HTTP library either, as floor 0 talks to the Runtime API.
+    pub blocking: Vec<f64>,
+}
+
+const HEADERS: [(&str, &str); 2] = [
+    ("content-type", "application/x-amz-json-1.0"),
+    ("x-amz-target", "DynamoDB_20120810.GetItem"),
+];
+
+/// One HTTP/1.1 response's body, read by its `content-length`; a failure status is an error.
+fn read_response(reader: &mut impl BufRead) -> anyhow::Result<Vec<u8>> {
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    anyhow::ensure!(status.starts_with("HTTP/1.1 200"), "{}", status.trim_end());
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(body)
 }
 
 impl Costs {
@@ -52,18 +87,21 @@ impl Costs {
              | --- | ---: | --- |\n\
              | through the SDK, as the functions build it | {:.3} ms | {} |\n\
              | the same without retries, timeouts, stalled-stream protection and endpoint rules | {:.3} ms | {} |\n\
-             | signed with `aws-sigv4`, sent with hyper | {:.3} ms | {} |\n",
+             | signed with `aws-sigv4`, sent with hyper | {:.3} ms | {} |\n\
+             | signed with `aws-sigv4`, sent with blocking `std` I/O | {:.3} ms | {} |\n",
             median(&self.sdk),
             each_round(&self.sdk),
             median(&self.lean),
             each_round(&self.lean),
             median(&self.bare),
-            each_round(&self.bare)
+            each_round(&self.bare),
+            median(&self.blocking),
+            each_round(&self.blocking)
         )
     }
 }
 
-/// The three ways measured in turns, on a thread of its own.
+/// The four ways measured in turns, on a thread of its own.
 pub fn measure(endpoint: &str) -> anyhow::Result<Costs> {
     let endpoint = endpoint.to_owned();
     let table = shared::config::TableNames::from_lookup(|name| std::env::var(name).ok()).users;
@@ -119,7 +157,8 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
         })
         .to_string(),
     );
-    let one_raw = || async {
+    // The headers a signed GetItem carries, signed now.
+    let signed = || -> anyhow::Result<Vec<(String, String)>> {
         let params = v4::SigningParams::builder()
             .identity(&credentials)
             .region(&region)
@@ -128,28 +167,50 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
             .settings(SigningSettings::default())
             .build()?
             .into();
-        let headers = [
-            ("content-type", "application/x-amz-json-1.0"),
-            ("x-amz-target", "DynamoDB_20120810.GetItem"),
-        ];
         let signable = SignableRequest::new(
             "POST",
             endpoint,
-            headers.into_iter(),
+            HEADERS.into_iter(),
             SignableBody::Bytes(&body),
         )?;
         let (instructions, _) = sign(signable, &params)?.into_parts();
+        Ok(HEADERS
+            .into_iter()
+            .chain(instructions.headers())
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect())
+    };
+    let one_raw = || async {
         let mut request = http::Request::post(endpoint);
-        for (name, value) in headers {
+        for (name, value) in signed()? {
             request = request.header(name, value);
         }
-        let mut request = request.body(Full::new(body.clone()))?;
-        instructions.apply_to_request_http1x(&mut request);
-        let response = raw.request(request).await?;
+        let response = raw.request(request.body(Full::new(body.clone()))?).await?;
         anyhow::ensure!(response.status().is_success(), "{}", response.status());
         let bytes = response.into_body().collect().await?.to_bytes();
         let _: serde_json::Value = serde_json::from_slice(&bytes)?;
         anyhow::Ok(())
+    };
+    let authority = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .trim_end_matches('/');
+    let stream = TcpStream::connect(authority)?;
+    stream.set_nodelay(true)?;
+    let mut blocking_reader = BufReader::new(stream.try_clone()?);
+    let mut blocking_writer = stream;
+    let mut one_blocking = || -> anyhow::Result<()> {
+        let mut request = format!("POST / HTTP/1.1\r\nhost: {authority}\r\n");
+        for (name, value) in signed()? {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+        let mut request = request.into_bytes();
+        request.extend_from_slice(&body);
+        blocking_writer.write_all(&request)?;
+        let bytes = read_response(&mut blocking_reader)?;
+        let _: serde_json::Value = serde_json::from_slice(&bytes)?;
+        Ok(())
     };
     let one_sdk = |client: &aws_sdk_dynamodb::Client| {
         let get = client
@@ -164,9 +225,10 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
     };
     // Each opens its connection before it is measured.
     one_raw().await?;
+    one_blocking()?;
     one_sdk(&sdk).await?;
     one_sdk(&lean).await?;
-    let mut ms: [Vec<f64>; 3] = Default::default();
+    let mut ms: [Vec<f64>; 4] = Default::default();
     for _ in 0..ROUNDS {
         for (variant, ms) in ms.iter_mut().enumerate() {
             let start = thread_cpu_ms()?;
@@ -174,14 +236,20 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
                 match variant {
                     0 => one_sdk(&sdk).await?,
                     1 => one_sdk(&lean).await?,
-                    _ => one_raw().await?,
+                    2 => one_raw().await?,
+                    _ => one_blocking()?,
                 }
             }
             ms.push((thread_cpu_ms()? - start) / CALLS as f64);
         }
     }
-    let [sdk, lean, bare] = ms;
-    Ok(Costs { sdk, lean, bare })
+    let [sdk, lean, bare, blocking] = ms;
+    Ok(Costs {
+        sdk,
+        lean,
+        bare,
+        blocking,
+    })
 }
 
 /// One endpoint for every request, instead of the SDK's rules evaluated per request.
