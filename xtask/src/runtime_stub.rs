@@ -1,6 +1,6 @@
 //! A minimal Lambda Runtime API (the part a function talks to) for the benchmarks: it records
 //! when the function first asks for work, hands it queued events, and times each answer.
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -72,32 +72,43 @@ struct Shared {
     ready_sent: Mutex<bool>,
 }
 
+/// One HTTP/1.1 message from a kept-alive connection: its start line and its body, read by its
+/// `content-length`. `None` when the peer closed the connection before it.
+pub(crate) fn read_message(
+    reader: &mut impl BufRead,
+) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut start = String::new();
+    if reader.read_line(&mut start)? == 0 {
+        return Ok(None);
+    }
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; content_length];
+    reader.read_exact(&mut body)?;
+    Ok(Some((start, body)))
+}
+
 fn serve(stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
     // Without it, Nagle's algorithm and delayed ACKs add ~40 ms to every small exchange.
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
     loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
+        let Some((request_line, body)) = read_message(&mut reader)? else {
             return Ok(());
-        }
-        let mut content_length = 0usize;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                content_length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; content_length];
-        reader.read_exact(&mut body)?;
+        };
         let path = request_line
             .split_whitespace()
             .nth(1)

@@ -5,7 +5,7 @@
 //! is the async runtime and HTTP library, and what the exchange itself costs; and whether
 //! switching off the SDK's optional layers changes anything. One thread on a single-threaded
 //! runtime, as in the functions, the four in turns; CPU from that thread's own counter.
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::SystemTime;
 
@@ -24,6 +24,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::bench::{each_round, median};
+use crate::runtime_stub::read_message;
 
 const CALLS: usize = 2_000;
 const ROUNDS: usize = 5;
@@ -54,30 +55,6 @@ const HEADERS: [(&str, &str); 2] = [
     ("content-type", "application/x-amz-json-1.0"),
     ("x-amz-target", "DynamoDB_20120810.GetItem"),
 ];
-
-/// One HTTP/1.1 response's body, read by its `content-length`; a failure status is an error.
-fn read_response(reader: &mut impl BufRead) -> anyhow::Result<Vec<u8>> {
-    let mut status = String::new();
-    reader.read_line(&mut status)?;
-    anyhow::ensure!(status.starts_with("HTTP/1.1 200"), "{}", status.trim_end());
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse()?;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    Ok(body)
-}
 
 impl Costs {
     /// The comparison as a Markdown table.
@@ -208,7 +185,9 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
         let mut request = request.into_bytes();
         request.extend_from_slice(&body);
         blocking_writer.write_all(&request)?;
-        let bytes = read_response(&mut blocking_reader)?;
+        let (status, bytes) =
+            read_message(&mut blocking_reader)?.context("DynamoDB Local closed the connection")?;
+        anyhow::ensure!(status.starts_with("HTTP/1.1 200"), "{}", status.trim_end());
         let _: serde_json::Value = serde_json::from_slice(&bytes)?;
         Ok(())
     };
