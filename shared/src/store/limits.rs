@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 use super::error::{Cancelled, condition_failed};
 use super::items::{Item, client_count_attribute, failures_key, n, phone_key, s, sends_key};
 use super::{Store, StoreError, Wanted, WriteId, otp_state_from, owner_from};
-use crate::domain::{ClientLimits, ClientTag, HourWindow, OtpState, PhoneNumber, UserId};
+use crate::domain::{ClientLimits, ClientTag, HourWindow, OtpState, PhoneNumber, User, UserId};
 
 /// What counting one send did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,12 +170,19 @@ impl Store {
     /// code against the client or checks that the client is under its limit. Either the client
     /// was under the limit when the save landed, or nothing is saved: a guess is never judged
     /// past the limit, however many run in parallel.
+    ///
+    /// `new_user` (a right code for a phone that has no user yet) joins the same transaction with
+    /// its item and the claims of its phone and invite code: the code is used up only if the user
+    /// is created, and a first login writes once. Should any of those keys be taken (a parallel
+    /// first login, an invite code drawn twice), nothing is saved and the outcome is `Moved`: the
+    /// next round reads the phone's user, or draws another user.
     pub async fn save_verification(
         &self,
         phone: &PhoneNumber,
         next: &OtpState,
         write_id: &WriteId,
         check: &FailureCheck<'_>,
+        new_user: Option<&User>,
     ) -> Result<SaveOutcome, StoreError> {
         let put = self.otp_put(phone, next, write_id)?;
         let key = AttributeValue::S(failures_key(check.client, &check.window));
@@ -207,11 +214,14 @@ impl Store {
                 .condition_check(condition)
                 .build()
         };
+        let mut items = vec![TransactWriteItem::builder().put(put).build(), counter];
+        if let Some(user) = new_user {
+            items.extend(self.user_items(user)?);
+        }
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(counter)
+            .set_transact_items(Some(items))
             // The write id as idempotency token: an SDK retry of a transaction that had landed
             // succeeds instead of failing its own revision condition.
             .client_request_token(&write_id.0)
@@ -221,7 +231,8 @@ impl Store {
             return Ok(SaveOutcome::Saved);
         };
         match Cancelled::from_sdk(err) {
-            // Items in order: the phone's state, the client's counter.
+            // Items in order: the phone's state, the client's counter, then the new user's
+            // three items, whose taken keys mean a changed phone as much as a moved state does.
             Cancelled::Condition(reasons) => {
                 let failed = |i: usize| condition_failed(&reasons, i);
                 if failed(1) {

@@ -230,26 +230,7 @@ impl Store {
     /// items are written or none is.
     pub async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
         let uid = user.id.as_str();
-        let put = |table: &str, item: Item, key_attr: &str| {
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#k)")
-                .expression_attribute_names("#k", key_attr)
-                .build()
-                .map(|p| TransactWriteItem::builder().put(p).build())
-                .map_err(StoreError::mapping)
-        };
-        let claims =
-            [phone_key(&user.phone), invite_key(&user.invite_code)].map(|key| UniqueItem {
-                key,
-                user_id: uid.to_owned(),
-            });
-        let items = vec![
-            put(&self.tables.users, to_item(&UserItem::from(user))?, "id")?,
-            put(&self.tables.uniques, to_item(&claims[0])?, "key")?,
-            put(&self.tables.uniques, to_item(&claims[1])?, "key")?,
-        ];
+        let items = Vec::from(self.user_items(user)?);
         // The user id is new per attempt: as the idempotency token it makes an SDK retry of a
         // transaction that had landed succeed instead of failing its own conditions.
         let result = self
@@ -276,6 +257,32 @@ impl Store {
             Cancelled::Conflict => Err(CreateUserError::Conflict),
             Cancelled::Failed(e) => Err(e.into()),
         }
+    }
+
+    /// A new user's item and the claims of its phone and invite code, as transaction items in
+    /// that order, each written only if its key is free.
+    fn user_items(&self, user: &User) -> Result<[TransactWriteItem; 3], StoreError> {
+        let uid = user.id.as_str();
+        let put = |table: &str, item: Item, key_attr: &str| {
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names("#k", key_attr)
+                .build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(StoreError::mapping)
+        };
+        let claims =
+            [phone_key(&user.phone), invite_key(&user.invite_code)].map(|key| UniqueItem {
+                key,
+                user_id: uid.to_owned(),
+            });
+        Ok([
+            put(&self.tables.users, to_item(&UserItem::from(user))?, "id")?,
+            put(&self.tables.uniques, to_item(&claims[0])?, "key")?,
+            put(&self.tables.uniques, to_item(&claims[1])?, "key")?,
+        ])
     }
 
     /// Records `user`'s activation and counts it on the referrer, atomically. The conditions are

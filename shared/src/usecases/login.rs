@@ -42,24 +42,11 @@ async fn log_in(
     client: &ClientTag,
     quota: &mut Option<Quota>,
 ) -> Result<LoggedIn> {
-    let checked = check_code(state, phone, code, client, quota).await?;
-    let (user, created, referrals) = match checked {
+    let (user, created, referrals) = match check_code(state, phone, code, client, quota).await? {
         Checked::Returning(user, referrals) => (*user, false, referrals),
-        Checked::Verified(Some(id)) => {
-            let (user, (referrals, _)) = tokio::try_join!(existing_user(state, &id), async {
-                Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?)
-            })?;
-            (user, false, referrals)
-        }
-        Checked::Verified(None) => {
-            let (user, created) = find_or_create_user(state, phone, Some(None)).await?;
-            let referrals = if created {
-                Vec::new()
-            } else {
-                let page = state.store.referrals(&user.id, PROFILE_REFERRALS, None);
-                page.await?.0
-            };
-            (user, created, referrals)
+        Checked::Created(user) => {
+            tracing::info!(user = user.id.as_str(), "user created");
+            (*user, true, Vec::new())
         }
     };
     metrics::record(Event::Login { new_user: created });
@@ -74,12 +61,12 @@ async fn log_in(
     })
 }
 
-/// A code that verified, and what was read about the phone's user on the way.
+/// The phone's user after a code verified.
 enum Checked {
     /// A returning user, read with the newest referrals while the code's use was saved.
     Returning(Box<User>, Vec<Referral>),
-    /// The phone's user id as the uniques table had it (`None`: a first login).
-    Verified(Option<UserId>),
+    /// A first login: the user was created in the same transaction that used the code.
+    Created(Box<User>),
 }
 
 /// Checks the code against the phone's pending one and records the outcome (a used code, a
@@ -89,8 +76,9 @@ enum Checked {
 ///
 /// Round trips: the phone's state, the client's counter and the phone's user id are read
 /// together; when the code is right and the user exists, the user and their referrals are read
-/// while the save lands. A returning user's login is two waits on DynamoDB; the reads are wasted
-/// only when the save then loses a race, and never made for a wrong code.
+/// while the save lands. When the code is right and the phone has no user, the save creates one.
+/// Every login is two waits on DynamoDB; the reads are wasted only when the save then loses a
+/// race, and never made for a wrong code.
 async fn check_code(
     state: &AppState,
     phone: &PhoneNumber,
@@ -120,8 +108,9 @@ async fn check_code(
             return Err(full());
         }
         let (next, outcome) = current.verify(state.clock.now_s(), policy, client, guess);
+        // Nothing to save: the code was not judged (expired, burned, locked).
         let Some(next) = next else {
-            return Ok(Some((outcome, failures, Checked::Verified(known))));
+            return Ok(Some((outcome, failures, None)));
         };
         let wrong = !matches!(outcome, VerifyOutcome::Verified);
         let check = FailureCheck {
@@ -131,17 +120,31 @@ async fn check_code(
             wrong,
         };
         let write = WriteId::random();
-        let save = state.store.save_verification(phone, &next, &write, &check);
         let (saved, checked) = match known {
-            Some(id) if !wrong => {
+            _ if wrong => {
+                let save = state
+                    .store
+                    .save_verification(phone, &next, &write, &check, None);
+                (save.await?, None)
+            }
+            Some(id) => {
+                let save = state
+                    .store
+                    .save_verification(phone, &next, &write, &check, None);
                 let (saved, user, (referrals, _)) = tokio::try_join!(
                     async { Ok(save.await?) },
                     existing_user(state, &id),
                     async { Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?) },
                 )?;
-                (saved, Checked::Returning(Box::new(user), referrals))
+                (saved, Some(Checked::Returning(Box::new(user), referrals)))
             }
-            known => (save.await?, Checked::Verified(known)),
+            None => {
+                let user = User::new(phone.clone(), state.clock.now_ms());
+                let save = state
+                    .store
+                    .save_verification(phone, &next, &write, &check, Some(&user));
+                (save.await?, Some(Checked::Created(Box::new(user))))
+            }
         };
         match saved {
             SaveOutcome::Saved => Ok(Some((outcome, failures + u32::from(wrong), checked))),
@@ -162,7 +165,10 @@ async fn check_code(
     };
     *quota = Some(standing(used));
     match outcome {
-        VerifyOutcome::Verified => Ok(checked),
+        // A right code is always saved, so its round returned the user.
+        VerifyOutcome::Verified => {
+            checked.ok_or_else(|| Error::Internal("a verified code was not saved".into()))
+        }
         VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode { attempts_left }),
         VerifyOutcome::Expired => Err(Error::CodeExpired),
         VerifyOutcome::Burned { retry_after } => Err(Error::TooManyAttempts { retry_after }),

@@ -1,8 +1,8 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use shared::domain::{ClientAddress, PhoneNumber, User, UserId};
-use shared::store::{CreateUserError, WriteId};
+use shared::domain::{ClientAddress, HourWindow, PhoneNumber, User, UserId};
+use shared::store::{CreateUserError, FailureCheck, SaveOutcome, WriteId};
 use shared::usecases::login::find_or_create_user;
 
 use crate::helpers::{app, app_with, random_phone};
@@ -233,4 +233,71 @@ async fn a_user_creation_whose_reply_was_lost_succeeds_when_retried() {
         app.state.store.create_user(&other).await,
         Err(CreateUserError::PhoneTaken)
     ));
+}
+
+#[tokio::test]
+async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
+    let app = app().await;
+    let (_, _, existing) = app.new_user().await;
+    let store = &app.state.store;
+    let phone = parsed(&random_phone());
+    let policy = &app.state.config.otp;
+    let now = app.state.clock.now_s();
+    let code = shared::domain::OtpCode::generate(4);
+    let hash = app.state.hasher.hash(&phone, &code);
+    let client = app
+        .state
+        .hasher
+        .client_tag(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+    let sent = store
+        .otp_state(&phone)
+        .await
+        .unwrap()
+        .send(now, policy, &client, hash)
+        .unwrap();
+    assert!(
+        store
+            .save_otp_state(&phone, &sent, &WriteId::random())
+            .await
+            .unwrap()
+    );
+    let pending = store.otp_state(&phone).await.unwrap();
+    let (next, _) = pending.verify(now, policy, &client, hash);
+    let next = next.unwrap();
+    let check = FailureCheck {
+        client: &client,
+        window: HourWindow::at(now),
+        limit: app.state.config.limits.failures_per_hour,
+        wrong: false,
+    };
+
+    // The new user's invite code is taken: nothing is written, the code stays usable.
+    let mut clash = User::new(phone.clone(), app.state.clock.now_ms());
+    clash.invite_code =
+        shared::domain::InviteCode::parse(existing["invite_code"].as_str().unwrap()).unwrap();
+    let write = WriteId::random();
+    let saved = store.save_verification(&phone, &next, &write, &check, Some(&clash));
+    assert_eq!(saved.await.unwrap(), SaveOutcome::Moved);
+    assert_eq!(store.otp_state(&phone).await.unwrap(), pending);
+    assert_eq!(store.user_id_by_phone(&phone).await.unwrap(), None);
+    assert_eq!(store.user(&clash.id).await.unwrap(), None);
+
+    // Another draw: the code is used and the user, its phone and its invite code are written.
+    let user = User::new(phone.clone(), app.state.clock.now_ms());
+    let write = WriteId::random();
+    let saved = store.save_verification(&phone, &next, &write, &check, Some(&user));
+    assert_eq!(saved.await.unwrap(), SaveOutcome::Saved);
+    assert_eq!(store.otp_state(&phone).await.unwrap().code_hash, None);
+    assert_eq!(store.user(&user.id).await.unwrap().as_ref(), Some(&user));
+    assert_eq!(
+        store.user_id_by_phone(&phone).await.unwrap(),
+        Some(user.id.clone())
+    );
+    assert_eq!(
+        store.invite_code_owner(&user.invite_code).await.unwrap(),
+        Some(user.id.clone())
+    );
+    // The SDK's retry of that transaction (reply lost) succeeds on its idempotency token.
+    let retried = store.save_verification(&phone, &next, &write, &check, Some(&user));
+    assert_eq!(retried.await.unwrap(), SaveOutcome::Saved);
 }
