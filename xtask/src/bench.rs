@@ -438,6 +438,17 @@ impl Bench {
         Ok(body["code"].as_str().context("demo code")?.to_owned())
     }
 
+    /// `n` returning users' logins: each phone has logged in once and has a new code pending.
+    async fn returning_logins(&self, n: usize) -> anyhow::Result<Vec<String>> {
+        let mut events = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (phone, _, _) = self.user().await?;
+            let code = self.code_for(&phone).await?;
+            events.push(verify_event(&phone, &code));
+        }
+        Ok(events)
+    }
+
     /// A fresh user: (phone, token, invite code).
     async fn user(&self) -> anyhow::Result<(String, String, String)> {
         let phone = random_phone();
@@ -698,10 +709,14 @@ pub(crate) fn run_binary(
     })
 }
 
-async fn measure_function(bench: &Bench, name: &str) -> anyhow::Result<FunctionFigures> {
+/// `name`'s release binary answering `events` (its main request unless the caller prepared others).
+fn measure_function(
+    bench: &Bench,
+    name: &str,
+    events: Vec<String>,
+) -> anyhow::Result<FunctionFigures> {
     let (binary, native_bytes) = release_binary(name)?;
     let arm64_bytes = size(&root().join("target/lambda").join(name).join("bootstrap"));
-    let events = bench.main_requests(name, WARM_RUNS + 1).await?;
     let env = function_env(&bench.endpoint, "", name);
     Ok(FunctionFigures {
         native_bytes,
@@ -957,7 +972,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
          process's CPU time; \"× floor\" compares with a bare `lambda_http` function built in the same run, \
          \"× floor 1\" with the same on a single-threaded runtime, as the functions run; floor 0 answers with no \
          runtime crate at all (blocking `std` I/O), the least an invocation costs. Warm: \
-         {WARM_RUNS} invocations of the function's main request after a first one, against DynamoDB Local: latency \
+         {WARM_RUNS} invocations of the function's main request after a first one (verify-code's: first logins, \
+         and in a row of its own returning users' logins), against DynamoDB Local: latency \
          through the stub, and CPU per request from the process's own counters. Peak RSS: VmHWM after the warm \
          run.\n",
         std::env::consts::ARCH,
@@ -993,11 +1009,21 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         .collect();
     let single_cpu = floor_cpu[SINGLE_THREADED_FLOOR];
     for name in FUNCTIONS {
-        let f = measure_function(&bench, name).await?;
+        let f = measure_function(
+            &bench,
+            name,
+            bench.main_requests(name, WARM_RUNS + 1).await?,
+        )?;
         cpu_per_request.insert(name, f.runs.cpu_per_request_ms);
         rows.push((name, name, f));
         eprintln!("measured {name}");
     }
+    // The same verify-code on the common case: a returning user's logins.
+    let events = bench.returning_logins(WARM_RUNS + 1).await?;
+    let f = measure_function(&bench, "verify-code", events)?;
+    cpu_per_request.insert(RETURNING_LOGIN, f.runs.cpu_per_request_ms);
+    rows.push((RETURNING_LOGIN, "verify-code", f));
+    eprintln!("measured {RETURNING_LOGIN}");
     for (label, name, f) in &rows {
         let r = &f.runs;
         let (init_ms, init_cpu_ms) = &inits[*name];
@@ -1082,35 +1108,42 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     }
     writeln!(report, "\n## What a login costs at 128 and 256 MB\n")?;
     let login_cpu = cpu_per_request["send-code"] + cpu_per_request["verify-code"];
-    let send_rounds = rounds_of.get(SEND_CODE).copied().unwrap_or(f64::NAN);
-    let verify_rounds = rounds_of.get(FIRST_LOGIN).copied().unwrap_or(f64::NAN);
-    let login_rounds = send_rounds + verify_rounds;
-    let returning_rounds = rounds_of.get(RETURNING_LOGIN).copied().unwrap_or(f64::NAN);
+    let returning_login_cpu = cpu_per_request["send-code"] + cpu_per_request[RETURNING_LOGIN];
+    let rounds = |label: &str| rounds_of.get(label).copied().unwrap_or(f64::NAN);
     writeln!(
         report,
-        "A login is one send-code and one verify-code. Measured here is a first login (verify-code creates the \
-         user in {verify_rounds} DynamoDB waits; a returning user's takes {returning_rounds}): {login_cpu:.3} ms of CPU and {login_rounds} \
-         DynamoDB round trips (taken as {ROUND_TRIP_MS} ms each). Lambda gives a function \
-         memory / {MB_PER_VCPU} of a vCPU, so the CPU part stretches by that factor; the waits do not. Billed at \
-         ${PRICE_PER_GB_SECOND} per GB-second (arm64), per 1 ms, without the SMS delay or the request charge.\n"
+        "A login is one send-code and one verify-code: a first login (verify-code creates the user) or a \
+         returning user's, each with its CPU measured above and its DynamoDB round trips (taken as \
+         {ROUND_TRIP_MS} ms each). Lambda gives a function memory / {MB_PER_VCPU} of a vCPU, so the CPU part \
+         stretches by that factor; the waits do not. Billed at ${PRICE_PER_GB_SECOND} per GB-second (arm64), \
+         per 1 ms, without the SMS delay or the request charge.\n"
     )?;
     writeln!(
         report,
-        "| memory | vCPU share | billed time per login | cost per million logins |"
+        "| login | CPU | round trips | memory | vCPU share | billed time per login | cost per million logins |"
     )?;
-    writeln!(report, "| ---: | ---: | ---: | ---: |")?;
-    for memory in [128.0, 256.0] {
-        let share = memory / MB_PER_VCPU;
-        // Each of the two invocations is billed in whole milliseconds.
-        let per_function = |cpu: f64, rounds: f64| (cpu / share + rounds * ROUND_TRIP_MS).ceil();
-        let billed = per_function(cpu_per_request["send-code"], send_rounds)
-            + per_function(cpu_per_request["verify-code"], verify_rounds);
-        let cost = billed / 1_000.0 * memory / 1_024.0 * PRICE_PER_GB_SECOND * 1e6;
-        writeln!(
-            report,
-            "| {memory:.0} MB | {:.3} | {billed:.0} ms | ${cost:.2} |",
-            share
-        )?;
+    writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    // Which login, the key of its verify-code CPU, the label of its DynamoDB usage.
+    for (login, verify, usage) in [
+        ("first", "verify-code", FIRST_LOGIN),
+        ("returning user", RETURNING_LOGIN, RETURNING_LOGIN),
+    ] {
+        let verify_rounds = rounds(usage);
+        for memory in [128.0, 256.0] {
+            let share = memory / MB_PER_VCPU;
+            // Each of the two invocations is billed in whole milliseconds.
+            let per_function =
+                |cpu: f64, rounds: f64| (cpu / share + rounds * ROUND_TRIP_MS).ceil();
+            let billed = per_function(cpu_per_request["send-code"], rounds(SEND_CODE))
+                + per_function(cpu_per_request[verify], verify_rounds);
+            let cost = billed / 1_000.0 * memory / 1_024.0 * PRICE_PER_GB_SECOND * 1e6;
+            writeln!(
+                report,
+                "| {login} | {:.3} ms | {} | {memory:.0} MB | {share:.3} | {billed:.0} ms | ${cost:.2} |",
+                cpu_per_request["send-code"] + cpu_per_request[verify],
+                rounds(SEND_CODE) + verify_rounds,
+            )?;
+        }
     }
     writeln!(report, "\n## What the SDK adds to one DynamoDB request\n")?;
     writeln!(
@@ -1164,6 +1197,13 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             2,
             requests_of(&[SEND_CODE, FIRST_LOGIN])?,
             login_cpu,
+            LOGIN_TARGET_MS,
+        ),
+        (
+            "login: send-code + verify-code (a returning user)",
+            2,
+            requests_of(&[SEND_CODE, RETURNING_LOGIN])?,
+            returning_login_cpu,
             LOGIN_TARGET_MS,
         ),
     ] {
