@@ -46,8 +46,8 @@ const ROUND_TRIP_MS: f64 = 4.0;
 // Issue #13's targets for warm CPU per request.
 const PROFILE_TARGET_MS: f64 = 0.25;
 const LOGIN_TARGET_MS: f64 = 0.5;
-/// The `dynamodb_usage` rows of the benchmark's warm requests (verify-code's are first logins,
-/// each with a new phone).
+// The `dynamodb_usage` rows of the benchmark's warm requests: verify-code's are first logins,
+// each with a new phone, and returning users' logins.
 const PROFILE_GET: &str = "GET /v1/profile";
 const SEND_CODE: &str = "send-code";
 const FIRST_LOGIN: &str = "verify-code, first login";

@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
             let state = shared::state::AppState::from_env().await?;
             let phone = shared::domain::PhoneNumber::parse(phone, state.config.default_region)
                 .map_err(|_| anyhow::anyhow!("{phone:?} is not a valid phone number"))?;
-            let (user, _) = shared::usecases::login::find_or_create_user(&state, &phone, None)
+            let (user, _) = shared::usecases::login::find_or_create_user(&state, &phone)
                 .await
                 .map_err(|e| anyhow::anyhow!("finding or creating the user: {e}"))?;
             println!(

@@ -576,7 +576,6 @@ mod tests {
             (
                 "verify-code",
                 BTreeSet::from([
-                    table("dynamodb:GetItem", "OtpTable", None),
                     table("dynamodb:PutItem", "OtpTable", None),
                     table("dynamodb:UpdateItem", "OtpTable", None),
                     table("dynamodb:ConditionCheckItem", "OtpTable", None),
@@ -584,7 +583,6 @@ mod tests {
                     table("dynamodb:BatchGetItem", "UniquesTable", None),
                     table("dynamodb:GetItem", "UsersTable", None),
                     table("dynamodb:PutItem", "UsersTable", None),
-                    table("dynamodb:GetItem", "UniquesTable", None),
                     table("dynamodb:PutItem", "UniquesTable", None),
                     table("dynamodb:Query", "UsersTable", Some("referrer-index")),
                 ]),

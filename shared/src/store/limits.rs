@@ -37,7 +37,8 @@ pub struct FailureCheck<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaveOutcome {
     Saved,
-    /// Someone saved the phone's state first: read again and recompute.
+    /// Someone saved the phone's state first, or a first login's user found its phone, invite
+    /// code or id taken: read again and recompute. Nothing was saved.
     Moved,
     /// The client reached its hourly wrong codes in the meantime: nothing was saved.
     ClientFull,

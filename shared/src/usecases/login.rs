@@ -184,39 +184,29 @@ async fn existing_user(state: &AppState, id: &UserId) -> Result<User> {
     })
 }
 
-/// The phone's user, created if it has none, and whether this call created it. `looked_up` is
-/// the phone's user id if the caller has just read it. Parallel first logins race on the phone's
-/// uniqueness item; the losers read the winner's user.
-pub async fn find_or_create_user(
-    state: &AppState,
-    phone: &PhoneNumber,
-    mut looked_up: Option<Option<UserId>>,
-) -> Result<(User, bool)> {
-    retry_on_conflict("creating a user", || {
-        let looked_up = looked_up.take();
-        async move {
-            let known = match looked_up {
-                Some(known) => known,
-                None => state.store.user_id_by_phone(phone).await?,
-            };
-            if let Some(id) = known {
-                return Ok(Some((existing_user(state, &id).await?, false)));
+/// The phone's user, created if it has none, and whether this call created it: a user without a
+/// login code, for `make event-token` and the tests (a login creates its user in the code's own
+/// save). Parallel calls race on the phone's uniqueness item; the losers read the winner's user.
+pub async fn find_or_create_user(state: &AppState, phone: &PhoneNumber) -> Result<(User, bool)> {
+    retry_on_conflict("creating a user", || async move {
+        let known = state.store.user_id_by_phone(phone).await?;
+        if let Some(id) = known {
+            return Ok(Some((existing_user(state, &id).await?, false)));
+        }
+        let user = User::new(phone.clone(), state.clock.now_ms());
+        match state.store.create_user(&user).await {
+            Ok(()) => {
+                tracing::info!(user = user.id.as_str(), "user created");
+                Ok(Some((user, true)))
             }
-            let user = User::new(phone.clone(), state.clock.now_ms());
-            match state.store.create_user(&user).await {
-                Ok(()) => {
-                    tracing::info!(user = user.id.as_str(), "user created");
-                    Ok(Some((user, true)))
-                }
-                // Taken phone: the next round reads the winner's user. Taken invite code: the
-                // next round draws a fresh one.
-                Err(
-                    CreateUserError::PhoneTaken
-                    | CreateUserError::InviteCodeTaken
-                    | CreateUserError::Conflict,
-                ) => Ok(None),
-                Err(CreateUserError::Store(e)) => Err(e.into()),
-            }
+            // Taken phone: the next round reads the winner's user. Taken invite code: the
+            // next round draws a fresh one.
+            Err(
+                CreateUserError::PhoneTaken
+                | CreateUserError::InviteCodeTaken
+                | CreateUserError::Conflict,
+            ) => Ok(None),
+            Err(CreateUserError::Store(e)) => Err(e.into()),
         }
     })
     .await

@@ -1,11 +1,11 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use shared::domain::{ClientAddress, HourWindow, PhoneNumber, User, UserId};
+use shared::domain::{ClientAddress, ClientTag, HourWindow, OtpState, PhoneNumber, User, UserId};
 use shared::store::{CreateUserError, FailureCheck, SaveOutcome, WriteId};
 use shared::usecases::login::find_or_create_user;
 
-use crate::helpers::{app, app_with, random_phone};
+use crate::helpers::{TestApp, app, app_with, random_phone};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_parallel_verifies_of_the_right_code_let_exactly_one_in() {
@@ -23,6 +23,33 @@ async fn two_parallel_verifies_of_the_right_code_let_exactly_one_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_parallel_first_logins_with_one_code_make_one_user_and_let_one_in() {
+    let app = app().await;
+    for _ in 0..3 {
+        let phone = random_phone();
+        let code = app.code_for(&phone).await;
+        let answers = join_all((0..8).map(|_| app.verify(&phone, &code))).await;
+        let created: Vec<_> = answers.iter().filter(|r| r.status == 201).collect();
+        assert_eq!(created.len(), 1, "{answers:#?}");
+        for r in answers.iter().filter(|r| r.status != 201) {
+            r.assert_problem(401, "code_expired");
+        }
+        let id = created[0].body["profile"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            app.state
+                .store
+                .user_id_by_phone(&parsed(&phone))
+                .await
+                .unwrap(),
+            Some(UserId::from_trusted(id))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_first_logins_of_one_phone_make_one_user() {
     let app = app().await;
     let phone = PhoneNumber::parse(
@@ -30,7 +57,7 @@ async fn twenty_parallel_first_logins_of_one_phone_make_one_user() {
         shared::domain::phone::parse_region("RU").unwrap(),
     )
     .unwrap();
-    let results = join_all((0..20).map(|_| find_or_create_user(&app.state, &phone, None))).await;
+    let results = join_all((0..20).map(|_| find_or_create_user(&app.state, &phone))).await;
     let logins: Vec<(User, bool)> = results.into_iter().map(Result::unwrap).collect();
     let ids: HashSet<&str> = logins.iter().map(|(u, _)| u.id.as_str()).collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
@@ -300,4 +327,78 @@ async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
     // The SDK's retry of that transaction (reply lost) succeeds on its idempotency token.
     let retried = store.save_verification(&phone, &next, &write, &check, Some(&user));
     assert_eq!(retried.await.unwrap(), SaveOutcome::Saved);
+}
+
+#[tokio::test]
+async fn a_first_logins_save_that_finds_its_phone_claimed_or_its_state_moved_writes_nothing() {
+    // Two codes in a row for one phone: no cooldown between them.
+    let app = app_with(&[("OTP_RESEND_SECONDS", "0")]).await;
+    let store = &app.state.store;
+    let client = app
+        .state
+        .hasher
+        .client_tag(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+    let check = FailureCheck {
+        client: &client,
+        window: HourWindow::at(app.state.clock.now_s()),
+        limit: app.state.config.limits.failures_per_hour,
+        wrong: false,
+    };
+    // The phone was claimed since the read (a user made without a code): nothing is written.
+    let phone = parsed(&random_phone());
+    let (pending, next) = pending_code(&app, &client, &phone).await;
+    let (owner, _) = find_or_create_user(&app.state, &phone).await.unwrap();
+    let user = User::new(phone.clone(), app.state.clock.now_ms());
+    let write = WriteId::random();
+    let saved = store.save_verification(&phone, &next, &write, &check, Some(&user));
+    assert_eq!(saved.await.unwrap(), SaveOutcome::Moved);
+    assert_eq!(store.otp_state(&phone).await.unwrap(), pending);
+    assert_eq!(store.user(&user.id).await.unwrap(), None);
+    assert_eq!(
+        store.invite_code_owner(&user.invite_code).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.user_id_by_phone(&phone).await.unwrap(),
+        Some(owner.id)
+    );
+
+    // The phone's state moved since the read (another send): no user and no claim is written.
+    let phone = parsed(&random_phone());
+    let (_, stale) = pending_code(&app, &client, &phone).await;
+    let (moved, _) = pending_code(&app, &client, &phone).await;
+    let user = User::new(phone.clone(), app.state.clock.now_ms());
+    let write = WriteId::random();
+    let saved = store.save_verification(&phone, &stale, &write, &check, Some(&user));
+    assert_eq!(saved.await.unwrap(), SaveOutcome::Moved);
+    assert_eq!(store.otp_state(&phone).await.unwrap(), moved);
+    assert_eq!(store.user(&user.id).await.unwrap(), None);
+    assert_eq!(store.user_id_by_phone(&phone).await.unwrap(), None);
+    assert_eq!(
+        store.invite_code_owner(&user.invite_code).await.unwrap(),
+        None
+    );
+}
+
+/// Sends `phone` a code straight through the store; returns the state stored with it and the
+/// state a right guess would save over it.
+async fn pending_code(
+    app: &TestApp,
+    client: &ClientTag,
+    phone: &PhoneNumber,
+) -> (OtpState, OtpState) {
+    let (store, policy) = (&app.state.store, &app.state.config.otp);
+    let now = app.state.clock.now_s();
+    let code = shared::domain::OtpCode::generate(4);
+    let hash = app.state.hasher.hash(phone, &code);
+    let sent = store
+        .otp_state(phone)
+        .await
+        .unwrap()
+        .send(now, policy, client, hash);
+    let (sent, write) = (sent.unwrap(), WriteId::random());
+    assert!(store.save_otp_state(phone, &sent, &write).await.unwrap());
+    let pending = store.otp_state(phone).await.unwrap();
+    let (next, _) = pending.verify(now, policy, client, hash);
+    (pending, next.unwrap())
 }

@@ -43,7 +43,7 @@ async fn every_event_file_drives_its_function_to_the_documented_status() {
             let parsed =
                 PhoneNumber::parse(&phone, shared::domain::phone::parse_region("RU").unwrap())
                     .unwrap();
-            let (user, _) = shared::usecases::login::find_or_create_user(&app.state, &parsed, None)
+            let (user, _) = shared::usecases::login::find_or_create_user(&app.state, &parsed)
                 .await
                 .unwrap();
             let token =
