@@ -120,17 +120,14 @@ async fn check_code(
             wrong,
         };
         let write = WriteId::random();
+        // A right code for a phone without a user: the save creates the user.
+        let new_user =
+            (known.is_none() && !wrong).then(|| User::new(phone.clone(), state.clock.now_ms()));
+        let save = state
+            .store
+            .save_verification(phone, &next, &write, &check, new_user.as_ref());
         let (saved, checked) = match known {
-            _ if wrong => {
-                let save = state
-                    .store
-                    .save_verification(phone, &next, &write, &check, None);
-                (save.await?, None)
-            }
-            Some(id) => {
-                let save = state
-                    .store
-                    .save_verification(phone, &next, &write, &check, None);
+            Some(id) if !wrong => {
                 let (saved, user, (referrals, _)) = tokio::try_join!(
                     async { Ok(save.await?) },
                     existing_user(state, &id),
@@ -138,12 +135,9 @@ async fn check_code(
                 )?;
                 (saved, Some(Checked::Returning(Box::new(user), referrals)))
             }
-            None => {
-                let user = User::new(phone.clone(), state.clock.now_ms());
-                let save = state
-                    .store
-                    .save_verification(phone, &next, &write, &check, Some(&user));
-                (save.await?, Some(Checked::Created(Box::new(user))))
+            _ => {
+                let saved = save.await?;
+                (saved, new_user.map(|user| Checked::Created(Box::new(user))))
             }
         };
         match saved {
