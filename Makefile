@@ -46,15 +46,16 @@ postman: setup
 bench: setup
 	cargo build --release -p send-code -p verify-code -p profile -p web -p xtask
 	cargo lambda build --release --arm64 -p send-code -p verify-code -p profile -p web
-	LAMBDA_RELEASE=1 scripts/with-stack.sh target/release/xtask bench --out bench/results.md
+	LAMBDA_RELEASE=1 WITH_SNS=1 scripts/with-stack.sh target/release/xtask bench --out bench/results.md
 
 ## profile: where one function's CPU goes, perf samples of its cold start + first answer and of 1000
-## warm requests (FUNCTION=send-code|verify-code|profile|web); files in target/profiling/perf
+## warm requests (FUNCTION=send-code|verify-code|profile|web, or send-code-sns: send-code publishing
+## each SMS through moto's SNS server, as production sends); files in target/profiling/perf
 FUNCTION ?= profile
 PROFILING_TARGET ?= target/profiling
 profile: setup
 	CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=false \
-	  cargo build --release --target-dir $(PROFILING_TARGET) -p $(FUNCTION) -p xtask
+	  cargo build --release --target-dir $(PROFILING_TARGET) -p $(FUNCTION:-sns=) -p xtask
 	BENCH_BINARIES=$(PROFILING_TARGET)/release scripts/with-dynamodb.sh \
 	  $(PROFILING_TARGET)/release/xtask profile $(FUNCTION) --out $(PROFILING_TARGET)/perf
 

@@ -37,7 +37,7 @@ if [ -n "$missing_tools" ]; then
 fi
 
 { command -v schemathesis >/dev/null 2>&1 && command -v openapi-spec-validator >/dev/null 2>&1 &&
-  python3 -c 'import moto.server, flask' >/dev/null 2>&1; } ||
+  python3 -c 'import moto.server, flask, waitress' >/dev/null 2>&1; } ||
   python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 
 if ! command -v chromium >/dev/null 2>&1; then

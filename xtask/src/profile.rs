@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::bench::{
-    Bench, FIRST_ANSWER_ROUTES, WARM_RUNS, cold_starts, function_env, median, release_binary,
-    run_binary, spawn, stop,
+    Bench, FIRST_ANSWER_ROUTES, binary_of, cold_starts, function_env, median, run_binary, spawn,
+    stop,
 };
 use crate::runtime_stub::{RuntimeStub, Seen};
 
@@ -75,7 +75,7 @@ pub async fn run(function: &str, out: &Path) -> anyhow::Result<()> {
     let endpoint =
         std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
     let bench = Bench::new(endpoint).await?;
-    let (binary, _) = release_binary(function)?;
+    let (binary, _) = binary_of(function)?;
     let (label, _) = FIRST_ANSWER_ROUTES
         .iter()
         .find(|(_, f)| *f == function)
@@ -85,7 +85,7 @@ pub async fn run(function: &str, out: &Path) -> anyhow::Result<()> {
     // The figures `make bench` would give, without perf attached (it slows what it samples).
     let env = function_env(&bench.endpoint, "", function);
     let inits = cold_starts(&[(function, binary.clone(), env.clone())])?;
-    let events = bench.main_requests(function, WARM_RUNS + 1).await?;
+    let events = bench.warm_events(function).await?;
     let runs = run_binary(&binary, &env, events)?;
     let (wall, cpu) = &inits[function];
     println!(
@@ -111,7 +111,7 @@ pub async fn run(function: &str, out: &Path) -> anyhow::Result<()> {
     result?;
 
     let warm = out.join(format!("{function}-warm.data"));
-    let events = bench.main_requests(function, WARM_RUNS + 1).await?;
+    let events = bench.warm_events(function).await?;
     let stub = RuntimeStub::start()?;
     let child = spawn(
         &binary,
