@@ -883,24 +883,29 @@ impl Bench {
         ))
     }
 
+    /// `FIRST_ANSWER_RUNS` first answers of every route, taken in turns over the routes like the
+    /// cold starts, so that a noisy moment falls on all of them alike.
     async fn first_answers(&self) -> anyhow::Result<Vec<FirstAnswer>> {
-        let mut out = Vec::new();
-        for (label, function) in FIRST_ANSWER_ROUTES {
-            let (binary, _) = binary_of(function)?;
-            let mut answer = FirstAnswer {
+        let mut out: Vec<FirstAnswer> = FIRST_ANSWER_ROUTES
+            .iter()
+            .map(|(label, function)| FirstAnswer {
                 label,
                 function,
                 status: 0,
                 wall_ms: Vec::new(),
                 cpu_ms: Vec::new(),
-            };
-            for _ in 0..FIRST_ANSWER_RUNS {
-                let (status, wall, cpu) = self.first_answer(&binary, function, label).await?;
+            })
+            .collect();
+        for _ in 0..FIRST_ANSWER_RUNS {
+            for answer in &mut out {
+                let (binary, _) = binary_of(answer.function)?;
+                let (status, wall, cpu) = self
+                    .first_answer(&binary, answer.function, answer.label)
+                    .await?;
                 answer.status = status;
                 answer.wall_ms.push(wall);
                 answer.cpu_ms.push(cpu);
             }
-            out.push(answer);
         }
         Ok(out)
     }
@@ -1130,7 +1135,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     writeln!(
         report,
         "The route's event is queued before the process starts, as Lambda hands it over the moment init ends. \
-         From exec to the answer, median of {FIRST_ANSWER_RUNS} fresh processes each: wall time (including the \
+         From exec to the answer, median of {FIRST_ANSWER_RUNS} fresh processes each, taken in turns over the routes: wall time (including the \
          waits on DynamoDB Local) and the process's CPU time (init and first answer, without those waits).\n"
     )?;
     writeln!(
