@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::bench::{
     Bench, FIRST_ANSWER_ROUTES, FLOORS, WARM_RUNS, binary_of, cold_starts, each_round,
-    floor_events, function_env, median, run_binary,
+    function_env, median, run_binary,
 };
 
 const ROUNDS: usize = 5;
@@ -25,14 +25,16 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
         builds.push((floor.to_owned(), binary_of(floor)?.0));
     }
     builds.extend(binaries.iter().map(|b| ((*b).to_owned(), PathBuf::from(b))));
-    let env_of = |name: &str| {
-        let function = if floors.contains(&name) {
-            name
+    // What a build runs as: a floor as itself, any other build as the function (or bench name,
+    // such as `send-code-sns`) being compared.
+    let runs_as = |name: &str| -> String {
+        if floors.contains(&name) {
+            name.to_owned()
         } else {
-            function
-        };
-        function_env(&bench.endpoint, "", function)
+            function.to_owned()
+        }
     };
+    let env_of = |name: &str| function_env(&bench.endpoint, "", &runs_as(name));
     let inits = cold_starts(
         &builds
             .iter()
@@ -60,11 +62,7 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
                     first.push(first_cpu);
                 }
             }
-            let events = if floors.contains(&name.as_str()) {
-                floor_events()
-            } else {
-                bench.main_requests(function, WARM_RUNS + 1).await?
-            };
+            let events = bench.warm_events(&runs_as(name)).await?;
             let runs = run_binary(binary, &env_of(name), events)?;
             eprintln!(
                 "round {round}: {name}: {:.3} ms CPU per request",
