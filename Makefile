@@ -43,8 +43,11 @@ postman: setup
 	OTP_RESEND_SECONDS=1 scripts/with-stack.sh scripts/postman.sh
 
 ## bench: sizes, cold starts, latency, memory, DynamoDB calls and a loopback load; writes bench/results.md
+# The functions and xtask are built apart: built together, cargo would unify xtask's test helpers
+# (shared's feature `testing`) into the functions, and they would differ from what sam deploys.
 bench: setup
-	cargo build --release -p send-code -p verify-code -p profile -p web -p xtask
+	cargo build --release -p send-code -p verify-code -p profile -p web
+	cargo build --release -p xtask
 	cargo lambda build --release --arm64 -p send-code -p verify-code -p profile -p web
 	LAMBDA_RELEASE=1 WITH_SNS=1 scripts/with-stack.sh target/release/xtask bench --out bench/results.md
 
@@ -55,7 +58,8 @@ FUNCTION ?= profile
 PROFILING_TARGET ?= target/profiling
 profile: setup
 	CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=false \
-	  cargo build --release --target-dir $(PROFILING_TARGET) -p $(FUNCTION:-sns=) -p xtask
+	  cargo build --release --target-dir $(PROFILING_TARGET) -p $(FUNCTION:-sns=)
+	cargo build --release --target-dir $(PROFILING_TARGET) -p xtask
 	BENCH_BINARIES=$(PROFILING_TARGET)/release scripts/with-dynamodb.sh \
 	  $(PROFILING_TARGET)/release/xtask profile $(FUNCTION) --out $(PROFILING_TARGET)/perf
 

@@ -2,8 +2,8 @@
 # Everything about the deploy that can be checked without an AWS account: the template lints
 # clean, `make deploy`/`make destroy` run the right sam commands (scripts/test-deploy.sh), the
 # import template for the kept tables lints clean, `sam build` produces one arm64 bootstrap per
-# function that runs on Amazon Linux 2023, and the GitHub workflows pass actionlint. Prints each
-# bootstrap's stripped size.
+# function that runs on Amazon Linux 2023, without the test helpers and with the SNS client in
+# send-code only, and the GitHub workflows pass actionlint. Prints each bootstrap's stripped size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,6 +21,13 @@ log "import template for the tables a deleted stack keeps (xtask import-tables)"
 cargo run --quiet -p xtask -- import-tables example-users example-uniques target/import >/dev/null
 cfn-lint target/import/template.json
 
+# sam build runs `cargo lambda build --bin NAME` at the workspace root, which builds the default
+# members with their features unified: the test helpers must not be among them.
+log "features of shared in the functions sam builds"
+if cargo tree -e features -i shared --prefix none | grep -q 'shared feature "testing"'; then
+  log "the deployed functions would be built with shared's test helpers (feature testing)"; exit 1
+fi
+
 log "sam build (arm64, release)"
 sam build --build-dir .aws-sam/build >.aws-sam-build.log 2>&1 || { tail -40 .aws-sam-build.log; exit 1; }
 
@@ -31,7 +38,7 @@ MAX_BYTES=$((8 * 1024 * 1024))
 shopt -s nullglob
 functions=(.aws-sam/build/*Function)
 [ ${#functions[@]} -eq 4 ] || { log "sam build produced ${#functions[@]} functions, expected 4"; exit 1; }
-printf '%-22s %10s  %s\n' function bytes "max GLIBC"
+printf '%-22s %10s  %-9s %s\n' function bytes "max GLIBC" SNS
 for dir in "${functions[@]}"; do
   bin="$dir/bootstrap"
   [ -f "$bin" ] || { log "$bin is missing"; exit 1; }
@@ -40,9 +47,13 @@ for dir in "${functions[@]}"; do
   if [ "$(printf '%s\n%s\n' "$needed" "$MAX_GLIBC" | sort -V | tail -1)" != "$MAX_GLIBC" ]; then
     log "$bin needs GLIBC_$needed, newer than Amazon Linux 2023's $MAX_GLIBC"; exit 1
   fi
+  # The SNS client (its runtime plugin's name) is linked into send-code, and only there.
+  sns=no; grep -qa AmazonSimpleNotificationService "$bin" && sns=yes
+  want=no; [ "$(basename "$dir")" = SendCodeFunction ] && want=yes
+  [ "$sns" = "$want" ] || { log "$bin: SNS client linked: $sns, expected $want"; exit 1; }
   bytes=$(stat -c %s "$bin")
   [ "$bytes" -le "$MAX_BYTES" ] || { log "$bin is $bytes bytes, over the 8 MiB budget"; exit 1; }
-  printf '%-22s %10s  %s\n' "$(basename "$dir")" "$bytes" "$needed"
+  printf '%-22s %10s  %-9s %s\n' "$(basename "$dir")" "$bytes" "$needed" "$sns"
 done
 
 log "actionlint"

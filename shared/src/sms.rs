@@ -1,6 +1,12 @@
 //! Delivering login codes by SMS: simulated (a delay, then a log line) or through Amazon SNS.
-//! An enum rather than a trait object: two real senders, chosen once per cold start, and the SNS
-//! one compiled only into the function that sends (feature `sns`).
+//! An enum rather than a trait object: two real senders, chosen once per cold start.
+//!
+//! Every function's state holds an `Sms`, but only send-code sends. The SNS client is built by
+//! [`Sms::prepare`] (send-code's `main`, during init) or on the first send, never by
+//! [`Sms::from_config`], so no other function's code reaches the SNS client and the linker leaves
+//! it out of their binaries, however cargo unified the workspace's features (`sam build` builds
+//! each function from the workspace root). `scripts/check-deploy.sh` checks the bootstraps.
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use rand::Rng;
@@ -12,11 +18,11 @@ use crate::error::BoxError;
 pub enum Sms {
     /// Waits a random time in the inclusive range (milliseconds), as a real gateway would.
     Simulated { delay_ms: (u64, u64) },
-    #[cfg(feature = "sns")]
-    Sns(sns::SnsSender),
-    /// `SMS_SENDER=sns` in a binary built without SNS: every delivery fails loudly (503), never
-    /// silently simulated.
-    NotBuiltIn,
+    /// Amazon SNS, its client built at most once.
+    Sns {
+        settings: SmsSettings,
+        sender: OnceLock<sns::SnsSender>,
+    },
 }
 
 /// A delivery that did not happen (SNS refused, throttled or timed out).
@@ -30,10 +36,18 @@ impl Sms {
             SmsSender::Log => Self::Simulated {
                 delay_ms: config.sms_delay_ms,
             },
-            #[cfg(feature = "sns")]
-            SmsSender::Sns => Self::Sns(sns::SnsSender::new(&config.sms)),
-            #[cfg(not(feature = "sns"))]
-            SmsSender::Sns => Self::NotBuiltIn,
+            SmsSender::Sns => Self::Sns {
+                settings: config.sms.clone(),
+                sender: OnceLock::new(),
+            },
+        }
+    }
+
+    /// Builds the SNS client now, if SMS go through SNS: send-code calls it during init, which
+    /// Lambda runs before the first request is handed over.
+    pub fn prepare(&self) {
+        if let Self::Sns { settings, sender } = self {
+            sender.get_or_init(|| sns::SnsSender::new(settings));
         }
     }
 
@@ -50,13 +64,9 @@ impl Sms {
                 let _ = text;
                 Ok(())
             }
-            #[cfg(feature = "sns")]
-            Self::Sns(sender) => sender.send(phone, text).await,
-            Self::NotBuiltIn => {
-                let _ = (phone, text);
-                Err(SmsError(
-                    "this function was built without the SNS sender".into(),
-                ))
+            Self::Sns { settings, sender } => {
+                let sender = sender.get_or_init(|| sns::SnsSender::new(settings));
+                sender.send(phone, text).await
             }
         }
     }
@@ -72,7 +82,6 @@ pub fn message(settings: &SmsSettings, code: &OtpCode, ttl_seconds: i64) -> Stri
         .replace("{minutes}", &minutes.to_string())
 }
 
-#[cfg(feature = "sns")]
 mod sns {
     use aws_sdk_sns::Client;
     use aws_sdk_sns::types::MessageAttributeValue;

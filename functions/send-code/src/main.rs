@@ -8,6 +8,8 @@ use shared::state::AppState;
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let state = AppState::from_env().await?;
+    // The SNS client, if SMS go through SNS: built during init, and only in this function.
+    state.sms.prepare();
     let state = &state;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(send_code::handle(state, req).await)
