@@ -3,8 +3,10 @@
 //! directly, or with blocking `std` I/O: the part of a warm request's CPU that is the SDK's
 //! orchestration (interceptors, endpoint rules, retries, timeouts, its HTTP layers), the part that
 //! is the async runtime and HTTP library, and what the exchange itself costs; and whether
-//! switching off the SDK's optional layers changes anything. One thread on a single-threaded
-//! runtime, as in the functions, the four in turns; CPU from that thread's own counter.
+//! switching off the SDK's optional layers changes anything. Then the same for send-code's SNS
+//! `Publish` (moto's server): through the sender send-code uses, and signed and sent with blocking
+//! `std` I/O. One thread on a single-threaded runtime, as in the functions, the ways in turns; CPU
+//! from that thread's own counter.
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::SystemTime;
@@ -22,6 +24,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use shared::config::{DEFAULT_SMS_TEMPLATE, SmsSender, SmsSettings};
+use shared::domain::phone::parse_region;
+use shared::domain::{OtpCode, PhoneNumber};
+use shared::sms::Sms;
 
 use crate::bench::{each_round, median};
 use crate::runtime_stub::read_message;
@@ -49,6 +56,10 @@ pub struct Costs {
     /// The same signed request over blocking `std` I/O on one kept-alive connection: without an
     /// async runtime or an HTTP library either, as floor 0 talks to the Runtime API.
     pub blocking: Vec<f64>,
+    /// One SMS through send-code's own sender (`shared::sms::Sms`, the SDK's SNS client).
+    pub publish_sdk: Vec<f64>,
+    /// The same `Publish` signed with `aws-sigv4` and sent with blocking `std` I/O.
+    pub publish_blocking: Vec<f64>,
 }
 
 const HEADERS: [(&str, &str); 2] = [
@@ -76,17 +87,32 @@ impl Costs {
             each_round(&self.blocking)
         )
     }
+
+    /// The Publish's comparison as a Markdown table.
+    pub fn publish_table(&self) -> String {
+        format!(
+            "| one SNS Publish (send-code's SMS) | CPU per call, median of {ROUNDS} rounds of {CALLS} | each round |\n\
+             | --- | ---: | --- |\n\
+             | through send-code's sender (the SDK's SNS client) | {:.3} ms | {} |\n\
+             | signed with `aws-sigv4`, sent with blocking `std` I/O | {:.3} ms | {} |\n",
+            median(&self.publish_sdk),
+            each_round(&self.publish_sdk),
+            median(&self.publish_blocking),
+            each_round(&self.publish_blocking)
+        )
+    }
 }
 
-/// The four ways measured in turns, on a thread of its own.
-pub fn measure(endpoint: &str) -> anyhow::Result<Costs> {
+/// The ways measured in turns, on a thread of its own: `endpoint` is DynamoDB's, `sns` moto's.
+pub fn measure(endpoint: &str, sns: &str) -> anyhow::Result<Costs> {
     let endpoint = endpoint.to_owned();
+    let sns = sns.to_owned();
     let table = shared::config::TableNames::from_lookup(|name| std::env::var(name).ok()).users;
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(measure_on(&endpoint, &table))
+            .block_on(measure_on(&endpoint, &sns, &table))
     })
     .join()
     .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
@@ -95,11 +121,66 @@ pub fn measure(endpoint: &str) -> anyhow::Result<Costs> {
 pub fn run() -> anyhow::Result<()> {
     let endpoint =
         std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
-    println!("{}", measure(&endpoint)?.table());
+    let sns = std::env::var("MOTO_SNS_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
+    let costs = measure(&endpoint, &sns)?;
+    println!("{}\n{}", costs.table(), costs.publish_table());
     Ok(())
 }
 
-async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
+/// Signs a POST of `body` to `endpoint` for `service` and writes it, with `headers`, to `writer`
+/// as one HTTP/1.1 request on a kept-alive connection.
+fn signed_post(
+    writer: &mut impl Write,
+    endpoint: &str,
+    service: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    credentials: &aws_credential_types::Credentials,
+    region: &str,
+) -> anyhow::Result<()> {
+    let identity = credentials.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        endpoint,
+        headers.iter().copied(),
+        SignableBody::Bytes(body),
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    let mut request = format!("POST / HTTP/1.1\r\nhost: {}\r\n", authority(endpoint));
+    for (name, value) in headers.iter().copied().chain(instructions.headers()) {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    writer.write_all(&request)?;
+    Ok(())
+}
+
+/// `host:port` of an `http://host:port/` endpoint.
+fn authority(endpoint: &str) -> &str {
+    endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .trim_end_matches('/')
+}
+
+/// A kept-alive connection to `endpoint`, as a reader and a writer.
+fn connect(endpoint: &str) -> anyhow::Result<(BufReader<TcpStream>, TcpStream)> {
+    let stream = TcpStream::connect(authority(endpoint))?;
+    stream.set_nodelay(true)?;
+    Ok((BufReader::new(stream.try_clone()?), stream))
+}
+
+async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Costs> {
     let sdk = shared::state::dynamodb_client(Some(endpoint));
     // The knobs that come to mind first, all off at once: if they were the cost, this row would
     // show it.
@@ -124,8 +205,8 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
         None,
         None,
         "environment",
-    )
-    .into();
+    );
+    let identity = credentials.clone().into();
     let body = Bytes::from(
         serde_json::json!({
             "TableName": table,
@@ -137,7 +218,7 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
     // The headers a signed GetItem carries, signed now.
     let signed = || -> anyhow::Result<Vec<(String, String)>> {
         let params = v4::SigningParams::builder()
-            .identity(&credentials)
+            .identity(&identity)
             .region(&region)
             .name("dynamodb")
             .time(SystemTime::now())
@@ -168,25 +249,19 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
         let _: serde_json::Value = serde_json::from_slice(&bytes)?;
         anyhow::Ok(())
     };
-    let authority = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest)
-        .trim_end_matches('/');
-    let stream = TcpStream::connect(authority)?;
-    stream.set_nodelay(true)?;
-    let mut blocking_reader = BufReader::new(stream.try_clone()?);
-    let mut blocking_writer = stream;
+    let (mut dynamodb_reader, mut dynamodb_writer) = connect(endpoint)?;
     let mut one_blocking = || -> anyhow::Result<()> {
-        let mut request = format!("POST / HTTP/1.1\r\nhost: {authority}\r\n");
-        for (name, value) in signed()? {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-        let mut request = request.into_bytes();
-        request.extend_from_slice(&body);
-        blocking_writer.write_all(&request)?;
+        signed_post(
+            &mut dynamodb_writer,
+            endpoint,
+            "dynamodb",
+            &HEADERS,
+            &body,
+            &credentials,
+            &region,
+        )?;
         let (status, bytes) =
-            read_message(&mut blocking_reader)?.context("DynamoDB Local closed the connection")?;
+            read_message(&mut dynamodb_reader)?.context("DynamoDB Local closed the connection")?;
         anyhow::ensure!(status.starts_with("HTTP/1.1 200"), "{}", status.trim_end());
         let _: serde_json::Value = serde_json::from_slice(&bytes)?;
         Ok(())
@@ -202,12 +277,69 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
             anyhow::Ok(())
         }
     };
+
+    // send-code's SMS: its sender as production configures it, and its text.
+    let settings = SmsSettings {
+        sender: SmsSender::Sns,
+        sender_id: None,
+        origination_number: None,
+        template: DEFAULT_SMS_TEMPLATE.into(),
+        sns_endpoint: Some(sns.to_owned()),
+    };
+    let ru = parse_region("RU").context("region RU")?;
+    let phone = PhoneNumber::parse(SMS_PHONE, ru).map_err(|_| anyhow::anyhow!("{SMS_PHONE}"))?;
+    let code = OtpCode::parse("4821", 4).context("a 4-digit code")?;
+    let text = shared::sms::message(&settings, &code, 300);
+    let sms = Sms::Sns {
+        settings,
+        sender: Default::default(),
+    };
+    sms.prepare();
+    // The form SNS's query protocol takes, with the attribute send-code's sender sets.
+    let mut form = reqwest::Url::parse("http://form.invalid/")?;
+    form.query_pairs_mut().extend_pairs([
+        ("Action", "Publish"),
+        ("Version", "2010-03-31"),
+        ("PhoneNumber", phone.as_str()),
+        ("Message", &text),
+        ("MessageAttributes.entry.1.Name", "AWS.SNS.SMS.SMSType"),
+        ("MessageAttributes.entry.1.Value.DataType", "String"),
+        (
+            "MessageAttributes.entry.1.Value.StringValue",
+            "Transactional",
+        ),
+    ]);
+    let publish_body = form.query().unwrap_or_default().as_bytes().to_vec();
+    let (mut sns_reader, mut sns_writer) = connect(sns)?;
+    let mut one_publish_blocking = || -> anyhow::Result<()> {
+        signed_post(
+            &mut sns_writer,
+            sns,
+            "sns",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &publish_body,
+            &credentials,
+            &region,
+        )?;
+        let (status, bytes) =
+            read_message(&mut sns_reader)?.context("moto closed the connection")?;
+        anyhow::ensure!(status.starts_with("HTTP/1.1 200"), "{}", status.trim_end());
+        // What the sender needs of the answer: that it is a Publish's, with its message id.
+        anyhow::ensure!(
+            bytes.windows(11).any(|w| w == b"<MessageId>"),
+            "not a Publish answer"
+        );
+        Ok(())
+    };
+
     // Each opens its connection before it is measured.
     one_raw().await?;
     one_blocking()?;
     one_sdk(&sdk).await?;
     one_sdk(&lean).await?;
-    let mut ms: [Vec<f64>; 4] = Default::default();
+    sms.send(&phone, &text).await?;
+    one_publish_blocking()?;
+    let mut ms: [Vec<f64>; 6] = Default::default();
     for _ in 0..ROUNDS {
         for (variant, ms) in ms.iter_mut().enumerate() {
             let start = thread_cpu_ms()?;
@@ -216,20 +348,27 @@ async fn measure_on(endpoint: &str, table: &str) -> anyhow::Result<Costs> {
                     0 => one_sdk(&sdk).await?,
                     1 => one_sdk(&lean).await?,
                     2 => one_raw().await?,
-                    _ => one_blocking()?,
+                    3 => one_blocking()?,
+                    4 => sms.send(&phone, &text).await?,
+                    _ => one_publish_blocking()?,
                 }
             }
             ms.push((thread_cpu_ms()? - start) / CALLS as f64);
         }
     }
-    let [sdk, lean, bare, blocking] = ms;
+    let [sdk, lean, bare, blocking, publish_sdk, publish_blocking] = ms;
     Ok(Costs {
         sdk,
         lean,
         bare,
         blocking,
+        publish_sdk,
+        publish_blocking,
     })
 }
+
+/// Where the measured SMS go (moto accepts any valid number).
+const SMS_PHONE: &str = "+79991234567";
 
 /// One endpoint for every request, instead of the SDK's rules evaluated per request.
 #[derive(Debug)]
