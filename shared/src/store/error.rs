@@ -90,6 +90,17 @@ impl Cancelled {
     }
 }
 
+/// Whether a single-item conditional write lost a race, by its error code: its condition failed
+/// (someone wrote the item since it was read), or a transaction held the item (someone is writing
+/// it). Either way the writer reads the item again, rather than answering busy; a transaction in
+/// flight is a race like any other (a phone's new code asked for while its last one is checked).
+pub(super) fn lost_race(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("ConditionalCheckFailedException" | "TransactionConflictException")
+    )
+}
+
 /// Whether the transaction's item at `index` (in the order it was given) failed its condition.
 pub(super) fn condition_failed(reasons: &[CancellationReason], index: usize) -> bool {
     reasons
@@ -142,6 +153,21 @@ mod tests {
             "ConditionalCheckFailedException",
         ] {
             assert!(!is_retryable_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn a_failed_condition_or_a_transaction_holding_the_item_is_a_lost_race() {
+        assert!(lost_race(Some("ConditionalCheckFailedException")));
+        assert!(lost_race(Some("TransactionConflictException")));
+        for code in [
+            None,
+            Some("ThrottlingException"),
+            Some("ProvisionedThroughputExceededException"),
+            Some("ValidationException"),
+            Some("TransactionInProgressException"),
+        ] {
+            assert!(!lost_race(code), "{code:?}");
         }
     }
 

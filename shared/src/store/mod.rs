@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 pub use error::StoreError;
-use error::{Cancelled, condition_failed};
+use error::{Cancelled, condition_failed, lost_race};
 use items::{
     Item, OtpItem, ReferralItem, UniqueItem, UserItem, from_item, invite_key, n, phone_key, s,
     to_item, user_from_item,
@@ -128,7 +128,8 @@ impl Store {
     }
 
     /// Saves `next`, computed from the state read at `next.revision`, only if nobody saved in
-    /// between. Returns `false` when someone did; the caller reads again and recomputes.
+    /// between. Returns `false` when someone did, or when a transaction held the item (a verify
+    /// of the same phone in flight); the caller reads again and recomputes.
     /// The item's TTL is `next.forget_at()`.
     /// A save whose reply was lost and is retried with the same `write_id` counts as saved.
     pub async fn save_otp_state(
@@ -147,7 +148,7 @@ impl Store {
             .set_expression_attribute_values(put.expression_attribute_values);
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+            Err(e) if lost_race(e.code()) => {
                 let stored = self
                     .read_back(&self.tables.otp, "phone", phone.as_str(), "write_id")
                     .await?;
