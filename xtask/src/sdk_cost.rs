@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::config::endpoint::{Endpoint, EndpointFuture, Params, Resol
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -127,20 +128,18 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Signs a POST of `body` to `endpoint` for `service` and writes it, with `headers`, to `writer`
-/// as one HTTP/1.1 request on a kept-alive connection.
-fn signed_post(
-    writer: &mut impl Write,
+/// The headers a POST of `body` to `endpoint` carries: `headers`, and the signature for `service`
+/// made now.
+fn sign_post(
     endpoint: &str,
     service: &str,
-    headers: &[(&str, &str)],
+    headers: &[(&'static str, &'static str)],
     body: &[u8],
-    credentials: &aws_credential_types::Credentials,
+    identity: &Identity,
     region: &str,
-) -> anyhow::Result<()> {
-    let identity = credentials.clone().into();
+) -> anyhow::Result<Vec<(String, String)>> {
     let params = v4::SigningParams::builder()
-        .identity(&identity)
+        .identity(identity)
         .region(region)
         .name(service)
         .time(SystemTime::now())
@@ -154,8 +153,27 @@ fn signed_post(
         SignableBody::Bytes(body),
     )?;
     let (instructions, _) = sign(signable, &params)?.into_parts();
+    Ok(headers
+        .iter()
+        .copied()
+        .chain(instructions.headers())
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect())
+}
+
+/// Signs a POST of `body` to `endpoint` for `service` and writes it, with `headers`, to `writer`
+/// as one HTTP/1.1 request on a kept-alive connection.
+fn signed_post(
+    writer: &mut impl Write,
+    endpoint: &str,
+    service: &str,
+    headers: &[(&'static str, &'static str)],
+    body: &[u8],
+    identity: &Identity,
+    region: &str,
+) -> anyhow::Result<()> {
     let mut request = format!("POST / HTTP/1.1\r\nhost: {}\r\n", authority(endpoint));
-    for (name, value) in headers.iter().copied().chain(instructions.headers()) {
+    for (name, value) in sign_post(endpoint, service, headers, body, identity, region)? {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
@@ -206,7 +224,7 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         None,
         "environment",
     );
-    let identity = credentials.clone().into();
+    let identity: Identity = credentials.into();
     let body = Bytes::from(
         serde_json::json!({
             "TableName": table,
@@ -215,32 +233,9 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         })
         .to_string(),
     );
-    // The headers a signed GetItem carries, signed now.
-    let signed = || -> anyhow::Result<Vec<(String, String)>> {
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name("dynamodb")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()?
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
-            endpoint,
-            HEADERS.into_iter(),
-            SignableBody::Bytes(&body),
-        )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        Ok(HEADERS
-            .into_iter()
-            .chain(instructions.headers())
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect())
-    };
     let one_raw = || async {
         let mut request = http::Request::post(endpoint);
-        for (name, value) in signed()? {
+        for (name, value) in sign_post(endpoint, "dynamodb", &HEADERS, &body, &identity, &region)? {
             request = request.header(name, value);
         }
         let response = raw.request(request.body(Full::new(body.clone()))?).await?;
@@ -257,7 +252,7 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
             "dynamodb",
             &HEADERS,
             &body,
-            &credentials,
+            &identity,
             &region,
         )?;
         let (status, bytes) =
@@ -318,7 +313,7 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
             "sns",
             &[("content-type", "application/x-www-form-urlencoded")],
             &publish_body,
-            &credentials,
+            &identity,
             &region,
         )?;
         let (status, bytes) =
