@@ -161,41 +161,54 @@ fn sign_post(
         .collect())
 }
 
-/// Signs a POST of `body` to `endpoint` for `service` and writes it, with `headers`, to `writer`
-/// as one HTTP/1.1 request on a kept-alive connection.
-fn signed_post(
-    writer: &mut impl Write,
-    endpoint: &str,
-    service: &str,
-    headers: &[(&'static str, &'static str)],
-    body: &[u8],
-    identity: &Identity,
-    region: &str,
-) -> anyhow::Result<()> {
-    let mut request = format!("POST / HTTP/1.1\r\nhost: {}\r\n", authority(endpoint));
-    for (name, value) in sign_post(endpoint, service, headers, body, identity, region)? {
-        request.push_str(&format!("{name}: {value}\r\n"));
+/// A kept-alive connection to one endpoint that sends signed POSTs with blocking `std` I/O.
+struct Blocking<'a> {
+    endpoint: &'a str,
+    /// `host:port`, the `host` header the request is signed with.
+    authority: &'a str,
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl<'a> Blocking<'a> {
+    fn connect(endpoint: &'a str) -> anyhow::Result<Self> {
+        let authority = endpoint
+            .split_once("://")
+            .map_or(endpoint, |(_, rest)| rest)
+            .trim_end_matches('/');
+        let writer = TcpStream::connect(authority)?;
+        writer.set_nodelay(true)?;
+        Ok(Self {
+            endpoint,
+            authority,
+            reader: BufReader::new(writer.try_clone()?),
+            writer,
+        })
     }
-    request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-    let mut request = request.into_bytes();
-    request.extend_from_slice(body);
-    writer.write_all(&request)?;
-    Ok(())
-}
 
-/// `host:port` of an `http://host:port/` endpoint.
-fn authority(endpoint: &str) -> &str {
-    endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest)
-        .trim_end_matches('/')
-}
-
-/// A kept-alive connection to `endpoint`, as a reader and a writer.
-fn connect(endpoint: &str) -> anyhow::Result<(BufReader<TcpStream>, TcpStream)> {
-    let stream = TcpStream::connect(authority(endpoint))?;
-    stream.set_nodelay(true)?;
-    Ok((BufReader::new(stream.try_clone()?), stream))
+    /// POSTs `body` with `headers`, signed for `service`, as one HTTP/1.1 request, and returns the
+    /// answer's body, which must come with a 200.
+    fn post(
+        &mut self,
+        service: &str,
+        headers: &[(&'static str, &'static str)],
+        body: &[u8],
+        identity: &Identity,
+        region: &str,
+    ) -> anyhow::Result<Vec<u8>> {
+        let mut request = format!("POST / HTTP/1.1\r\nhost: {}\r\n", self.authority);
+        for (name, value) in sign_post(self.endpoint, service, headers, body, identity, region)? {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+        let mut request = request.into_bytes();
+        request.extend_from_slice(body);
+        self.writer.write_all(&request)?;
+        let (status, bytes) = read_message(&mut self.reader)?
+            .with_context(|| format!("{} closed the connection", self.endpoint))?;
+        anyhow::ensure!(status.starts_with("HTTP/1.1 200"), "{}", status.trim_end());
+        Ok(bytes)
+    }
 }
 
 async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Costs> {
@@ -244,20 +257,9 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         let _: serde_json::Value = serde_json::from_slice(&bytes)?;
         anyhow::Ok(())
     };
-    let (mut dynamodb_reader, mut dynamodb_writer) = connect(endpoint)?;
+    let mut dynamodb = Blocking::connect(endpoint)?;
     let mut one_blocking = || -> anyhow::Result<()> {
-        signed_post(
-            &mut dynamodb_writer,
-            endpoint,
-            "dynamodb",
-            &HEADERS,
-            &body,
-            &identity,
-            &region,
-        )?;
-        let (status, bytes) =
-            read_message(&mut dynamodb_reader)?.context("DynamoDB Local closed the connection")?;
-        anyhow::ensure!(status.starts_with("HTTP/1.1 200"), "{}", status.trim_end());
+        let bytes = dynamodb.post("dynamodb", &HEADERS, &body, &identity, &region)?;
         let _: serde_json::Value = serde_json::from_slice(&bytes)?;
         Ok(())
     };
@@ -305,20 +307,15 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         ),
     ]);
     let publish_body = form.query().unwrap_or_default().as_bytes().to_vec();
-    let (mut sns_reader, mut sns_writer) = connect(sns)?;
+    let mut moto = Blocking::connect(sns)?;
     let mut one_publish_blocking = || -> anyhow::Result<()> {
-        signed_post(
-            &mut sns_writer,
-            sns,
+        let bytes = moto.post(
             "sns",
             &[("content-type", "application/x-www-form-urlencoded")],
             &publish_body,
             &identity,
             &region,
         )?;
-        let (status, bytes) =
-            read_message(&mut sns_reader)?.context("moto closed the connection")?;
-        anyhow::ensure!(status.starts_with("HTTP/1.1 200"), "{}", status.trim_end());
         // What the sender needs of the answer: that it is a Publish's, with its message id.
         anyhow::ensure!(
             bytes.windows(11).any(|w| w == b"<MessageId>"),
