@@ -24,7 +24,9 @@ cfn-lint target/import/template.json
 # sam build runs `cargo lambda build --bin NAME` at the workspace root, which builds the default
 # members with their features unified: the test helpers must not be among them.
 log "features of shared in the functions sam builds"
-if cargo tree -e features -i shared --prefix none | grep -q 'shared feature "testing"'; then
+# On its own line, so a failing cargo tree stops the script instead of passing the check.
+features=$(cargo tree -e features -i shared --prefix none)
+if grep -q 'shared feature "testing"' <<<"$features"; then
   log "the deployed functions would be built with shared's test helpers (feature testing)"; exit 1
 fi
 

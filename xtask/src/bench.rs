@@ -1260,14 +1260,14 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
          DynamoDB request, and the Publish without the SDK one SMS. No function can cost less per request than \
          its invocations × the cheapest floor of this run + its DynamoDB requests × that GetItem (most of them \
          carry more than a GetItem) + its SMS × that Publish, whatever runtime, client or code it uses. The \
-         same sum with floor 1 (`lambda_runtime` on one thread, as the functions run) and the GetItem and \
-         Publish through the SDK is the least a function built on those libraries pays before any code of its \
-         own. The targets are issue #13's; a login is measured as production runs it, with the SMS through \
-         SNS.\n"
+         same sum with floor 1 (a bare `lambda_http` function on one thread, as the functions run) and the \
+         GetItem and Publish through the SDK is the least a function built on those libraries pays before \
+         any code of its own. The targets are issue #13's; a login is measured as production runs it, with \
+         the SMS through SNS.\n"
     )?;
     writeln!(
         report,
-        "| request | invocations | DynamoDB requests | SMS | least possible | least with `lambda_runtime` and the SDK | measured | target |"
+        "| request | invocations | DynamoDB requests | SMS | least possible | least with `lambda_http` and the SDK | measured | target |"
     )?;
     writeln!(
         report,

@@ -147,17 +147,24 @@ async fn save_code(
 }
 
 /// Puts back the state from before an undelivered code, if nothing was saved since. Best effort:
-/// if a verify or another send came in between, theirs stands.
+/// if a verify or another send came in between, theirs stands. A verify's transaction that holds
+/// the item refuses the put without changing it (`TransactionConflict`), so while the stored
+/// revision is still the one this send saved, the put is tried again.
 async fn withdraw(state: &AppState, phone: &PhoneNumber, before: OtpState, saved: &OtpState) {
     let restored = OtpState {
         // Written over the revision `saved` was stored with.
         revision: saved.revision + 1,
         ..before
     };
-    let result = state
-        .store
-        .save_otp_state(phone, &restored, &WriteId::random())
-        .await;
+    let result = retry_on_conflict("withdrawing one phone's code", || async {
+        let write = WriteId::random();
+        if state.store.save_otp_state(phone, &restored, &write).await? {
+            return Ok(Some(true));
+        }
+        let stored = state.store.otp_state(phone).await?;
+        Ok((stored.revision != restored.revision).then_some(false))
+    })
+    .await;
     match result {
         Ok(true) => {}
         Ok(false) => {
