@@ -95,10 +95,13 @@ impl Cancelled {
 /// it). Either way the writer reads the item again, rather than answering busy; a transaction in
 /// flight is a race like any other (a phone's new code asked for while its last one is checked).
 pub(super) fn lost_race(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("ConditionalCheckFailedException" | "TransactionConflictException")
-    )
+    code == Some("ConditionalCheckFailedException") || held_by_transaction(code)
+}
+
+/// Whether a single-item write was refused because a transaction held the item: nothing was
+/// written, and the same write may be tried again once the transaction is over.
+pub(super) fn held_by_transaction(code: Option<&str>) -> bool {
+    code == Some("TransactionConflictException")
 }
 
 /// Whether the transaction's item at `index` (in the order it was given) failed its condition.
@@ -168,6 +171,19 @@ mod tests {
             Some("TransactionInProgressException"),
         ] {
             assert!(!lost_race(code), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_transaction_conflict_means_the_item_was_held() {
+        assert!(held_by_transaction(Some("TransactionConflictException")));
+        for code in [
+            None,
+            Some("ConditionalCheckFailedException"),
+            Some("TransactionInProgressException"),
+            Some("ThrottlingException"),
+        ] {
+            assert!(!held_by_transaction(code), "{code:?}");
         }
     }
 

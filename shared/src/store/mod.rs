@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 pub use error::StoreError;
-use error::{Cancelled, condition_failed, lost_race};
+use error::{Cancelled, condition_failed, held_by_transaction, lost_race};
 use items::{
     Item, OtpItem, ReferralItem, UniqueItem, UserItem, from_item, invite_key, n, phone_key, s,
     to_item, user_from_item,
@@ -102,6 +102,17 @@ pub enum ActivateError {
     Conflict,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a logout's update of the user's token version came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoke {
+    /// The version moved on from `current` by this logout: every older token is revoked.
+    Done,
+    /// The version had already moved on (the caller's token was revoked before).
+    Moved,
+    /// A transaction held the user item (an activation of theirs): nothing was written; try again.
+    Held,
 }
 
 #[derive(Clone, Debug)]
@@ -508,14 +519,14 @@ impl Store {
     }
 
     /// Bumps the user's token version if it still is `current`, revoking every token issued
-    /// before. Returns `false` if it had already moved on (the caller's token was revoked). The
-    /// update records `logout_id`, so a retry whose first attempt had landed counts as done.
+    /// before. The update records `logout_id`, so a retry whose first attempt had landed counts
+    /// as done.
     pub async fn revoke_tokens(
         &self,
         user: &UserId,
         current: u64,
         logout_id: &WriteId,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Revoke, StoreError> {
         let logout_id = logout_id.0.as_str();
         let result = self
             .client
@@ -530,7 +541,9 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Revoke::Done),
+            // An activation's transaction on the same user: nothing was written.
+            Err(e) if held_by_transaction(e.code()) => Ok(Revoke::Held),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
                 let stored = self
                     .read_back(
@@ -540,8 +553,9 @@ impl Store {
                         "logout_id, token_version",
                     )
                     .await?;
-                Ok(stored.get("logout_id") == Some(&s(logout_id))
-                    && stored.get("token_version") == Some(&n(current + 1)))
+                let ours = stored.get("logout_id") == Some(&s(logout_id))
+                    && stored.get("token_version") == Some(&n(current + 1));
+                Ok(if ours { Revoke::Done } else { Revoke::Moved })
             }
             Err(e) => Err(StoreError::from_sdk(e)),
         }

@@ -6,7 +6,7 @@ use crate::domain::{InviteCode, Referral, ReferralKey, Referrer, User, UserId};
 use crate::error::{AuthFailure, Error, Result};
 use crate::metrics::{self, Event};
 use crate::state::AppState;
-use crate::store::{ActivateError, WriteId};
+use crate::store::{ActivateError, Revoke, WriteId};
 
 /// How many referrals a profile carries; the rest are paged through the referral list.
 pub const PROFILE_REFERRALS: usize = 100;
@@ -104,13 +104,23 @@ pub async fn referrals(
     Ok(page)
 }
 
-/// Revokes every token issued to me so far.
+/// Revokes every token issued to me so far. One logout id for every try, so a try that landed
+/// but whose answer was lost counts as done; a try refused while my activation's transaction held
+/// my user item is made again.
 #[tracing::instrument(skip_all)]
 pub async fn logout(state: &AppState, claims: &Claims) -> Result<()> {
-    let revoked = state
-        .store
-        .revoke_tokens(&user_id(claims), claims.ver, &WriteId::random())
-        .await?;
+    let id = user_id(claims);
+    let logout = WriteId::random();
+    let revoked = retry_on_conflict("one user's logout", || async {
+        Ok(
+            match state.store.revoke_tokens(&id, claims.ver, &logout).await? {
+                Revoke::Done => Some(true),
+                Revoke::Moved => Some(false),
+                Revoke::Held => None,
+            },
+        )
+    })
+    .await?;
     if revoked {
         Ok(())
     } else {

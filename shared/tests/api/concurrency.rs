@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use futures::future::join_all;
 use shared::domain::{ClientAddress, ClientTag, HourWindow, OtpState, PhoneNumber, User, UserId};
-use shared::store::{CreateUserError, FailureCheck, SaveOutcome, WriteId};
+use shared::store::{CreateUserError, FailureCheck, Revoke, SaveOutcome, WriteId};
 use shared::usecases::login::find_or_create_user;
 
 use crate::helpers::{TestApp, app, app_with, random_phone};
@@ -232,15 +232,11 @@ async fn a_logout_whose_reply_was_lost_counts_as_done_when_retried() {
     let store = &app.state.store;
     store.create_user(&user).await.unwrap();
     let first = WriteId::random();
-    assert!(store.revoke_tokens(&user.id, 0, &first).await.unwrap());
-    assert!(store.revoke_tokens(&user.id, 0, &first).await.unwrap());
+    let revoke = |id| store.revoke_tokens(&user.id, 0, id);
+    assert_eq!(revoke(&first).await.unwrap(), Revoke::Done);
+    assert_eq!(revoke(&first).await.unwrap(), Revoke::Done);
     // A token of version 0 used after that logout is refused.
-    assert!(
-        !store
-            .revoke_tokens(&user.id, 0, &WriteId::random())
-            .await
-            .unwrap()
-    );
+    assert_eq!(revoke(&WriteId::random()).await.unwrap(), Revoke::Moved);
     assert_eq!(
         store.user(&user.id).await.unwrap().unwrap().token_version,
         1
