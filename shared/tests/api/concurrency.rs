@@ -5,7 +5,7 @@ use shared::domain::{ClientAddress, ClientTag, HourWindow, OtpState, PhoneNumber
 use shared::store::{CreateUserError, FailureCheck, Revoke, SaveOutcome, WriteId};
 use shared::usecases::login::find_or_create_user;
 
-use crate::helpers::{TestApp, app, app_with, random_phone};
+use crate::helpers::{TestApp, app, app_with, parsed, random_phone};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_parallel_verifies_of_the_right_code_let_exactly_one_in() {
@@ -190,10 +190,6 @@ async fn parallel_sends_for_one_phone_send_one_code() {
     for refused in answers.iter().filter(|r| r.status != 200) {
         refused.assert_problem(429, "resend_too_soon");
     }
-}
-
-fn parsed(phone: &str) -> PhoneNumber {
-    PhoneNumber::parse(phone, shared::domain::phone::parse_region("RU").unwrap()).unwrap()
 }
 
 #[tokio::test]

@@ -3,11 +3,15 @@
 //! parsed by `lambda_http` exactly as in Lambda, and routed like template.yaml routes them.
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::config::Intercept;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use shared::api::openapi::Settings;
 use shared::api::web::Site;
-use shared::state::{AppState, dynamodb_client};
+use shared::config::Config;
+use shared::domain::PhoneNumber;
+use shared::domain::phone::parse_region;
+use shared::state::{AppState, dynamodb_client, dynamodb_config};
 use shared::testing::event_from;
 use shared::testing::{dispatch, json_event, test_config};
 pub use shared::testing::{event, random_ip, random_phone};
@@ -85,6 +89,24 @@ pub async fn app() -> TestApp {
 pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
     let config = test_config(overrides);
     let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
+    app_with_client(config, client)
+}
+
+/// An app whose DynamoDB client also runs `interceptor` on every call.
+pub async fn app_intercepted(
+    overrides: &[(&str, &str)],
+    interceptor: impl Intercept + 'static,
+) -> TestApp {
+    let config = test_config(overrides);
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        dynamodb_config(config.dynamodb_endpoint.as_deref())
+            .interceptor(interceptor)
+            .build(),
+    );
+    app_with_client(config, client)
+}
+
+fn app_with_client(config: Config, client: aws_sdk_dynamodb::Client) -> TestApp {
     TestApp {
         site: Site::new(Settings {
             otp_digits: config.otp.digits,
@@ -219,4 +241,9 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// A test phone (`random_phone`'s) as the domain type, the way the API parses it.
+pub fn parsed(phone: &str) -> PhoneNumber {
+    PhoneNumber::parse(phone, parse_region("RU").unwrap()).unwrap()
 }

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod concurrency;
+mod conflicts;
 mod events;
 mod limits;
 mod logs;

@@ -2,7 +2,7 @@
 //! reaches the phone only by SMS, and a failed delivery costs the phone nothing.
 use serde_json::Value;
 
-use crate::helpers::{TestApp, app_with, random_phone};
+use crate::helpers::{TestApp, app_with, parsed, random_phone};
 
 fn moto_endpoint() -> String {
     std::env::var("MOTO_SNS_ENDPOINT")
@@ -61,11 +61,6 @@ async fn a_failed_delivery_is_503_and_the_phone_may_ask_again_at_once() {
     let resp = up.send_code(&phone).await;
     assert_eq!(resp.status, 200, "{resp:#?}");
     assert_eq!(sms_to(&phone).await.len(), 1);
-    let otp = up.state.store.otp_state(&parse(&phone)).await.unwrap();
+    let otp = up.state.store.otp_state(&parsed(&phone)).await.unwrap();
     assert_eq!(otp.sends.len(), 1, "{otp:?}");
-}
-
-fn parse(phone: &str) -> shared::domain::PhoneNumber {
-    shared::domain::PhoneNumber::parse(phone, shared::domain::phone::parse_region("RU").unwrap())
-        .unwrap()
 }

@@ -1,0 +1,172 @@
+//! Single-item writes that meet a transaction holding their item. DynamoDB refuses such a write
+//! with `TransactionConflictException` and writes nothing; DynamoDB Local applies writes one at a
+//! time and never does, so an SDK interceptor plays that answer for chosen calls: the request
+//! DynamoDB Local receives is emptied (it refuses it before touching any item) and its answer
+//! becomes DynamoDB's conflict.
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+
+use crate::helpers::{TestApp, app_intercepted, parsed, random_phone};
+
+const CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
+
+/// Holds the item of chosen calls of one DynamoDB operation (`PutItem`, `UpdateItem`).
+#[derive(Debug, Clone)]
+struct HeldItem {
+    operation: &'static str,
+    calls: Arc<Mutex<Calls>>,
+}
+
+#[derive(Debug, Default)]
+struct Calls {
+    made: usize,
+    held: Range<usize>,
+}
+
+/// Whether this call's answer is to be DynamoDB's conflict.
+#[derive(Debug)]
+struct Held(bool);
+
+impl Storable for Held {
+    type Storer = StoreReplace<Self>;
+}
+
+impl HeldItem {
+    fn new(operation: &'static str) -> Self {
+        Self {
+            operation,
+            calls: Arc::default(),
+        }
+    }
+
+    /// Holds the calls numbered `from_now` among the operation's next ones (0 is the next).
+    fn hold(&self, from_now: Range<usize>) {
+        let mut calls = self.calls.lock().unwrap();
+        calls.held = calls.made + from_now.start..calls.made + from_now.end;
+    }
+
+    /// The operation's calls so far, held or not.
+    fn made(&self) -> usize {
+        self.calls.lock().unwrap().made
+    }
+}
+
+impl Intercept for HeldItem {
+    fn name(&self) -> &'static str {
+        "held-item"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        if target.rsplit('.').next() != Some(self.operation) {
+            return Ok(());
+        }
+        let held = {
+            let mut calls = self.calls.lock().unwrap();
+            let held = calls.held.contains(&calls.made);
+            calls.made += 1;
+            held
+        };
+        if held {
+            // No operation accepts an empty object: nothing is written.
+            *request.body_mut() = SdkBody::from("{}");
+            request.headers_mut().insert("content-length", "2");
+        }
+        cfg.interceptor_state().store_put(Held(held));
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !matches!(cfg.load::<Held>(), Some(Held(true))) {
+            return Ok(());
+        }
+        let response = context.response_mut();
+        assert_eq!(
+            response.status().as_u16(),
+            400,
+            "DynamoDB Local accepted the emptied request"
+        );
+        *response.status_mut() = StatusCode::try_from(400u16)?;
+        *response.body_mut() = SdkBody::from(CONFLICT);
+        response.headers_mut().remove("content-length");
+        response.headers_mut().remove("x-amz-crc32");
+        Ok(())
+    }
+}
+
+async fn held_app(operation: &'static str, overrides: &[(&str, &str)]) -> (TestApp, HeldItem) {
+    let held = HeldItem::new(operation);
+    (app_intercepted(overrides, held.clone()).await, held)
+}
+
+#[tokio::test]
+async fn a_logout_that_meets_an_activation_in_flight_is_made_again_and_revokes() {
+    let (app, held) = held_app("UpdateItem", &[]).await;
+    let (_, token, _) = app.new_user().await;
+    held.hold(0..3);
+    let before = held.made();
+    let out = app
+        .call("POST", "/v1/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(out.status, 204, "{out:#?}");
+    // Three tries refused while the item was held, the fourth landed.
+    assert_eq!(held.made() - before, 4);
+    app.profile(&token)
+        .await
+        .assert_problem(401, "token_revoked");
+}
+
+#[tokio::test]
+async fn a_code_whose_save_meets_a_verify_in_flight_is_saved_once_when_it_is_over() {
+    let (app, held) = held_app("PutItem", &[]).await;
+    let phone = random_phone();
+    held.hold(0..2);
+    let resp = app.send_code(&phone).await;
+    assert_eq!(resp.status, 200, "{resp:#?}");
+    assert_eq!(held.made(), 3);
+    let otp = app.state.store.otp_state(&parsed(&phone)).await.unwrap();
+    assert_eq!(otp.sends.len(), 1, "{otp:?}");
+    // The code sent is the code stored.
+    let code = resp.body["code"].as_str().unwrap();
+    assert_eq!(app.verify(&phone, code).await.status, 201);
+}
+
+#[tokio::test]
+async fn an_undelivered_code_is_withdrawn_even_when_its_withdrawal_meets_a_verify_in_flight() {
+    // Nothing listens on port 9 of the loopback: SNS is unreachable.
+    let down = [
+        ("SMS_SENDER", "sns"),
+        ("EXPOSE_CODES", "false"),
+        ("SNS_ENDPOINT", "http://127.0.0.1:9"),
+    ];
+    let (app, held) = held_app("PutItem", &down).await;
+    let phone = random_phone();
+    // The code's save lands; the first two tries to put the earlier state back are held.
+    held.hold(1..3);
+    app.send_code(&phone)
+        .await
+        .assert_problem(503, "sms_unavailable");
+    let otp = app.state.store.otp_state(&parsed(&phone)).await.unwrap();
+    assert!(otp.sends.is_empty(), "the code stayed: {otp:?}");
+    assert_eq!(held.made(), 4);
+}
