@@ -1,8 +1,9 @@
-//! Single-item writes that meet a transaction holding their item. DynamoDB refuses such a write
-//! with `TransactionConflictException` and writes nothing; DynamoDB Local applies writes one at a
-//! time and never does, so an SDK interceptor plays that answer for chosen calls: the request
+//! Writes that meet another request's transaction on one of their items. DynamoDB refuses a
+//! single-item write with `TransactionConflictException` and cancels a transaction with a
+//! `TransactionConflict` reason, writing nothing either way; DynamoDB Local applies writes one at
+//! a time and never does, so an SDK interceptor plays that answer for chosen calls: the request
 //! DynamoDB Local receives is emptied (it refuses it before touching any item) and its answer
-//! becomes DynamoDB's conflict.
+//! becomes DynamoDB's.
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
@@ -18,8 +19,10 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use crate::helpers::{TestApp, app_intercepted, parsed, random_phone};
 
 const CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
+const CANCELLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
 
-/// Holds the item of chosen calls of one DynamoDB operation (`PutItem`, `UpdateItem`).
+/// Holds an item of chosen calls of one DynamoDB operation (`PutItem`, `UpdateItem`,
+/// `TransactWriteItems`).
 #[derive(Debug, Clone)]
 struct HeldItem {
     operation: &'static str,
@@ -29,6 +32,8 @@ struct HeldItem {
 #[derive(Debug, Default)]
 struct Calls {
     made: usize,
+    /// `made` when `hold` was called.
+    base: usize,
     held: Range<usize>,
 }
 
@@ -51,12 +56,14 @@ impl HeldItem {
     /// Holds the calls numbered `from_now` among the operation's next ones (0 is the next).
     fn hold(&self, from_now: Range<usize>) {
         let mut calls = self.calls.lock().unwrap();
+        calls.base = calls.made;
         calls.held = calls.made + from_now.start..calls.made + from_now.end;
     }
 
-    /// The operation's calls so far, held or not.
+    /// The operation's calls since `hold`, held or not.
     fn made(&self) -> usize {
-        self.calls.lock().unwrap().made
+        let calls = self.calls.lock().unwrap();
+        calls.made - calls.base
     }
 }
 
@@ -107,7 +114,11 @@ impl Intercept for HeldItem {
             "DynamoDB Local accepted the emptied request"
         );
         *response.status_mut() = StatusCode::try_from(400u16)?;
-        *response.body_mut() = SdkBody::from(CONFLICT);
+        let answer = match self.operation {
+            "TransactWriteItems" => CANCELLED,
+            _ => CONFLICT,
+        };
+        *response.body_mut() = SdkBody::from(answer);
         response.headers_mut().remove("content-length");
         response.headers_mut().remove("x-amz-crc32");
         Ok(())
@@ -124,13 +135,12 @@ async fn a_logout_that_meets_an_activation_in_flight_is_made_again_and_revokes()
     let (app, held) = held_app("UpdateItem", &[]).await;
     let (_, token, _) = app.new_user().await;
     held.hold(0..3);
-    let before = held.made();
     let out = app
         .call("POST", "/v1/auth/logout", Some(&token), None)
         .await;
     assert_eq!(out.status, 204, "{out:#?}");
     // Three tries refused while the item was held, the fourth landed.
-    assert_eq!(held.made() - before, 4);
+    assert_eq!(held.made(), 4);
     app.profile(&token)
         .await
         .assert_problem(401, "token_revoked");
@@ -169,4 +179,38 @@ async fn an_undelivered_code_is_withdrawn_even_when_its_withdrawal_meets_a_verif
     let otp = app.state.store.otp_state(&parsed(&phone)).await.unwrap();
     assert!(otp.sends.is_empty(), "the code stayed: {otp:?}");
     assert_eq!(held.made(), 4);
+}
+
+#[tokio::test]
+async fn a_first_login_whose_transaction_meets_another_is_made_again_and_creates_one_user() {
+    let (app, held) = held_app("TransactWriteItems", &[]).await;
+    let phone = random_phone();
+    let code = app.code_for(&phone).await;
+    held.hold(0..2);
+    let resp = app.verify(&phone, &code).await;
+    assert_eq!(resp.status, 201, "{resp:#?}");
+    assert_eq!(held.made(), 3);
+    let owner = app.state.store.user_id_by_phone(&parsed(&phone)).await;
+    assert_eq!(
+        owner.unwrap().as_ref().map(|id| id.as_str()),
+        resp.body["profile"]["id"].as_str()
+    );
+    // The code was used by the transaction that landed.
+    app.verify(&phone, &code)
+        .await
+        .assert_problem(401, "code_expired");
+}
+
+#[tokio::test]
+async fn an_activation_whose_transaction_meets_another_is_made_again_and_counts_once() {
+    let (app, held) = held_app("TransactWriteItems", &[]).await;
+    let (_, token_a, a) = app.new_user().await;
+    let (_, token_b, _) = app.new_user().await;
+    held.hold(0..2);
+    let resp = app
+        .activate(&token_b, a["invite_code"].as_str().unwrap())
+        .await;
+    assert_eq!(resp.status, 200, "{resp:#?}");
+    assert_eq!(held.made(), 3);
+    assert_eq!(app.profile(&token_a).await.body["referrals_count"], 1);
 }
