@@ -12,7 +12,6 @@ use aws_sdk_dynamodb::config::interceptors::{
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
@@ -111,9 +110,8 @@ impl Intercept for HeldItem {
         assert_eq!(
             response.status().as_u16(),
             400,
-            "DynamoDB Local accepted the emptied request"
+            "DynamoDB Local accepted the emptied request (DynamoDB's conflict is a 400 too)"
         );
-        *response.status_mut() = StatusCode::try_from(400u16)?;
         let answer = match self.operation {
             "TransactWriteItems" => CANCELLED,
             _ => CONFLICT,
