@@ -160,30 +160,20 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_condition_or_a_transaction_holding_the_item_is_a_lost_race() {
-        assert!(lost_race(Some("ConditionalCheckFailedException")));
-        assert!(lost_race(Some("TransactionConflictException")));
-        for code in [
-            None,
-            Some("ThrottlingException"),
-            Some("ProvisionedThroughputExceededException"),
-            Some("ValidationException"),
-            Some("TransactionInProgressException"),
-        ] {
-            assert!(!lost_race(code), "{code:?}");
-        }
-    }
-
-    #[test]
-    fn only_a_transaction_conflict_means_the_item_was_held() {
-        assert!(held_by_transaction(Some("TransactionConflictException")));
-        for code in [
-            None,
-            Some("ConditionalCheckFailedException"),
-            Some("TransactionInProgressException"),
-            Some("ThrottlingException"),
-        ] {
-            assert!(!held_by_transaction(code), "{code:?}");
+    fn a_failed_condition_or_a_held_item_is_a_lost_race_and_only_a_conflict_means_held() {
+        // (code, a lost race, held by a transaction)
+        let cases = [
+            (Some("ConditionalCheckFailedException"), true, false),
+            (Some("TransactionConflictException"), true, true),
+            (None, false, false),
+            (Some("ThrottlingException"), false, false),
+            (Some("ProvisionedThroughputExceededException"), false, false),
+            (Some("ValidationException"), false, false),
+            (Some("TransactionInProgressException"), false, false),
+        ];
+        for (code, lost, held) in cases {
+            assert_eq!(lost_race(code), lost, "{code:?}");
+            assert_eq!(held_by_transaction(code), held, "{code:?}");
         }
     }
 
