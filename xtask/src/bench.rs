@@ -788,14 +788,25 @@ pub(crate) fn floor_events() -> Vec<String> {
         .collect()
 }
 
-/// Every route's first answer after a cold start: the event is queued before the process starts,
-/// as Lambda hands the first event over the moment init ends.
+/// One cold start and its first answer ([`Bench::first_answer`]).
+pub(crate) struct Cold {
+    pub status: u16,
+    /// Exec to the answer.
+    pub wall_ms: f64,
+    /// The process's CPU from exec to the answer: init and the first answer.
+    pub cpu_ms: f64,
+    /// Of which the first answer's, from the first `GET /invocation/next` on.
+    pub answer_cpu_ms: f64,
+}
+
+/// Every route's first answers after a cold start ([`Bench::first_answer`]).
 struct FirstAnswer {
     label: &'static str,
     function: &'static str,
     status: u16,
     wall_ms: Vec<f64>,
     cpu_ms: Vec<f64>,
+    answer_cpu_ms: Vec<f64>,
 }
 
 const SEND_CODE_SNS_ROUTE: &str = "POST /v1/auth/send-code, SMS through SNS";
@@ -845,24 +856,32 @@ impl Bench {
         })
     }
 
-    /// One cold start of `binary` (`function`'s build) with the event of route `label` queued:
-    /// the answer's status, and the wall and CPU milliseconds from exec to it.
+    /// One cold start of `binary` (`function`'s build) answering the event of route `label`.
+    /// The event is handed over at the first `GET /invocation/next`, as Lambda does when the cold
+    /// start was caused by it, but only once the process's CPU has been read there (it waits for
+    /// the event, idle), so init's CPU and the first answer's come from the same process. The
+    /// wall time leaves out that pause.
     pub(crate) async fn first_answer(
         &self,
         binary: &Path,
         function: &str,
         label: &str,
-    ) -> anyhow::Result<(u16, f64, f64)> {
-        let queued = self.first_answer_event(label).await?;
+    ) -> anyhow::Result<Cold> {
+        let event = self.first_answer_event(label).await?;
         let stub = RuntimeStub::start()?;
-        stub.push(queued);
         let env = function_env(&self.endpoint, &stub.address, function);
         let started = Instant::now();
         let child = spawn(binary, &env)?;
         let pid = child.id();
+        let mut init_cpu = None;
+        let mut paused = Duration::ZERO;
         let result = (|| loop {
             match stub.next_seen(Duration::from_secs(20))? {
-                Seen::Ready(_) => {}
+                Seen::Ready(ready_at) => {
+                    init_cpu = cpu_ms(pid);
+                    stub.push(event.clone());
+                    paused = ready_at.elapsed();
+                }
                 Seen::Response {
                     answered_at, body, ..
                 } => return Ok((answered_at, body)),
@@ -876,11 +895,13 @@ impl Bench {
             .ok()
             .and_then(|v| v["statusCode"].as_u64())
             .unwrap_or(0) as u16;
-        Ok((
+        let cpu = cpu.unwrap_or(f64::NAN);
+        Ok(Cold {
             status,
-            (answered_at - started).as_secs_f64() * 1_000.0,
-            cpu.unwrap_or(f64::NAN),
-        ))
+            wall_ms: (answered_at - started - paused).as_secs_f64() * 1_000.0,
+            cpu_ms: cpu,
+            answer_cpu_ms: cpu - init_cpu.unwrap_or(f64::NAN),
+        })
     }
 
     /// `FIRST_ANSWER_RUNS` first answers of every route, taken in turns over the routes like the
@@ -894,17 +915,19 @@ impl Bench {
                 status: 0,
                 wall_ms: Vec::new(),
                 cpu_ms: Vec::new(),
+                answer_cpu_ms: Vec::new(),
             })
             .collect();
         for _ in 0..FIRST_ANSWER_RUNS {
             for answer in &mut out {
                 let (binary, _) = binary_of(answer.function)?;
-                let (status, wall, cpu) = self
+                let cold = self
                     .first_answer(&binary, answer.function, answer.label)
                     .await?;
-                answer.status = status;
-                answer.wall_ms.push(wall);
-                answer.cpu_ms.push(cpu);
+                answer.status = cold.status;
+                answer.wall_ms.push(cold.wall_ms);
+                answer.cpu_ms.push(cold.cpu_ms);
+                answer.answer_cpu_ms.push(cold.answer_cpu_ms);
             }
         }
         Ok(out)
@@ -1134,24 +1157,27 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     writeln!(report, "\n## The first answer after a cold start\n")?;
     writeln!(
         report,
-        "The route's event is queued before the process starts, as Lambda hands it over the moment init ends. \
+        "The route's event is handed over at the function's first `GET /invocation/next`, as Lambda hands it over the moment init ends \
+         (the stub first reads the process's CPU there, and the wall time leaves that pause out). \
          From exec to the answer, median of {FIRST_ANSWER_RUNS} fresh processes each, taken in turns over the routes: wall time (including the \
-         waits on DynamoDB Local) and the process's CPU time (init and first answer, without those waits).\n"
+         waits on DynamoDB Local), the process's CPU time (init and first answer, without those waits), and of that the first answer's \
+         own, from the first `GET /invocation/next` on: what the first request pays beyond init, to compare with a warm request's above.\n"
     )?;
     writeln!(
         report,
-        "| route | function | status | init + first answer, wall | init + first answer, CPU |"
+        "| route | function | status | init + first answer, wall | init + first answer, CPU | first answer alone, CPU |"
     )?;
-    writeln!(report, "| --- | --- | ---: | ---: | ---: |")?;
+    writeln!(report, "| --- | --- | ---: | ---: | ---: | ---: |")?;
     for a in bench.first_answers().await? {
         writeln!(
             report,
-            "| {} | {} | {} | {:.2} ms | {:.2} ms |",
+            "| {} | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
             a.label,
             build_of(a.function),
             a.status,
             median(&a.wall_ms),
-            median(&a.cpu_ms)
+            median(&a.cpu_ms),
+            median(&a.answer_cpu_ms)
         )?;
     }
     eprintln!("measured first answers");
