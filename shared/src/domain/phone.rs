@@ -69,6 +69,25 @@ impl PhoneNumber {
         ))
     }
 
+    /// Builds the rules of `default_region`'s calling code and parses its example mobile number
+    /// once, which compiles the regular expressions such a parse uses (the library compiles each
+    /// on first use). Called during init by the functions that parse numbers, so that the first
+    /// request's number, most often of that region, finds them ready: the same CPU, spent before
+    /// the first request instead of in it (README, Performance).
+    pub fn prepare(default_region: Region) {
+        let Some(util) = phone_metadata::first_choice("0", default_region) else {
+            return;
+        };
+        if let Ok(example) =
+            util.get_example_number_for_type_and_region(default_region, PhoneNumberType::Mobile)
+        {
+            let _ = Self::parse(
+                &util.format(&example, PhoneNumberFormat::E164),
+                default_region,
+            );
+        }
+    }
+
     /// Rebuilds a number this service stored itself (already E.164); not for client input.
     pub(crate) fn from_trusted(e164: String) -> Self {
         Self(e164)
@@ -186,6 +205,15 @@ pub fn parse_region(code: &str) -> Option<Region> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preparing_a_region_builds_its_calling_codes_rules_before_any_number_is_parsed() {
+        // nextest runs every test in a process of its own, so no other test has built them.
+        assert!(!phone_metadata::is_built(7));
+        PhoneNumber::prepare(russia());
+        assert!(phone_metadata::is_built(7));
+        assert!(!phone_metadata::is_built(1));
+    }
 
     fn ru(input: &str) -> Result<PhoneNumber, InvalidPhone> {
         PhoneNumber::parse(input, russia())

@@ -133,6 +133,16 @@ fn for_code(code: i32) -> Option<&'static PhoneNumberUtil> {
     }))
 }
 
+/// Whether the rules of calling code `code` have been built.
+#[cfg(test)]
+pub(crate) fn is_built(code: i32) -> bool {
+    let index = &*INDEX;
+    index
+        .codes
+        .binary_search_by_key(&code, |c| c.code)
+        .is_ok_and(|i| index.codes[i].util.get().is_some())
+}
+
 /// The calling code a `+` number starts with: calling codes are prefix-free, so at most one of
 /// its first one, two or three digits is a known code.
 fn leading_code(digits: &str) -> Option<i32> {
