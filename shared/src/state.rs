@@ -87,9 +87,15 @@ pub const AWS_ROOTS_PEM: &str = include_str!("aws-roots.pem");
 /// Five roots compiled in are parsed in microseconds, and trusting only them is also the
 /// narrower trust.
 pub fn http_client() -> SharedHttpClient {
+    https_client(AWS_ROOTS_PEM.as_bytes())
+}
+
+/// The client [`http_client`] is, trusting only the roots in `roots_pem`: for the bench, which
+/// measures the TLS handshake against a local server whose chain it made itself.
+pub fn https_client(roots_pem: &[u8]) -> SharedHttpClient {
     let trust = TrustStore::empty()
         .with_native_roots(false)
-        .with_pem_certificate(AWS_ROOTS_PEM.as_bytes());
+        .with_pem_certificate(roots_pem);
     let context = TlsContext::builder().with_trust_store(trust).build();
     let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
         tls::rustls_provider::CryptoMode::AwsLc,

@@ -1,7 +1,7 @@
 //! `make bench`: sizes, cold starts (against a bare `lambda_http` floor built in the same run),
 //! the first answer of every route after a cold start, warm latency, CPU per request and memory
 //! of each function's release binary under a stub Lambda Runtime API, the DynamoDB calls,
-//! round trips and capacity each endpoint uses, what the SDK adds to one request, the least any
+//! round trips and capacity each endpoint uses, what the SDK and a TLS handshake add to a request, the least any
 //! implementation could pay per request (from floor 0, a function with no runtime crate), and a
 //! bounded loopback load on the whole local stack. Prints one Markdown report.
 //!
@@ -1279,6 +1279,27 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     writeln!(report, "{}", sdk.table())?;
     writeln!(report, "{}", sdk.publish_table())?;
     eprintln!("measured the SDK's share");
+    writeln!(report, "\n## What TLS adds to the first request on AWS\n")?;
+    writeln!(
+        report,
+        "On AWS the functions talk HTTPS to DynamoDB (and send-code to SNS); the local stack is plain HTTP, \
+         so nothing above pays a TLS handshake. Here a TLS server in the bench's process terminates TLS in \
+         front of DynamoDB Local with a chain shaped like an AWS endpoint's (RSA-2048 leaf and intermediate \
+         under an RSA-2048 root), and the functions' own HTTPS client, trusting that root instead of \
+         Amazon's, builds a new client and makes its first GetItem (a new connection), in turns with the \
+         same over plain HTTP. The difference is the handshake, the client's CPU only (its thread's \
+         counter). Which version, group and tickets AWS's endpoints use is not known here, so each is a \
+         row (`xtask tls-cost`).\n"
+    )?;
+    let tls = crate::tls_cost::measure(&bench.endpoint)?;
+    writeln!(report, "{}", tls.table())?;
+    let (least, most) = tls.handshake_ms();
+    writeln!(
+        report,
+        "So a cold function's first request on AWS pays {least:.2}-{most:.2} ms more CPU than here for each \
+         AWS service it calls: DynamoDB for every function but web, and SNS as well for send-code.\n"
+    )?;
+    eprintln!("measured the TLS handshake");
     writeln!(report, "\n## The least any implementation pays here\n")?;
     writeln!(
         report,

@@ -10,6 +10,8 @@
 //!   floors, in turns (see `compare.rs`);
 //! - `xtask sdk-cost` measures what the SDK adds to one DynamoDB request (see `sdk_cost.rs`; also
 //!   a section of `make bench`);
+//! - `xtask tls-cost` measures what the TLS handshake with an AWS endpoint adds to a cold
+//!   function's first request (see `tls_cost.rs`; also a section of `make bench`);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
@@ -25,6 +27,7 @@ mod sdk_cost;
 mod tables;
 #[cfg(test)]
 mod template;
+mod tls_cost;
 
 use anyhow::{Context, bail};
 
@@ -80,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
             profile::run(function, std::path::Path::new(out)).await
         }
         ["sdk-cost"] => sdk_cost::run(),
+        ["tls-cost"] => tls_cost::run(),
         ["check-metrics", log] => {
             let text = std::fs::read_to_string(log).with_context(|| format!("reading {log}"))?;
             for (name, count) in emf::check(&text)? {
@@ -106,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => bail!(
             "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
-             xtask sdk-cost | \
+             xtask sdk-cost | xtask tls-cost | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
         ),
     }

@@ -38,7 +38,7 @@ const CALLS: usize = 2_000;
 const ROUNDS: usize = 5;
 
 /// CPU time this thread has used, in milliseconds (`/proc/thread-self/schedstat`, nanoseconds).
-fn thread_cpu_ms() -> anyhow::Result<f64> {
+pub(crate) fn thread_cpu_ms() -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
     let ns: f64 = stat
         .split_whitespace()
