@@ -353,3 +353,52 @@ async fn measure_on(
         warm_plain,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// A GetItem through `client` to the TLS server at `address`; only the handshake matters.
+    async fn call(client: aws_sdk_dynamodb::config::SharedHttpClient, address: SocketAddr) {
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            shared::state::dynamodb_config(Some(&format!("https://{address}")))
+                .http_client(client)
+                .build(),
+        );
+        // Nothing listens behind the server, so the call fails either way.
+        let _ = client
+            .get_item()
+            .table_name("t")
+            .key("id", AttributeValue::S("nobody".into()))
+            .send()
+            .await;
+    }
+
+    /// What the functions trust is what decides: their client (Amazon's roots only) refuses a
+    /// server whose chain ends elsewhere, and the same client given that chain's root accepts it.
+    /// The bench's measurement rests on the second; the first is the functions' own defence.
+    #[tokio::test]
+    async fn the_functions_client_completes_a_handshake_only_with_a_chain_under_a_root_it_trusts() {
+        let chain = chain().unwrap();
+        let nowhere = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (address, negotiated) = serve(Server::Hybrid.config(&chain).unwrap(), nowhere).unwrap();
+
+        call(shared::state::http_client(), address).await;
+        assert_eq!(
+            negotiated.describe(),
+            "",
+            "a handshake under an unknown root"
+        );
+
+        call(
+            shared::state::https_client(chain.root_pem.as_bytes()),
+            address,
+        )
+        .await;
+        assert_eq!(negotiated.describe(), "TLSv1.3 X25519MLKEM768");
+    }
+}
