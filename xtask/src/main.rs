@@ -10,6 +10,8 @@
 //!   floors, in turns (see `compare.rs`);
 //! - `xtask sdk-cost` measures what the SDK adds to one DynamoDB request (see `sdk_cost.rs`; also
 //!   a section of `make bench`);
+//! - `xtask cpu-quota` measures the first request and warm ones under Lambda's CPU share at
+//!   128 MB, played as a cgroup quota (see `throttle.rs`; also a section of `make bench`);
 //! - `xtask tls-cost` measures what the TLS handshake with an AWS endpoint adds to a cold
 //!   function's first request (see `tls_cost.rs`; also a section of `make bench`);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
@@ -27,6 +29,7 @@ mod sdk_cost;
 mod tables;
 #[cfg(test)]
 mod template;
+mod throttle;
 mod tls_cost;
 
 use anyhow::{Context, bail};
@@ -84,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         }
         ["sdk-cost"] => sdk_cost::run(),
         ["tls-cost"] => tls_cost::run(),
+        ["cpu-quota"] => throttle::run().await,
         ["check-metrics", log] => {
             let text = std::fs::read_to_string(log).with_context(|| format!("reading {log}"))?;
             for (name, count) in emf::check(&text)? {
@@ -110,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => bail!(
             "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
-             xtask sdk-cost | xtask tls-cost | \
+             xtask sdk-cost | xtask tls-cost | xtask cpu-quota | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
         ),
     }
