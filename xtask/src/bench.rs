@@ -8,7 +8,8 @@
 //! CPU is read from the kernel's per-thread run time (`/proc/<pid>/task/*/schedstat`, in
 //! nanoseconds): what the process itself computed, without the time it waited on DynamoDB Local
 //! or the stub. That is what Lambda's CPU share turns into latency: at 128 MB a function gets
-//! about 1/14 of a vCPU, so 1 ms of CPU here is about 14 ms there.
+//! about 1/14 of a vCPU, so 1 ms of CPU here is about 14 ms there at the average rate (how much
+//! of it a short request pays under a quota is measured too, see `throttle.rs`).
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
