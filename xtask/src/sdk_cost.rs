@@ -108,12 +108,26 @@ impl Costs {
 pub fn measure(endpoint: &str, sns: &str) -> anyhow::Result<Costs> {
     let endpoint = endpoint.to_owned();
     let sns = sns.to_owned();
-    let table = shared::config::TableNames::from_lookup(|name| std::env::var(name).ok()).users;
+    on_own_thread(move || async move { measure_on(&endpoint, &sns, &users_table()).await })
+}
+
+/// The users table's name, from the environment as the functions read it.
+pub(crate) fn users_table() -> String {
+    shared::config::TableNames::from_lookup(|name| std::env::var(name).ok()).users
+}
+
+/// Runs `work` on a thread of its own, on a single-threaded runtime as in the functions, so that
+/// the thread's CPU counter holds the measurement alone.
+pub(crate) fn on_own_thread<T, F>(work: impl FnOnce() -> F + Send + 'static) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+    T: Send + 'static,
+{
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(measure_on(&endpoint, &sns, &table))
+            .block_on(work())
     })
     .join()
     .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
@@ -263,17 +277,6 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         let _: serde_json::Value = serde_json::from_slice(&bytes)?;
         Ok(())
     };
-    let one_sdk = |client: &aws_sdk_dynamodb::Client| {
-        let get = client
-            .get_item()
-            .table_name(table)
-            .key("id", AttributeValue::S("nobody".into()))
-            .consistent_read(true);
-        async move {
-            get.send().await?;
-            anyhow::Ok(())
-        }
-    };
 
     // send-code's SMS: its sender as production configures it, and its text.
     let settings = SmsSettings {
@@ -327,8 +330,8 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
     // Each opens its connection before it is measured.
     one_raw().await?;
     one_blocking()?;
-    one_sdk(&sdk).await?;
-    one_sdk(&lean).await?;
+    get_nobody(&sdk, table).await?;
+    get_nobody(&lean, table).await?;
     sms.send(&phone, &text).await?;
     one_publish_blocking()?;
     let mut ms: [Vec<f64>; 6] = Default::default();
@@ -337,8 +340,8 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
             let start = thread_cpu_ms()?;
             for _ in 0..CALLS {
                 match variant {
-                    0 => one_sdk(&sdk).await?,
-                    1 => one_sdk(&lean).await?,
+                    0 => get_nobody(&sdk, table).await?,
+                    1 => get_nobody(&lean, table).await?,
                     2 => one_raw().await?,
                     3 => one_blocking()?,
                     4 => sms.send(&phone, &text).await?,
@@ -357,6 +360,21 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         publish_sdk,
         publish_blocking,
     })
+}
+
+/// The request measured here and in `tls_cost`: a consistent GetItem of a key no item has.
+pub(crate) async fn get_nobody(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> anyhow::Result<()> {
+    client
+        .get_item()
+        .table_name(table)
+        .key("id", AttributeValue::S("nobody".into()))
+        .consistent_read(true)
+        .send()
+        .await?;
+    Ok(())
 }
 
 /// Where the measured SMS go (moto accepts any valid number).

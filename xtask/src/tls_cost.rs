@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::AttributeValue;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, PKCS_RSA_SHA256};
 use rustls::ServerConfig;
 use rustls::crypto::aws_lc_rs;
@@ -22,7 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::bench::{each_round, median};
-use crate::sdk_cost::thread_cpu_ms;
+use crate::sdk_cost::{get_nobody, on_own_thread, thread_cpu_ms, users_table};
 
 /// New clients per arm and round: each one's first GetItem opens a connection.
 const FIRSTS: usize = 100;
@@ -258,15 +257,9 @@ pub fn measure(endpoint: &str) -> anyhow::Result<Costs> {
         servers.push((address, negotiated, server.tickets()));
     }
     let endpoint = endpoint.to_owned();
-    let table = shared::config::TableNames::from_lookup(|name| std::env::var(name).ok()).users;
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(measure_on(&endpoint, &servers, &chain.root_pem, &table))
+    on_own_thread(move || async move {
+        measure_on(&endpoint, &servers, &chain.root_pem, &users_table()).await
     })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -291,17 +284,6 @@ async fn measure_on(
                 .build(),
         )
     };
-    let get = |client: &aws_sdk_dynamodb::Client| {
-        let get = client
-            .get_item()
-            .table_name(table)
-            .key("id", AttributeValue::S("nobody".into()))
-            .consistent_read(true);
-        async move {
-            get.send().await?;
-            anyhow::Ok(())
-        }
-    };
     let mut endpoints = vec![plain.trim_end_matches('/').to_owned()];
     endpoints.extend(
         servers
@@ -310,7 +292,7 @@ async fn measure_on(
     );
     // Each endpoint answers before anything is measured (and each server's handshake is seen).
     for endpoint in &endpoints {
-        get(&client(endpoint)).await.with_context(|| {
+        get_nobody(&client(endpoint), table).await.with_context(|| {
             format!(
                 "a GetItem through {endpoint} (the bench's TLS server in front of DynamoDB Local)"
             )
@@ -318,7 +300,7 @@ async fn measure_on(
     }
     let warm = [client(&endpoints[0]), client(&endpoints[1])];
     for kept in &warm {
-        get(kept).await?;
+        get_nobody(kept, table).await?;
     }
     let mut first: Vec<Vec<f64>> = vec![Vec::new(); endpoints.len()];
     let mut warm_ms: [Vec<f64>; 2] = Default::default();
@@ -326,14 +308,14 @@ async fn measure_on(
         for (endpoint, ms) in endpoints.iter().zip(first.iter_mut()) {
             let start = thread_cpu_ms()?;
             for _ in 0..FIRSTS {
-                get(&client(endpoint)).await?;
+                get_nobody(&client(endpoint), table).await?;
             }
             ms.push((thread_cpu_ms()? - start) / FIRSTS as f64);
         }
         for (kept, ms) in warm.iter().zip(warm_ms.iter_mut()) {
             let start = thread_cpu_ms()?;
             for _ in 0..CALLS {
-                get(kept).await?;
+                get_nobody(kept, table).await?;
             }
             ms.push((thread_cpu_ms()? - start) / CALLS as f64);
         }
@@ -367,12 +349,7 @@ mod tests {
                 .build(),
         );
         // Nothing listens behind the server, so the call fails either way.
-        let _ = client
-            .get_item()
-            .table_name("t")
-            .key("id", AttributeValue::S("nobody".into()))
-            .send()
-            .await;
+        let _ = get_nobody(&client, "t").await;
     }
 
     /// What the functions trust is what decides: their client (Amazon's roots only) refuses a
