@@ -1,9 +1,10 @@
 //! `make bench`: sizes, cold starts (against a bare `lambda_http` floor built in the same run),
 //! the first answer of every route after a cold start, warm latency, CPU per request and memory
-//! of each function's release binary under a stub Lambda Runtime API, the DynamoDB calls,
-//! round trips and capacity each endpoint uses, what the SDK and a TLS handshake add to a request, the least any
-//! implementation could pay per request (from floor 0, a function with no runtime crate), and a
-//! bounded loopback load on the whole local stack. Prints one Markdown report.
+//! of each function's release binary under a stub Lambda Runtime API, requests at 128 MB under a
+//! CPU quota, the DynamoDB calls, round trips and capacity each endpoint uses, what the SDK and a
+//! TLS handshake add to a request, the least any implementation could pay per request (from floor
+//! 0, a function with no runtime crate), and a bounded loopback load on the whole local stack.
+//! Prints one Markdown report.
 //!
 //! CPU is read from the kernel's per-thread run time (`/proc/<pid>/task/*/schedstat`, in
 //! nanoseconds): what the process itself computed, without the time it waited on DynamoDB Local
