@@ -175,6 +175,14 @@ fn sign_post(
         .collect())
 }
 
+/// `host:port` of an endpoint URL such as `http://127.0.0.1:8000/`.
+pub(crate) fn authority(endpoint: &str) -> &str {
+    endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .trim_end_matches('/')
+}
+
 /// A kept-alive connection to one endpoint that sends signed POSTs with blocking `std` I/O.
 struct Blocking<'a> {
     endpoint: &'a str,
@@ -186,10 +194,7 @@ struct Blocking<'a> {
 
 impl<'a> Blocking<'a> {
     fn connect(endpoint: &'a str) -> anyhow::Result<Self> {
-        let authority = endpoint
-            .split_once("://")
-            .map_or(endpoint, |(_, rest)| rest)
-            .trim_end_matches('/');
+        let authority = authority(endpoint);
         let writer = TcpStream::connect(authority)?;
         writer.set_nodelay(true)?;
         Ok(Self {

@@ -222,10 +222,11 @@ pub(crate) async fn section(
                 runs.push(bench.under(function, label, quota).await?);
             }
         }
-        let free = pooled(&runs[0]);
         let paused_after: Vec<(u64, f64)> = quotas.iter().map(|(_, q)| q.paused()).collect();
         for (setting, runs) in runs.iter().enumerate() {
             let l = pooled(runs);
+            let (first, first_cpu) = (median(&l.first_ms), median(&l.first_cpu_ms));
+            let (warm, warm_cpu) = (median(&l.warm_ms), median(&l.warm_cpu_ms));
             let name = match setting.checked_sub(1) {
                 None => "none (this machine's full CPU)".to_owned(),
                 Some(q) => format!(
@@ -236,41 +237,35 @@ pub(crate) async fn section(
                     paused_after[q].1 - paused_before[q].1,
                 ),
             };
-            // The average-rate model: the unthrottled wall time with every ms of CPU stretched.
-            let stretched = |wall: f64, cpu: f64| wall + cpu * (1.0 / share - 1.0);
-            let model = if setting == 0 {
-                (
-                    format!("{:.1} ms", stretched(median(&free.0), median(&free.1))),
-                    format!("{:.1} ms", stretched(median(&free.2), median(&free.3))),
-                )
-            } else {
-                (String::new(), String::new())
+            // The average-rate model, on the unthrottled row: its wall time with every ms of its
+            // CPU stretched.
+            let stretched = |wall: f64, cpu: f64| {
+                if setting == 0 {
+                    format!("{:.1} ms", wall + cpu * (1.0 / share - 1.0))
+                } else {
+                    String::new()
+                }
             };
             table.push_str(&format!(
-                "| {label} | {name} | {:.1} ms ({:.2} ms) | {} | {:.1} ms ({:.2} ms) | {} |\n",
-                median(&l.0),
-                median(&l.1),
-                model.0,
-                median(&l.2),
-                median(&l.3),
-                model.1
+                "| {label} | {name} | {first:.1} ms ({first_cpu:.2} ms) | {} | {warm:.1} ms ({warm_cpu:.2} ms) | {} |\n",
+                stretched(first, first_cpu),
+                stretched(warm, warm_cpu),
             ));
         }
     }
-    drop(quotas);
     Ok(table)
 }
 
-/// Every run's figures together: first walls, first CPUs, warm walls, warm CPUs.
-fn pooled(runs: &[Latency]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+/// Every run's figures together.
+fn pooled(runs: &[Latency]) -> Latency {
     let all =
         |f: fn(&Latency) -> &Vec<f64>| runs.iter().flat_map(|r| f(r).iter().copied()).collect();
-    (
-        all(|r| &r.first_ms),
-        all(|r| &r.first_cpu_ms),
-        all(|r| &r.warm_ms),
-        all(|r| &r.warm_cpu_ms),
-    )
+    Latency {
+        first_ms: all(|r| &r.first_ms),
+        first_cpu_ms: all(|r| &r.first_cpu_ms),
+        warm_ms: all(|r| &r.warm_ms),
+        warm_cpu_ms: all(|r| &r.warm_cpu_ms),
+    }
 }
 
 /// `xtask cpu-quota`: the section alone, against the release builds `make bench` made.

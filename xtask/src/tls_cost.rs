@@ -7,9 +7,9 @@
 //! trusting that chain's root instead of Amazon's) makes a new connection for each new client's
 //! first GetItem. The same over plain HTTP, in turns, is the baseline: the difference is the
 //! handshake, the client's CPU only (this thread's counter; the server's work is on its own
-//! thread). Which key exchange and TLS version AWS's endpoints pick is not known here, so each
-//! is measured: TLS 1.3 with the hybrid post-quantum group the client offers first, TLS 1.3 with
-//! X25519 alone, and TLS 1.2.
+//! thread). Which key exchange, TLS version and session tickets AWS's endpoints use is not known
+//! here, so each is measured: TLS 1.3 with the hybrid post-quantum group the client offers first,
+//! TLS 1.3 with X25519 alone, the same without session tickets, and TLS 1.2.
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::bench::{each_round, median};
-use crate::sdk_cost::{get_nobody, on_own_thread, thread_cpu_ms, users_table};
+use crate::sdk_cost::{authority, get_nobody, on_own_thread, thread_cpu_ms, users_table};
 
 /// New clients per arm and round: each one's first GetItem opens a connection.
 const FIRSTS: usize = 100;
@@ -195,7 +195,7 @@ pub struct Costs {
 }
 
 impl Costs {
-    /// The handshake's CPU: the cheapest TLS row's median over plain HTTP's.
+    /// The handshake's CPU, least and most over the TLS rows: each row's median over plain HTTP's.
     pub fn handshake_ms(&self) -> (f64, f64) {
         let plain = median(&self.first_plain);
         let tls: Vec<f64> = self
@@ -244,10 +244,7 @@ impl Costs {
 
 /// The arms measured in turns on a thread of its own; `endpoint` is DynamoDB Local's.
 pub fn measure(endpoint: &str) -> anyhow::Result<Costs> {
-    let upstream: SocketAddr = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest)
-        .trim_end_matches('/')
+    let upstream: SocketAddr = authority(endpoint)
         .parse()
         .with_context(|| format!("{endpoint} is not http://IP:PORT"))?;
     let chain = chain()?;
