@@ -1156,6 +1156,16 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             each_round(&w.cpu_rounds)
         )?;
     }
+    writeln!(report, "\n## What send-code's init goes to\n")?;
+    writeln!(
+        report,
+        "send-code's init, as production runs it (SMS through SNS), is the furthest over the floor. Each \
+         step of its `main` before `run`, in order, timed in fresh processes of the bench's own binary with \
+         send-code's settings (`xtask init-steps`): wall time, which here is CPU time, since no step waits on \
+         anything. The steps before them (exec, the loader, the runtime) are what the floor pays too.\n"
+    )?;
+    writeln!(report, "{}", crate::init_steps::measure(&bench.endpoint)?)?;
+    eprintln!("timed init's steps");
     writeln!(report, "\n## The first answer after a cold start\n")?;
     writeln!(
         report,

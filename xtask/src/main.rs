@@ -14,6 +14,8 @@
 //!   128 MB, played as a cgroup quota (see `throttle.rs`; also a section of `make bench`);
 //! - `xtask tls-cost` measures what the TLS handshake with an AWS endpoint adds to a cold
 //!   function's first request (see `tls_cost.rs`; also a section of `make bench`);
+//! - `xtask init-steps` times each step of send-code's init in fresh processes (see
+//!   `init_steps.rs`; also a section of `make bench`);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
@@ -21,6 +23,7 @@ mod bench;
 mod compare;
 mod emf;
 mod import;
+mod init_steps;
 #[cfg(test)]
 mod operations;
 mod profile;
@@ -88,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
         ["sdk-cost"] => sdk_cost::run(),
         ["tls-cost"] => tls_cost::run(),
         ["cpu-quota"] => throttle::run().await,
+        ["init-steps"] => init_steps::run(),
+        ["init-steps", "--child"] => init_steps::child(),
+        ["init-steps", "--empty-util"] => init_steps::empty_util(),
         ["check-metrics", log] => {
             let text = std::fs::read_to_string(log).with_context(|| format!("reading {log}"))?;
             for (name, count) in emf::check(&text)? {
@@ -114,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => bail!(
             "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
-             xtask sdk-cost | xtask tls-cost | xtask cpu-quota | \
+             xtask sdk-cost | xtask tls-cost | xtask cpu-quota | xtask init-steps | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
         ),
     }

@@ -6,7 +6,9 @@
 //!   after that first answer.
 //!
 //! Before them it prints the function's init and warm CPU per request as `make bench` measures
-//! them. Each recording is summarised on stdout by symbol; `perf report -i FILE` opens the call graphs.
+//! them. Each recording is summarised on stdout by symbol, and by whose code the samples were in
+//! (the SDK, the Lambda runtime, tokio, logging, ours: [`owner`]); `perf report -i FILE` opens
+//! the call graphs.
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -69,6 +71,116 @@ fn summary(data: &Path) -> anyhow::Result<String> {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// Whose code a sample's CPU went to, for the summary by owner. Each frame is read from the leaf
+/// up, and the first one that names a known crate decides: a `malloc` or `memmove` counts for
+/// whoever called it. hyper serves both the SDK's client and the runtime's, so its frames decide
+/// only through the body type their generics name (`SdkBody`, the runtime API client's `Body`).
+const OWNERS: &[(&str, &[&str])] = &[
+    (
+        "the AWS SDK (its clients, orchestration, signing, HTTPS)",
+        &[
+            "aws_smithy",
+            "aws_sdk_",
+            "aws_sigv4",
+            "aws_runtime",
+            "aws_credential_types",
+            "aws_types",
+            "aws_config",
+            "aws_lc",
+            "rustls",
+        ],
+    ),
+    (
+        "the Lambda runtime (lambda_runtime, lambda_http, the events)",
+        &["lambda_runtime", "lambda_http", "aws_lambda_events"],
+    ),
+    (
+        "our code (shared, main, and the libraries only it calls)",
+        &[
+            "shared::",
+            "send_code::",
+            "verify_code::",
+            "profile::",
+            "web::",
+            "serde_dynamo",
+            "jsonwebtoken",
+            "rlibphonenumber",
+            "regex_lite",
+        ],
+    ),
+    ("logging (tracing)", &["tracing"]),
+    (
+        "tokio (the scheduler, timers, waiting for I/O)",
+        &["tokio::", "mio::"],
+    ),
+];
+
+/// What stands before a crate path in a demangled frame: `<`, `&`, `*const `, spaces.
+fn crate_path(frame: &str) -> &str {
+    frame.trim_start_matches(['<', '&', '*', ' ', '('])
+}
+
+/// The owner of one sample, its frames from the leaf up; `None` when no frame tells.
+pub(crate) fn owner<'a>(frames: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+    for frame in frames {
+        let path = crate_path(frame);
+        if let Some((name, _)) = OWNERS
+            .iter()
+            .find(|(_, prefixes)| prefixes.iter().any(|p| path.starts_with(p)))
+        {
+            return Some(name);
+        }
+        // hyper's and tower's frames, and inlined generic ones (`poll<…>`), name no owner first;
+        // the body type in their generics tells which client's connection they are.
+        if frame.contains("SdkBody") || frame.contains("aws_smithy") {
+            return Some(OWNERS[0].0);
+        }
+        if frame.contains("lambda_runtime") {
+            return Some(OWNERS[1].0);
+        }
+    }
+    None
+}
+
+/// Each owner's share of the samples in `perf script -F ip,sym` output (one frame a line, leaf
+/// first, a blank line after each sample), largest first.
+pub(crate) fn owner_shares(script: &str) -> Vec<(&'static str, f64)> {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    let mut samples = 0;
+    for sample in script.split("\n\n").filter(|s| !s.trim().is_empty()) {
+        samples += 1;
+        // Each line is the address, then the symbol.
+        let frames = sample
+            .lines()
+            .map(|l| l.trim().split_once(' ').map_or("", |(_, sym)| sym.trim()));
+        let name = owner(frames).unwrap_or("none of these (the kernel or libc alone)");
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    counts.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
+    counts
+        .into_iter()
+        .map(|(name, c)| (name, 100.0 * c as f64 / samples.max(1) as f64))
+        .collect()
+}
+
+fn by_owner(data: &Path) -> anyhow::Result<String> {
+    let script = Command::new("perf")
+        .args(["script", "-F", "ip,sym", "-i"])
+        .arg(data)
+        .stderr(Stdio::null())
+        .output()
+        .context("perf script")?;
+    let shares = owner_shares(&String::from_utf8_lossy(&script.stdout));
+    let mut table = String::from("| whose code | share of the samples |\n| --- | ---: |\n");
+    for (name, share) in shares {
+        table.push_str(&format!("| {name} | {share:.1}% |\n"));
+    }
+    Ok(table)
 }
 
 pub async fn run(function: &str, out: &Path) -> anyhow::Result<()> {
@@ -141,10 +253,62 @@ pub async fn run(function: &str, out: &Path) -> anyhow::Result<()> {
 
     for (what, data) in [("init and first answer", &first), ("warm requests", &warm)] {
         println!(
-            "## {function}: {what} ({})\n\n{}\n",
+            "## {function}: {what} ({})\n\n{}\n\nBy whose code:\n\n{}",
             data.display(),
-            summary(data)?
+            summary(data)?,
+            by_owner(data)?
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_belongs_to_the_first_frame_from_the_leaf_that_names_a_known_crate() {
+        let memmove_in_signing = [
+            "__memmove_avx512_unaligned_erms",
+            "alloc::raw_vec::RawVecInner::finish_grow",
+            "aws_sigv4::http_request::sign::sign",
+            "shared::store::Store::get::{{closure}}",
+        ];
+        assert_eq!(owner(memmove_in_signing), Some(OWNERS[0].0));
+        let our_json = [
+            "malloc",
+            "serde_json::ser::format_escaped_str",
+            "<shared::api::ProfileView as serde::Serialize>::serialize",
+            "lambda_runtime::runtime::process_invocation::{{closure}}",
+        ];
+        assert_eq!(owner(our_json), Some(OWNERS[2].0));
+        assert_eq!(owner(["finish_task_switch.isra.0", "epoll_wait"]), None);
+    }
+
+    #[test]
+    fn hyper_frames_count_for_the_client_whose_body_type_they_name() {
+        let sdk = "poll_flush<hyper::proto::h1::dispatch::Client<aws_smithy_types::body::SdkBody>>";
+        let runtime =
+            "hyper::proto::h1::dispatch::Client<lambda_runtime_api_client::body::Body>::poll";
+        let tokio = "tokio::runtime::task::raw::poll";
+        assert_eq!(owner(["__GI___writev", sdk, tokio]), Some(OWNERS[0].0));
+        assert_eq!(owner(["__GI___writev", runtime, tokio]), Some(OWNERS[1].0));
+        assert_eq!(
+            owner(["hyper::body::Incoming::poll", tokio]),
+            Some(OWNERS[4].0)
+        );
+    }
+
+    #[test]
+    fn the_shares_are_counted_over_the_samples_of_a_perf_script() {
+        let script = "\
+            7f01 malloc\n  7f02 aws_smithy_runtime::client::orchestrator::try_attempt\n\n\
+            7f03 shared::usecases::profile::profile\n\n\
+            7f04 aws_sigv4::sign\n\n\
+            ffff finish_task_switch.isra.0\n\n";
+        let shares = owner_shares(script);
+        assert_eq!(shares[0], (OWNERS[0].0, 50.0));
+        assert!(shares.contains(&(OWNERS[2].0, 25.0)));
+        assert_eq!(shares.iter().map(|(_, s)| s).sum::<f64>(), 100.0);
+    }
 }
