@@ -18,7 +18,7 @@ use shared::state::{AppState, dynamodb_client};
 
 use crate::bench::{SEND_CODE_SNS, function_env, median};
 
-/// Fresh processes per step.
+/// Fresh processes of each kind (`--child`, `--empty-util`), taken in turns.
 const RUNS: usize = 30;
 
 /// The steps, as `--child` reports them, with what each one is in send-code's `main`.
