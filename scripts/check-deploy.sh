@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Everything about the deploy that can be checked without an AWS account: the template lints
 # clean, `make deploy`/`make destroy` run the right sam commands (scripts/test-deploy.sh), the
-# import template for the kept tables lints clean, `sam build` produces one arm64 bootstrap per
-# function that runs on Amazon Linux 2023, without the test helpers and with the SNS client in
-# send-code only, and the GitHub workflows pass actionlint. Prints each bootstrap's stripped size.
+# import template for the kept tables lints clean, `sam build` (the Makefile's build-* targets)
+# produces one static arm64 bootstrap per function, without the test helpers and with the SNS
+# client in send-code only, and the GitHub workflows pass actionlint. Prints each bootstrap's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,7 +21,7 @@ log "import template for the tables a deleted stack keeps (xtask import-tables)"
 cargo run --quiet -p xtask -- import-tables example-users example-uniques target/import >/dev/null
 cfn-lint target/import/template.json
 
-# sam build runs `cargo lambda build --bin NAME` at the workspace root, which builds the default
+# sam build runs scripts/build-lambda.sh: `cargo lambda build --bin NAME` at the workspace root builds the default
 # members with their features unified: the test helpers must not be among them.
 log "features of shared in the functions sam builds"
 # On its own line, so a failing cargo tree stops the script instead of passing the check.
@@ -30,24 +30,25 @@ if grep -q 'shared feature "testing"' <<<"$features"; then
   log "the deployed functions would be built with shared's test helpers (feature testing)"; exit 1
 fi
 
-log "sam build (arm64, release)"
+log "sam build (arm64, release, static musl)"
 sam build --build-dir .aws-sam/build >.aws-sam-build.log 2>&1 || { tail -40 .aws-sam-build.log; exit 1; }
 
-# Amazon Linux 2023 ships glibc 2.34: no symbol may need a newer one. Every bootstrap stays at or
-# under 8 MiB (the SNS sender included, in send-code only): size is paid at every cold start.
-MAX_GLIBC="2.34"
+# Static musl binaries (scripts/build-lambda.sh): nothing to load from Amazon Linux 2023, whatever
+# its glibc. Every bootstrap stays at or under 8 MiB (the SNS sender included, in send-code only):
+# size is paid at every cold start.
 MAX_BYTES=$((8 * 1024 * 1024))
 shopt -s nullglob
 functions=(.aws-sam/build/*Function)
 [ ${#functions[@]} -eq 4 ] || { log "sam build produced ${#functions[@]} functions, expected 4"; exit 1; }
-printf '%-22s %10s  %-9s %s\n' function bytes "max GLIBC" SNS
+printf '%-22s %10s  %-7s %s\n' function bytes linking SNS
 for dir in "${functions[@]}"; do
   bin="$dir/bootstrap"
   [ -f "$bin" ] || { log "$bin is missing"; exit 1; }
-  file -b "$bin" | grep -q 'ELF 64-bit.*ARM aarch64' || { log "$bin is not an aarch64 ELF: $(file -b "$bin")"; exit 1; }
-  needed=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
-  if [ "$(printf '%s\n%s\n' "$needed" "$MAX_GLIBC" | sort -V | tail -1)" != "$MAX_GLIBC" ]; then
-    log "$bin needs GLIBC_$needed, newer than Amazon Linux 2023's $MAX_GLIBC"; exit 1
+  kind=$(file -b "$bin")
+  grep -q 'ELF 64-bit.*ARM aarch64' <<<"$kind" || { log "$bin is not an aarch64 ELF: $kind"; exit 1; }
+  # Static: no interpreter and no shared library, so no glibc (whose setenv leaks) can slip back.
+  if grep -q 'dynamically linked' <<<"$kind" || objdump -p "$bin" | grep -q NEEDED; then
+    log "$bin is dynamically linked ($kind): build it with scripts/build-lambda.sh"; exit 1
   fi
   # The SNS client (its runtime plugin's name) is linked into send-code, and only there.
   sns=no; grep -qa AmazonSimpleNotificationService "$bin" && sns=yes
@@ -55,7 +56,7 @@ for dir in "${functions[@]}"; do
   [ "$sns" = "$want" ] || { log "$bin: SNS client linked: $sns, expected $want"; exit 1; }
   bytes=$(stat -c %s "$bin")
   [ "$bytes" -le "$MAX_BYTES" ] || { log "$bin is $bytes bytes, over the 8 MiB budget"; exit 1; }
-  printf '%-22s %10s  %-9s %s\n' "$(basename "$dir")" "$bytes" "$needed" "$sns"
+  printf '%-22s %10s  %-7s %s\n' "$(basename "$dir")" "$bytes" static "$sns"
 done
 
 log "actionlint"

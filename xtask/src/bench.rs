@@ -35,6 +35,8 @@ use shared::testing::{HttpApi, dispatch, json_event, random_phone};
 
 use crate::runtime_stub::{RuntimeStub, Seen};
 
+/// Invocations of each function in the memory section.
+const SOAK_INVOCATIONS: usize = 100_000;
 const FUNCTIONS: [&str; 4] = ["send-code", "verify-code", "profile", "web"];
 const COLD_RUNS: usize = 30;
 const FIRST_ANSWER_RUNS: usize = 7;
@@ -660,15 +662,25 @@ fn size(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
 
-/// `target/release/NAME`, or NAME in `BENCH_BINARIES` (`make profile` points it at a build that
-/// keeps its symbols).
+/// Where a build is measured. The functions: `FUNCTION_BINARIES/NAME/bootstrap` when it is set
+/// (`make bench` points it at the deployed build, static musl, for this machine). The floors, and
+/// the functions otherwise: `target/release/NAME`, or NAME in `BENCH_BINARIES` (`make profile`
+/// points it at a build that keeps its symbols).
 pub(crate) fn release_binary(name: &str) -> anyhow::Result<(PathBuf, u64)> {
-    let dir = std::env::var("BENCH_BINARIES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("target/release"));
-    let binary = dir.join(name);
-    let bytes = size(&binary)
-        .with_context(|| format!("{} is missing: cargo build --release", binary.display()))?;
+    let is_floor = FLOORS.iter().any(|(floor, _)| *floor == name);
+    let binary = match std::env::var("FUNCTION_BINARIES") {
+        Ok(dir) if !is_floor => PathBuf::from(dir).join(name).join("bootstrap"),
+        _ => std::env::var("BENCH_BINARIES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root().join("target/release"))
+            .join(name),
+    };
+    let bytes = size(&binary).with_context(|| {
+        format!(
+            "{} is missing: cargo build --release, or scripts/build-lambda.sh",
+            binary.display()
+        )
+    })?;
     Ok((binary, bytes))
 }
 
@@ -1045,7 +1057,9 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     writeln!(report, "# Benchmarks\n")?;
     writeln!(
         report,
-        "Measured by `make bench` on {} ({} cores), release builds, one run. Init: from exec of the native binary \
+        "Measured by `make bench` on {} ({} cores), one run. The functions run as deployed: release, static musl \
+         (`scripts/build-lambda.sh`), for this machine's architecture; the floors are release builds against glibc. \
+         Init: from exec of the binary \
          to its first `GET /invocation/next` against a stub Runtime API, median of {COLD_RUNS} taken in turns with the \
          other binaries, wall time and the \
          process's CPU time; \"× floor\" compares with a bare `lambda_http` function built in the same run, \
@@ -1124,9 +1138,14 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         writeln!(
             report,
             "| {label} | {} | {} | {:.2} ms ({:.1}×, {:.1}×) | {:.2} ms | {:.2} / {:.2} ms | {:.3} ms ({:.1}×) | {} |",
-            size(&root().join("target/lambda").join(build).join("bootstrap"))
-                .map(mb)
-                .unwrap_or_else(|| "n/a".into()),
+            size(
+                &root()
+                    .join("target/lambda/arm64")
+                    .join(build)
+                    .join("bootstrap")
+            )
+            .map(mb)
+            .unwrap_or_else(|| "n/a".into()),
             mb(binary_of(name)?.1),
             init,
             init / floor_init,
@@ -1156,6 +1175,16 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             each_round(&w.cpu_rounds)
         )?;
     }
+    writeln!(report, "\n## Memory over many invocations\n")?;
+    writeln!(
+        report,
+        "Each function answers {SOAK_INVOCATIONS} cheap invocations (no database call) in one process, each with a fresh \
+         trace id as Lambda sends one (`xtask soak`; `make test` runs the same check over 50,000): resident memory \
+         (VmRSS) after the first 5,000 and at the end. The runtime crate stores every trace id in the environment; \
+         glibc never frees a replaced value, musl does (docs/performance.md, \"Memory\").\n"
+    )?;
+    writeln!(report, "{}", crate::soak::report(SOAK_INVOCATIONS)?)?;
+    eprintln!("measured memory over {SOAK_INVOCATIONS} invocations");
     writeln!(report, "\n## What send-code's init goes to\n")?;
     writeln!(
         report,

@@ -16,6 +16,8 @@
 //!   function's first request (see `tls_cost.rs`; also a section of `make bench`);
 //! - `xtask init-steps` times each step of send-code's init in fresh processes (see
 //!   `init_steps.rs`; also a section of `make bench`);
+//! - `xtask soak DIR` checks that each function's deployed build keeps flat memory over 50,000
+//!   invocations with unique trace ids (see `soak.rs`; run by `make test`);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
@@ -29,6 +31,7 @@ mod operations;
 mod profile;
 mod runtime_stub;
 mod sdk_cost;
+mod soak;
 mod tables;
 #[cfg(test)]
 mod template;
@@ -89,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
             profile::run(function, std::path::Path::new(out)).await
         }
         ["sdk-cost"] => sdk_cost::run(),
+        ["soak", dir] => soak::run(std::path::Path::new(dir)),
         ["tls-cost"] => tls_cost::run(),
         ["cpu-quota"] => throttle::run().await,
         ["init-steps"] => init_steps::run(),
@@ -120,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => bail!(
             "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
-             xtask sdk-cost | xtask tls-cost | xtask cpu-quota | xtask init-steps | \
+             xtask sdk-cost | xtask soak DIR | xtask tls-cost | xtask cpu-quota | xtask init-steps | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
         ),
     }

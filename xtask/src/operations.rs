@@ -516,6 +516,47 @@ fn sam_sync_watch_ignores_build_output_but_not_sources_for_every_function() {
 }
 
 #[test]
+fn sam_builds_every_function_with_the_makefile_as_static_musl_for_the_deployed_architecture() {
+    let doc = template();
+    let arch = doc["Globals"]["Function"]["Architectures"][0]
+        .as_str()
+        .unwrap();
+    let makefile = root_file("Makefile");
+    for (id, f) in of_type(&doc, "AWS::Serverless::Function") {
+        // SAM's rust-cargolambda builder passes --arm64, which means glibc (and its setenv leak).
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("makefile"),
+            "{id}"
+        );
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let recipe = makefile
+            .split(&format!("\nbuild-{id}:\n"))
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .unwrap_or_else(|| panic!("the Makefile has no build-{id} target"));
+        assert_eq!(
+            recipe.trim(),
+            format!("scripts/build-lambda.sh {arch} {binary}"),
+            "{id}"
+        );
+    }
+    let script = root_file("scripts/build-lambda.sh");
+    for target in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
+        assert!(script.contains(target), "{target}");
+    }
+    // In place: a scratch copy of the tree would copy target/ and lose cargo's cache.
+    let config: toml::Table = toml::from_str(&root_file("samconfig.toml")).unwrap();
+    for env in ["default", "prod"] {
+        assert_eq!(
+            config[env]["build"]["parameters"]["build_in_source"].as_bool(),
+            Some(true),
+            "{env}"
+        );
+    }
+}
+
+#[test]
 fn readme_shows_sam_logs_for_each_function_and_the_access_log() {
     let readme = root_file("README.md");
     let doc = template();

@@ -147,8 +147,9 @@ fn serve(stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {}\r\n\
                  lambda-runtime-deadline-ms: {deadline}\r\n\
                  lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
-                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\ncontent-length: {}\r\n\r\n{event}",
+                 lambda-runtime-trace-id: {}\r\ncontent-length: {}\r\n\r\n{event}",
                 uuid_like(),
+                trace_id(),
                 event.len()
             )?;
         } else {
@@ -185,6 +186,16 @@ fn serve(stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
         }
         writer.flush()?;
     }
+}
+
+/// A fresh X-Ray trace id per invocation, as Lambda sends one: the runtime crate stores each in
+/// the process environment, so a stub that repeated one id would hide what that costs (see
+/// `soak`).
+fn trace_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("Root=1-{:08x}-{n:024x};Parent={n:016x};Sampled=0", n >> 8)
 }
 
 fn uuid_like() -> String {
