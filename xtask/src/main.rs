@@ -16,6 +16,8 @@
 //!   function's first request (see `tls_cost.rs`; also a section of `make bench`);
 //! - `xtask init-steps` times each step of send-code's init in fresh processes (see
 //!   `init_steps.rs`; also a section of `make bench`);
+//! - `xtask backfill-pairs` writes the pair claims of activations made before activations wrote
+//!   them, in the tables the environment names (`Store::backfill_pair_claims`; README, Data model);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
@@ -81,6 +83,16 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        ["backfill-pairs"] => {
+            let state = shared::state::AppState::from_env().await?;
+            let (seen, written) = state
+                .store
+                .backfill_pair_claims()
+                .await
+                .map_err(|e| anyhow::anyhow!("backfilling pair claims: {e}"))?;
+            println!("{seen} activations, {written} pair claims written");
+            Ok(())
+        }
         ["bench", "--out", out] => bench::run(std::path::Path::new(out)).await,
         ["compare", function, binaries @ ..] if !binaries.is_empty() => {
             compare::run(function, binaries).await
@@ -119,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
+            "usage: xtask create-tables | xtask event-token PHONE | xtask backfill-pairs | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
              xtask sdk-cost | xtask tls-cost | xtask cpu-quota | xtask init-steps | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
         ),

@@ -457,6 +457,61 @@ impl Store {
         }
     }
 
+    /// Writes the pair claim of every activation made before activations wrote one (a one-off
+    /// after upgrading: `xtask backfill-pairs`), so the never-mutual rule holds for them too.
+    /// Walks `referrer-index` (only activated users are in it) page by page and puts each
+    /// missing claim with `attribute_not_exists`, so running it twice, or beside live
+    /// activations, changes nothing they wrote. Returns the activations seen and the claims
+    /// written. One `PutItem` per activation, one after another: minutes per hundred thousand.
+    pub async fn backfill_pair_claims(&self) -> Result<(u64, u64), StoreError> {
+        let (mut seen, mut written) = (0, 0);
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tables.users)
+                .index_name(REFERRER_INDEX)
+                .projection_expression("id, referrer_id")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                let id = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .map(|v| UserId::from_trusted(v.clone()))
+                        .ok_or_else(|| StoreError::mapping(format!("an activation without {name}")))
+                };
+                let (user, referrer) = (id("id")?, id("referrer_id")?);
+                let claim = UniqueItem {
+                    key: pair_key(&user, &referrer),
+                    user_id: user.as_str().to_owned(),
+                };
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.tables.uniques)
+                    .set_item(Some(to_item(&claim)?))
+                    .condition_expression("attribute_not_exists(#k)")
+                    .expression_attribute_names("#k", "key")
+                    .send()
+                    .await;
+                seen += 1;
+                match result {
+                    Ok(_) => written += 1,
+                    Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+                    Err(e) => return Err(StoreError::from_sdk(e)),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok((seen, written)),
+            }
+        }
+    }
+
     /// Up to `limit` users who activated `referrer`'s code, newest first, and the cursor of the
     /// next page if there is one. Reads `limit + 1` so the last page never ends in an empty one.
     pub async fn referrals(
