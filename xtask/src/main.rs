@@ -84,9 +84,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         ["backfill-pairs"] => {
-            let state = shared::state::AppState::from_env().await?;
-            let (seen, written) = state
-                .store
+            // The tables the environment names, on AWS unless DYNAMODB_ENDPOINT is set; nothing
+            // else of the functions' settings is needed.
+            let tables = shared::config::TableNames::from_lookup(|k| std::env::var(k).ok());
+            let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+                .ok()
+                .filter(|v| !v.trim().is_empty());
+            let client = shared::state::dynamodb_client(endpoint.as_deref());
+            let (seen, written) = shared::store::Store::new(client, tables)
                 .backfill_pair_claims()
                 .await
                 .map_err(|e| anyhow::anyhow!("backfilling pair claims: {e}"))?;

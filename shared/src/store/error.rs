@@ -121,6 +121,32 @@ pub(super) fn held_by_transaction(code: Option<&str>) -> bool {
     code == Some("TransactionConflictException")
 }
 
+/// Whether a transaction was cancelled only because another transaction held its item at `index`:
+/// that item's reason is a conflict and every other item's is none.
+pub(super) fn conflicted_only_at<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+    index: usize,
+) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error()
+    else {
+        return false;
+    };
+    let codes: Vec<&str> = e
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code().unwrap_or("None"))
+        .collect();
+    only_conflict_at(&codes, index)
+}
+
+fn only_conflict_at(codes: &[&str], index: usize) -> bool {
+    codes.get(index) == Some(&"TransactionConflict")
+        && codes
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == index || *c == "None")
+}
+
 /// Whether the transaction's item at `index` (in the order it was given) failed its condition.
 pub(super) fn condition_failed(reasons: &[CancellationReason], index: usize) -> bool {
     reasons
@@ -174,6 +200,25 @@ mod tests {
         ] {
             assert!(!is_retryable_code(code), "{code}");
         }
+    }
+
+    #[test]
+    fn a_conflict_on_one_item_alone_is_told_from_conflicts_and_failures_elsewhere() {
+        assert!(only_conflict_at(
+            &["None", "None", "TransactionConflict"],
+            2
+        ));
+        assert!(!only_conflict_at(
+            &["TransactionConflict", "None", "TransactionConflict"],
+            2
+        ));
+        assert!(!only_conflict_at(
+            &["None", "ConditionalCheckFailed", "TransactionConflict"],
+            2
+        ));
+        assert!(!only_conflict_at(&["None", "None", "None"], 2));
+        // The conflict the API tests play carries one reason, naming no item of three.
+        assert!(!only_conflict_at(&["TransactionConflict"], 2));
     }
 
     #[test]

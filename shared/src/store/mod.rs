@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 pub use error::StoreError;
-use error::{Cancelled, condition_failed, held_by_transaction, lost_race};
+use error::{Cancelled, condition_failed, conflicted_only_at, held_by_transaction, lost_race};
 #[cfg(any(test, feature = "testing"))]
 pub use items::item_size;
 use items::{
@@ -89,12 +89,15 @@ fn with_count(
 const REFERRAL_COUNT: &str = "count";
 
 /// Where each conditional item stands in an activation's transaction, so a cancellation's
-/// reasons (one per item, in order) are read by name. The count shard comes last, unconditional.
+/// reasons (one per item, in order) are read by name.
 #[derive(Clone, Copy)]
 enum ActivationItem {
     MyUser = 0,
     PairClaim = 1,
 }
+
+/// Where the referrer's count shard stands in an activation's transaction: last, unconditional.
+const COUNT_SHARD: usize = 2;
 
 /// Identifies one logical write across the SDK's own retries of it. The SDK retries a write whose
 /// reply timed out; if the first attempt had landed, the retry fails its own condition. The item
@@ -388,30 +391,42 @@ impl Store {
             .return_values_on_condition_check_failure(on_failure)
             .build()
             .map_err(StoreError::mapping)?;
-        let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
-        let count = Update::builder()
-            .table_name(&self.tables.uniques)
-            .key("key", s(&referral_count_key(&activation.referrer, shard)))
-            .update_expression("ADD #n :one")
-            .expression_attribute_names("#n", REFERRAL_COUNT)
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(StoreError::mapping)?;
-        // In the order `ActivationItem` names.
-        let items = vec![
-            TransactWriteItem::builder().update(mine).build(),
-            TransactWriteItem::builder().put(claim).build(),
-            TransactWriteItem::builder().update(count).build(),
-        ];
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            // One token per call, reused by the SDK's own retries: see `create_user`.
-            .client_request_token(uuid::Uuid::new_v4().to_string())
-            .send()
-            .await;
-        let Err(err) = result else { return Ok(()) };
+        let mine = TransactWriteItem::builder().update(mine).build();
+        let claim = TransactWriteItem::builder().put(claim).build();
+        let mut draws = 0;
+        let err = loop {
+            let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
+            let count = Update::builder()
+                .table_name(&self.tables.uniques)
+                .key("key", s(&referral_count_key(&activation.referrer, shard)))
+                .update_expression("ADD #n :one")
+                .expression_attribute_names("#n", REFERRAL_COUNT)
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .map_err(StoreError::mapping)?;
+            // In the order `ActivationItem` names.
+            let items = vec![
+                mine.clone(),
+                claim.clone(),
+                TransactWriteItem::builder().update(count).build(),
+            ];
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                // One token per call, reused by the SDK's own retries: see `create_user`.
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            let Err(err) = result else { return Ok(()) };
+            draws += 1;
+            // Another activation of the same code held the drawn shard, and nothing of mine:
+            // not a race on my items, so draw another shard at once rather than back off.
+            if draws < REFERRAL_COUNT_SHARDS && conflicted_only_at(&err, COUNT_SHARD) {
+                continue;
+            }
+            break err;
+        };
         let reasons = match Cancelled::from_sdk(err) {
             Cancelled::Condition(reasons) => reasons,
             Cancelled::Conflict => return Err(ActivateError::Conflict),

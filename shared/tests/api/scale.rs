@@ -593,3 +593,82 @@ impl std::io::Write for Sink {
         Ok(())
     }
 }
+
+const SHARD_HELD: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
+
+/// Answers the next `held` transactions as DynamoDB does when another transaction holds their
+/// third item (an activation's count shard) and nothing else, after emptying the request so
+/// DynamoDB Local writes nothing; counts the transactions made.
+#[derive(Debug, Clone, Default)]
+struct ShardHeld {
+    held: Arc<Mutex<usize>>,
+    made: Arc<Mutex<usize>>,
+}
+
+#[derive(Debug)]
+struct Playing;
+
+impl aws_smithy_types::config_bag::Storable for Playing {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl Intercept for ShardHeld {
+    fn name(&self) -> &'static str {
+        "shard-held"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        if request.headers().get("x-amz-target") != Some("DynamoDB_20120810.TransactWriteItems") {
+            return Ok(());
+        }
+        *self.made.lock().unwrap() += 1;
+        let mut held = self.held.lock().unwrap();
+        if *held > 0 {
+            *held -= 1;
+            *request.body_mut() = SdkBody::from("{}");
+            request.headers_mut().insert("content-length", "2");
+            cfg.interceptor_state().store_put(Playing);
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Playing>().is_some() {
+            let response = context.response_mut();
+            assert_eq!(response.status().as_u16(), 400);
+            *response.body_mut() = SdkBody::from(SHARD_HELD);
+            response.headers_mut().remove("content-length");
+            response.headers_mut().remove("x-amz-crc32");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_activation_whose_count_shard_is_held_by_another_draws_another_and_counts_once() {
+    let held = ShardHeld::default();
+    let app = app_intercepted(&[], held.clone()).await;
+    let (_, token_a, a) = app.new_user().await;
+    let (_, token_b, _) = app.new_user().await;
+    *held.made.lock().unwrap() = 0;
+    // More than the use case's race retries (6): only drawing again at once gets through.
+    *held.held.lock().unwrap() = 8;
+    let resp = app
+        .activate(&token_b, a["invite_code"].as_str().unwrap())
+        .await;
+    assert_eq!(resp.status, 200, "{resp:#?}");
+    // Eight draws met a held shard, the ninth landed.
+    assert_eq!(*held.made.lock().unwrap(), 9);
+    assert_eq!(app.profile(&token_a).await.body["referrals_count"], 1);
+}
