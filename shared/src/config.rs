@@ -1,6 +1,8 @@
 //! Typed configuration, read once per cold start from environment variables.
 use std::fmt;
 
+use crate::domain::limits::DEFAULT_BUDGET_SHARDS;
+use crate::domain::otp::MAX_PHONE_MARKS;
 use crate::domain::phone::{Region, parse_region};
 use crate::domain::{ClientLimits, OtpPolicy, SmsReach};
 
@@ -30,6 +32,14 @@ pub const OTP_TTL_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 1..=86_400;
 pub const OTP_RESEND_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 0..=3_600;
 pub const OTP_MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
 pub const TOKEN_TTL_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 60..=31_536_000;
+
+/// The SMS budget's range: no item grows with it (it is split into shards), so the ceiling is only
+/// a guard against a typo; 10 million an hour is about 2,800 sends a second.
+pub const SMS_BUDGET_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000_000;
+
+/// `SMS_BUDGET_SHARDS`' range (and it may not pass the budget): past 1,000 shards a send would
+/// still write one item, but a budget that small per shard would be refused early more often.
+pub const SMS_BUDGET_SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
 
 /// Both secrets must be at least this long: 256 bits for HS256 and the code HMAC.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -189,9 +199,22 @@ impl Config {
                 get("OTP_PHONE_MAX_FAILURES_PER_DAY"),
                 "OTP_PHONE_MAX_FAILURES_PER_DAY",
                 defaults.phone_max_failures_per_day,
-                1..=10_000,
+                1..=MAX_PHONE_MARKS,
             )?,
         };
+        // The phone's otp item keeps a mark for each send of the last hour and each wrong code
+        // of the last day: this bounds the item (README, Data model).
+        let marks = otp.phone_max_sends_per_hour + otp.phone_max_failures_per_day;
+        if marks > MAX_PHONE_MARKS {
+            return Err(ConfigError::Invalid {
+                name: "OTP_PHONE_MAX_FAILURES_PER_DAY",
+                reason: format!(
+                    "together with OTP_PHONE_MAX_SENDS_PER_HOUR ({}) it must be at most \
+                     {MAX_PHONE_MARKS}: the phone's record keeps one mark for each ({marks} asked)",
+                    otp.phone_max_sends_per_hour
+                ),
+            });
+        }
         // The promise of the threat model: at most 1% a day of guessing into one account.
         if otp.daily_guess_odds() > 0.01 {
             return Err(ConfigError::Invalid {
@@ -221,8 +244,14 @@ impl Config {
                 get("SMS_BUDGET_PER_HOUR"),
                 "SMS_BUDGET_PER_HOUR",
                 limit_defaults.sms_budget_per_hour,
-                1..=1_000_000,
+                SMS_BUDGET_RANGE,
             )?,
+            sms_budget_shards: limit_defaults.sms_budget_shards,
+            sms_budget_tries: limit_defaults.sms_budget_tries,
+        };
+        let limits = ClientLimits {
+            sms_budget_shards: budget_shards(get("SMS_BUDGET_SHARDS"), limits.sms_budget_per_hour)?,
+            ..limits
         };
         let reach = SmsReach {
             regions: regions(get("SMS_ALLOWED_REGIONS"))?,
@@ -381,6 +410,30 @@ where
     }
 }
 
+/// `SMS_BUDGET_SHARDS`: unset, the default or the budget if that is smaller; set, it must leave
+/// every shard room for at least one send.
+fn budget_shards(value: Option<String>, budget: u32) -> Result<u32, ConfigError> {
+    let Some(text) = value else {
+        return Ok(DEFAULT_BUDGET_SHARDS.min(budget));
+    };
+    let shards = number(
+        Some(text),
+        "SMS_BUDGET_SHARDS",
+        DEFAULT_BUDGET_SHARDS,
+        SMS_BUDGET_SHARDS_RANGE,
+    )?;
+    if shards > budget {
+        return Err(ConfigError::Invalid {
+            name: "SMS_BUDGET_SHARDS",
+            reason: format!(
+                "{shards} shards for an SMS_BUDGET_PER_HOUR of {budget}: each shard must hold \
+                 at least one send"
+            ),
+        });
+    }
+    Ok(shards)
+}
+
 fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
     match value
         .as_deref()
@@ -448,6 +501,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::domain::limits::BUDGET_TRIES;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -505,10 +559,11 @@ mod tests {
             ("OTP_MAX_SENDS_PER_HOUR", "50"),
             ("OTP_MAX_FAILURES_PER_DAY", "20"),
             ("OTP_PHONE_MAX_SENDS_PER_HOUR", "60"),
-            ("OTP_PHONE_MAX_FAILURES_PER_DAY", "5000"),
+            ("OTP_PHONE_MAX_FAILURES_PER_DAY", "140"),
             ("IP_MAX_SENDS_PER_HOUR", "3"),
             ("IP_MAX_FAILURES_PER_HOUR", "4"),
             ("SMS_BUDGET_PER_HOUR", "50"),
+            ("SMS_BUDGET_SHARDS", "7"),
             ("SMS_ALLOWED_REGIONS", "ru, kz"),
             ("SMS_MOBILE_ONLY", "true"),
             ("TOKEN_TTL_SECONDS", "600"),
@@ -531,7 +586,7 @@ mod tests {
                 max_sends_per_hour: 50,
                 phone_max_sends_per_hour: 60,
                 max_failures_per_day: 20,
-                phone_max_failures_per_day: 5_000,
+                phone_max_failures_per_day: 140,
             }
         );
         assert_eq!(
@@ -539,7 +594,9 @@ mod tests {
             ClientLimits {
                 sends_per_hour: 3,
                 failures_per_hour: 4,
-                sms_budget_per_hour: 50
+                sms_budget_per_hour: 50,
+                sms_budget_shards: 7,
+                sms_budget_tries: BUDGET_TRIES,
             }
         );
         assert_eq!(
@@ -586,6 +643,9 @@ mod tests {
             ("SMS_ALLOWED_REGIONS", "RU,Narnia"),
             ("SMS_MOBILE_ONLY", "sometimes"),
             ("OTP_PHONE_MAX_FAILURES_PER_DAY", "101"),
+            ("SMS_BUDGET_PER_HOUR", "10000001"),
+            ("SMS_BUDGET_SHARDS", "0"),
+            ("SMS_BUDGET_SHARDS", "1001"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
             assert!(
@@ -661,14 +721,50 @@ mod tests {
     }
 
     #[test]
-    fn six_digit_codes_allow_a_higher_phone_ceiling_within_the_same_odds() {
+    fn six_digit_codes_allow_a_higher_phone_ceiling_up_to_what_the_phones_record_holds() {
         let c = config(&[
             ("JWT_SECRET", SECRET),
             ("OTP_DIGITS", "6"),
-            ("OTP_PHONE_MAX_FAILURES_PER_DAY", "10000"),
+            ("OTP_PHONE_MAX_FAILURES_PER_DAY", "190"),
         ])
         .unwrap();
-        assert!((c.otp.daily_guess_odds() - 0.01).abs() < 1e-12);
+        assert_eq!(c.otp.phone_max_failures_per_day, 190);
+        // Within the odds, but past the record's marks together with the phone's sends.
+        for (sends, failures) in [("10", "191"), ("100", "101"), ("1", "200")] {
+            let err = config(&[
+                ("JWT_SECRET", SECRET),
+                ("OTP_DIGITS", "6"),
+                ("OTP_PHONE_MAX_SENDS_PER_HOUR", sends),
+                ("OTP_PHONE_MAX_FAILURES_PER_DAY", failures),
+            ])
+            .unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { name: "OTP_PHONE_MAX_FAILURES_PER_DAY", reason }
+                    if reason.contains("OTP_PHONE_MAX_SENDS_PER_HOUR")),
+                "{sends}+{failures}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn budget_shards_default_to_at_most_the_budget_and_may_not_be_set_past_it() {
+        let shards = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("JWT_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            config(&all).map(|c| c.limits.sms_budget_shards)
+        };
+        assert_eq!(shards(&[]), Ok(DEFAULT_BUDGET_SHARDS));
+        assert_eq!(shards(&[("SMS_BUDGET_PER_HOUR", "3")]), Ok(3));
+        assert_eq!(
+            shards(&[("SMS_BUDGET_PER_HOUR", "3"), ("SMS_BUDGET_SHARDS", "3")]),
+            Ok(3)
+        );
+        let err = shards(&[("SMS_BUDGET_PER_HOUR", "3"), ("SMS_BUDGET_SHARDS", "4")]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { name: "SMS_BUDGET_SHARDS", reason }
+                if reason.contains("SMS_BUDGET_PER_HOUR")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -94,6 +94,8 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Unavailable(source) => Self::Unavailable(source),
             StoreError::Unexpected(source) => Self::Internal(source),
+            // Logged with its own message (the cause chain starts with it), answered as any bug.
+            e @ StoreError::ItemTooLarge(_) => Self::Internal(Box::new(e)),
         }
     }
 }

@@ -18,6 +18,8 @@
 //!   `init_steps.rs`; also a section of `make bench`);
 //! - `xtask soak DIR` checks that each function's deployed build keeps flat memory over 50,000
 //!   invocations with unique trace ids (see `soak.rs`; run by `make test`);
+//! - `xtask backfill-pairs` writes the pair claims of activations made before activations wrote
+//!   them, in the tables the environment names (`Store::backfill_pair_claims`; README, Data model);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
 //!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
@@ -84,6 +86,21 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        ["backfill-pairs"] => {
+            // The tables the environment names, on AWS unless DYNAMODB_ENDPOINT is set; nothing
+            // else of the functions' settings is needed.
+            let tables = shared::config::TableNames::from_lookup(|k| std::env::var(k).ok());
+            let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+                .ok()
+                .filter(|v| !v.trim().is_empty());
+            let client = shared::state::dynamodb_client(endpoint.as_deref());
+            let (seen, written) = shared::store::Store::new(client, tables)
+                .backfill_pair_claims()
+                .await
+                .map_err(|e| anyhow::anyhow!("backfilling pair claims: {e}"))?;
+            println!("{seen} activations, {written} pair claims written");
+            Ok(())
+        }
         ["bench", "--out", out] => bench::run(std::path::Path::new(out)).await,
         ["compare", function, binaries @ ..] if !binaries.is_empty() => {
             compare::run(function, binaries).await
@@ -123,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: xtask create-tables | xtask event-token PHONE | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
+            "usage: xtask create-tables | xtask event-token PHONE | xtask backfill-pairs | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
              xtask sdk-cost | xtask soak DIR | xtask tls-cost | xtask cpu-quota | xtask init-steps | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
         ),

@@ -739,6 +739,7 @@ mod tests {
                 "IP_MAX_SENDS_PER_HOUR",
                 "IP_MAX_FAILURES_PER_HOUR",
                 "SMS_BUDGET_PER_HOUR",
+                "SMS_BUDGET_SHARDS",
                 "SMS_ALLOWED_REGIONS",
                 "SMS_MOBILE_ONLY",
             ] {

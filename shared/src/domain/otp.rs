@@ -161,6 +161,12 @@ impl OtpPolicy {
     }
 }
 
+/// The most marks one phone's state may keep: its sends of the last hour plus its wrong codes of
+/// the last day (`OTP_PHONE_MAX_SENDS_PER_HOUR` + `OTP_PHONE_MAX_FAILURES_PER_DAY`, which the
+/// configuration holds to this). The store packs a mark in 16 bytes, so the phone's item stays
+/// under 3.5 KB; a test in `store::items` computes the largest one.
+pub const MAX_PHONE_MARKS: u32 = 200;
+
 /// One send or one wrong code, and which client caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {

@@ -83,9 +83,10 @@ pub struct ReferralKey {
 
 /// Why an invite code cannot be activated. The same rules hold under races: the activation
 /// transaction in `store` writes only if the user still has no `referrer_id`
-/// (`AlreadyActivated`), the referrer still holds the code (`NotFound`), and the referrer's own
-/// `referrer_id` is not this user (`Mutual`). When a condition fails, the items as they stood
-/// are read back through [`User::activate`] again, so the refusal comes from here too.
+/// (`AlreadyActivated`) and no activation links the two users yet, either way round (the pair's
+/// claim: `Mutual`). Who holds a code is read before it (codes never change hands: `NotFound`,
+/// `OwnCode`). When a condition fails, the items as they stood go through [`User::activate`]
+/// again, so the refusal comes from here too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ActivationRefused {
     #[error("an invite code was already activated on this account")]
@@ -103,8 +104,8 @@ pub enum ActivationRefused {
 pub struct Referrer {
     pub id: UserId,
     pub invite_code: InviteCode,
-    /// Who referred the holder; `None` also when it was not read (the store's condition still
-    /// checks it).
+    /// Who referred the holder; `None` also when it was not read (the pair's claim in the
+    /// store's transaction still checks it).
     pub referred_by: Option<UserId>,
 }
 

@@ -11,6 +11,11 @@ pub enum StoreError {
     /// Throttling, timeouts, network failures, DynamoDB's own 5xx: worth retrying later.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),
+    /// DynamoDB refused a write because the item would pass its 400 KB limit. Every item's size
+    /// is bounded by design (README, Data model), so this is a bug, named apart so the log and an
+    /// alarm on it do not drown among other failures.
+    #[error("an item reached DynamoDB's size limit (a bug: every item's size is bounded)")]
+    ItemTooLarge(#[source] BoxError),
     /// Anything else (a missing table, a malformed item): a bug or a misconfiguration.
     #[error("unexpected database error")]
     Unexpected(#[source] BoxError),
@@ -32,6 +37,8 @@ impl StoreError {
         };
         if retryable {
             Self::Unavailable(Box::new(err))
+        } else if err.code() == Some("ValidationException") && is_item_size(err.message()) {
+            Self::ItemTooLarge(Box::new(err))
         } else {
             Self::Unexpected(Box::new(err))
         }
@@ -55,6 +62,12 @@ fn is_retryable_code(code: &str) -> bool {
             | "TransactionConflictException"
             | "TransactionInProgressException"
     )
+}
+
+/// Whether DynamoDB's message for a refused request is about an item's size ("Item size has
+/// exceeded the maximum allowed size", "Item size to update has exceeded ...").
+fn is_item_size(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
 }
 
 /// What a failed transaction amounts to.
@@ -85,6 +98,10 @@ impl Cancelled {
             Reason::Condition => Self::Condition(reasons),
             Reason::Conflict => Self::Conflict,
             Reason::Throttled => Self::Failed(StoreError::Unavailable(Box::new(err))),
+            // A transaction names an oversized item in that item's reason, not in its own code.
+            Reason::Other if reasons.iter().any(|r| is_item_size(r.message())) => {
+                Self::Failed(StoreError::ItemTooLarge(Box::new(err)))
+            }
             Reason::Other => Self::Failed(StoreError::from_sdk(err)),
         }
     }
@@ -102,6 +119,32 @@ pub(super) fn lost_race(code: Option<&str>) -> bool {
 /// written, and the same write may be tried again once the transaction is over.
 pub(super) fn held_by_transaction(code: Option<&str>) -> bool {
     code == Some("TransactionConflictException")
+}
+
+/// Whether a transaction was cancelled only because another transaction held its item at `index`:
+/// that item's reason is a conflict and every other item's is none.
+pub(super) fn conflicted_only_at<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+    index: usize,
+) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error()
+    else {
+        return false;
+    };
+    let codes: Vec<&str> = e
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code().unwrap_or("None"))
+        .collect();
+    only_conflict_at(&codes, index)
+}
+
+fn only_conflict_at(codes: &[&str], index: usize) -> bool {
+    codes.get(index) == Some(&"TransactionConflict")
+        && codes
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == index || *c == "None")
 }
 
 /// Whether the transaction's item at `index` (in the order it was given) failed its condition.
@@ -157,6 +200,39 @@ mod tests {
         ] {
             assert!(!is_retryable_code(code), "{code}");
         }
+    }
+
+    #[test]
+    fn a_conflict_on_one_item_alone_is_told_from_conflicts_and_failures_elsewhere() {
+        assert!(only_conflict_at(
+            &["None", "None", "TransactionConflict"],
+            2
+        ));
+        assert!(!only_conflict_at(
+            &["TransactionConflict", "None", "TransactionConflict"],
+            2
+        ));
+        assert!(!only_conflict_at(
+            &["None", "ConditionalCheckFailed", "TransactionConflict"],
+            2
+        ));
+        assert!(!only_conflict_at(&["None", "None", "None"], 2));
+        // The conflict the API tests play carries one reason, naming no item of three.
+        assert!(!only_conflict_at(&["TransactionConflict"], 2));
+    }
+
+    #[test]
+    fn only_messages_about_an_items_size_name_an_oversized_item() {
+        assert!(is_item_size(Some(
+            "Item size has exceeded the maximum allowed size"
+        )));
+        assert!(is_item_size(Some(
+            "Item size to update has exceeded the maximum allowed size"
+        )));
+        assert!(!is_item_size(Some(
+            "One or more parameter values were invalid"
+        )));
+        assert!(!is_item_size(None));
     }
 
     #[test]

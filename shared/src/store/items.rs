@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::domain::{
-    Activation, ClientTag, CodeHash, HourWindow, InviteCode, Mark, OtpState, PhoneNumber, Referral,
-    User, UserId,
+    Activation, Budget, ClientTag, CodeHash, HourWindow, InviteCode, Mark, OtpState, PhoneNumber,
+    Referral, User, UserId,
 };
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -48,6 +48,9 @@ pub(super) struct UserItem {
     invite_code: String,
     created_at: i64,
     token_version: u64,
+    /// Activations counted on the user item before the count moved to its shards: still read
+    /// and added to them, never written again.
+    #[serde(default, skip_serializing_if = "is_zero")]
     referrals_count: u64,
     // Absent, not NULL, until activation: `referrer-index` is sparse on these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +70,9 @@ impl From<&User> for UserItem {
             invite_code: u.invite_code.as_str().to_owned(),
             created_at: u.created_at,
             token_version: u.token_version,
-            referrals_count: u.referrals_count,
+            // The count lives in its shards (`referral_count_key`); only new users are written
+            // whole, and they have none.
+            referrals_count: 0,
             activated_invite_code: activation.map(|a| a.invite_code.as_str().to_owned()),
             referrer_id: activation.map(|a| a.referrer.as_str().to_owned()),
             activated_at: activation.map(|a| a.activated_at),
@@ -97,8 +102,24 @@ impl From<UserItem> for User {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 pub(super) fn user_from_item(item: Item) -> Result<User, StoreError> {
     from_item::<UserItem>(item).map(User::from)
+}
+
+/// A counter item's `count` (a budget shard, a referral count shard); 0 where it is missing.
+pub(super) fn count_of(item: Option<&Item>, attribute: &str) -> Result<u64, StoreError> {
+    match item.and_then(|i| i.get(attribute)) {
+        None => Ok(0),
+        Some(value) => value
+            .as_n()
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::mapping(format!("`{attribute}` is not a count"))),
+    }
 }
 
 /// What `referrer-index` projects: the key attributes and the phone.
@@ -119,21 +140,43 @@ impl From<ReferralItem> for Referral {
     }
 }
 
-/// The otp table's key of the hour's send counter: one item an hour holds the service-wide count
-/// (`total`) and one count per client that sent (`c_<tag>`), so one conditional update checks
-/// both the client's limit and the budget. Phones start with `+`, so the keys never meet.
-pub(super) fn sends_key(window: &HourWindow) -> String {
-    format!("limit#sends#{}", window.start)
-}
-
-/// The attribute of the hour's send counter that counts `client`.
-pub(super) fn client_count_attribute(client: &ClientTag) -> String {
-    format!("c_{}", client.as_str())
+/// The otp table's key of one client's sends in one hour (attribute `sends`): an item per client
+/// and hour, so no item grows with the number of clients. Phones start with `+`, so the keys
+/// never meet.
+pub(super) fn client_sends_key(client: &ClientTag, window: &HourWindow) -> String {
+    format!("limit#sends#{}#{}", client.as_str(), window.start)
 }
 
 /// The otp table's key of one client's wrong codes in one hour.
 pub(super) fn failures_key(client: &ClientTag, window: &HourWindow) -> String {
     format!("limit#failures#{}#{}", client.as_str(), window.start)
+}
+
+/// The otp table's key of one shard of a budget's window (attribute `count`).
+pub(super) fn budget_shard_key(budget: &Budget, shard: u32) -> String {
+    format!("limit#{}#{}#{shard}", budget.name, budget.start)
+}
+
+/// The uniques table's claim that two users are linked by an activation, either way round: the
+/// same key whoever activated whose code, which is what keeps referrals from being mutual.
+pub(super) fn pair_key(a: &UserId, b: &UserId) -> String {
+    let (low, high) = if a.as_str() <= b.as_str() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    format!("pair#{}#{}", low.as_str(), high.as_str())
+}
+
+/// How many shards a user's referral count is split into: an activation adds 1 to one of them at
+/// random, so a popular code's activations spread over this many items, and a profile reads them
+/// all in its one batch read. At 200 activations a second of one code, each shard takes 12.5
+/// transactional writes a second (README, Data model).
+pub(super) const REFERRAL_COUNT_SHARDS: u32 = 16;
+
+/// The uniques table's key of one shard of `user`'s referral count (attribute `count`).
+pub(super) fn referral_count_key(user: &UserId, shard: u32) -> String {
+    format!("referrals#{}#{shard}", user.as_str())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -149,10 +192,10 @@ pub(super) struct OtpItem {
     code_hash: Option<String>,
     expires_at: i64,
     attempts: u32,
-    #[serde(default)]
-    sends: Vec<MarkItem>,
-    #[serde(default)]
-    failures: Vec<MarkItem>,
+    #[serde(default, skip_serializing_if = "Marks::is_empty")]
+    sends: Marks,
+    #[serde(default, skip_serializing_if = "Marks::is_empty")]
+    failures: Marks,
     revision: u64,
     /// Random per save, so a save whose reply was lost can recognise itself.
     #[serde(default)]
@@ -161,31 +204,105 @@ pub(super) struct OtpItem {
     ttl: i64,
 }
 
-/// A send or a wrong code: when, and the client's tag (never its address).
-#[derive(Serialize, Deserialize)]
-pub(super) struct MarkItem {
+/// A send or a wrong code as items written before marks were packed held it: when, and the
+/// client's tag. Such items still read (they expire within a day).
+#[derive(Deserialize)]
+struct MarkItem {
     at: i64,
     by: String,
 }
 
-fn mark_items(marks: &[Mark]) -> Vec<MarkItem> {
-    marks
-        .iter()
-        .map(|m| MarkItem {
-            at: m.at,
-            by: m.client.as_str().to_owned(),
-        })
-        .collect()
+/// Packed marks: the first mark's time (Unix seconds, a big-endian i64), then per mark its time
+/// as seconds from that one (a big-endian i32: marks of one phone lie within a day) and the client
+/// tag's 12 bytes.
+const BASE_BYTES: usize = 8;
+const MARK_BYTES: usize = 16;
+const TAG_BYTES: usize = 12;
+
+/// A phone's marks as one binary attribute, [`MARK_BYTES`] each: half the size of a list of
+/// `{at, by}` maps, and a phone keeps up to `MAX_PHONE_MARKS` of them.
+#[derive(Default)]
+pub(super) struct Marks(Vec<Mark>);
+
+impl Marks {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
-fn marks(items: Vec<MarkItem>) -> Vec<Mark> {
-    items
-        .into_iter()
-        .map(|m| Mark {
-            at: m.at,
-            client: ClientTag::from_trusted(m.by),
-        })
-        .collect()
+impl Serialize for Marks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let base = self.0.first().map_or(0, |m| m.at);
+        let mut bytes = Vec::with_capacity(BASE_BYTES + self.0.len() * MARK_BYTES);
+        bytes.extend_from_slice(&base.to_be_bytes());
+        for mark in &self.0 {
+            let at = mark
+                .at
+                .checked_sub(base)
+                .and_then(|d| i32::try_from(d).ok())
+                .ok_or_else(|| S::Error::custom("a phone's marks lie too far apart"))?;
+            let tag = B64
+                .decode(mark.client.as_str())
+                .ok()
+                .filter(|t| t.len() == TAG_BYTES)
+                .ok_or_else(|| S::Error::custom("a client tag is not 12 bytes in base64"))?;
+            bytes.extend_from_slice(&at.to_be_bytes());
+            bytes.extend_from_slice(&tag);
+        }
+        serializer.serialize_bytes(&bytes)
+    }
+}
+
+impl<'de> Deserialize<'de> for Marks {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MarksVisitor)
+    }
+}
+
+struct MarksVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MarksVisitor {
+    type Value = Marks;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("packed marks, or a list of {at, by}")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Marks, E> {
+        let (base, marks) = bytes
+            .split_first_chunk::<BASE_BYTES>()
+            .filter(|(_, marks)| marks.len().is_multiple_of(MARK_BYTES))
+            .ok_or_else(|| E::custom("packed marks are not whole"))?;
+        let base = i64::from_be_bytes(*base);
+        let marks = marks
+            .chunks_exact(MARK_BYTES)
+            .map(|chunk| {
+                let (at, tag) = chunk.split_at(4);
+                let at = i32::from_be_bytes([at[0], at[1], at[2], at[3]]);
+                Mark {
+                    at: base + i64::from(at),
+                    client: ClientTag::from_trusted(B64.encode(tag)),
+                }
+            })
+            .collect();
+        Ok(Marks(marks))
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Marks, E> {
+        self.visit_bytes(&bytes)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Marks, A::Error> {
+        let mut marks = Vec::new();
+        while let Some(m) = seq.next_element::<MarkItem>()? {
+            marks.push(Mark {
+                at: m.at,
+                client: ClientTag::from_trusted(m.by),
+            });
+        }
+        Ok(Marks(marks))
+    }
 }
 
 impl OtpItem {
@@ -195,8 +312,8 @@ impl OtpItem {
             code_hash: s.code_hash.map(|h| B64.encode(h.0)),
             expires_at: s.expires_at,
             attempts: s.attempts,
-            sends: mark_items(&s.sends),
-            failures: mark_items(&s.failures),
+            sends: Marks(s.sends.clone()),
+            failures: Marks(s.failures.clone()),
             revision: s.revision,
             write_id: write_id.to_owned(),
             ttl: s.forget_at(),
@@ -218,16 +335,145 @@ impl OtpItem {
             code_hash,
             expires_at: self.expires_at,
             attempts: self.attempts,
-            sends: marks(self.sends),
-            failures: marks(self.failures),
+            sends: self.sends.0,
+            failures: self.failures.0,
             revision: self.revision,
         })
+    }
+}
+
+/// An item's size as DynamoDB counts it for its 400 KB limit and for capacity units: each
+/// attribute's name and value in bytes; a number about one byte per two significant digits plus
+/// one; a list or map 3 bytes plus its elements, each with one byte more.
+#[cfg(any(test, feature = "testing"))]
+pub fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+#[cfg(any(test, feature = "testing"))]
+fn value_size(value: &AttributeValue) -> usize {
+    let number = |n: &str| {
+        let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+        let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+        significant.div_ceil(2) + 1
+    };
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| number(n)).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        _ => 0,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::CodeHasher;
+    use crate::domain::otp::MAX_PHONE_MARKS;
+
+    #[test]
+    fn the_largest_otp_item_any_accepted_configuration_allows_stays_under_3_5_kb() {
+        let hasher = CodeHasher::new(b"k".to_vec());
+        // Times as far from 1970 as they go, a day apart at most.
+        let mark = |i: u32| Mark {
+            at: i64::MAX / 2 - i64::from(i) * 400,
+            client: hasher.client_tag(&crate::domain::ClientAddress::from_source_ip(Some(
+                &format!("203.0.{}.{}", i / 256, i % 256),
+            ))),
+        };
+        // The longest E.164 number, every number at its longest, and every mark a phone keeps.
+        let phone = PhoneNumber::from_trusted("+999999999999999".into());
+        let sends = 100;
+        let state = OtpState {
+            code_hash: Some(CodeHash([0xff; 32])),
+            expires_at: i64::MAX,
+            attempts: 100,
+            sends: (0..sends).map(mark).collect(),
+            failures: (sends..MAX_PHONE_MARKS).map(mark).collect(),
+            revision: u64::MAX,
+        };
+        let item = to_item(&OtpItem::new(
+            &phone,
+            &state,
+            &uuid::Uuid::new_v4().to_string(),
+        ));
+        let size = item_size(&item.unwrap());
+        assert!(size <= 3_500, "{size} bytes");
+        // Marks make up most of it: 16 bytes each.
+        assert!(size > 16 * MAX_PHONE_MARKS as usize, "{size} bytes");
+    }
+
+    #[test]
+    fn marks_survive_packing_and_marks_stored_as_lists_still_read() {
+        let hasher = CodeHasher::new(b"k".to_vec());
+        let tag = hasher.client_tag(&crate::domain::ClientAddress::from_source_ip(Some("::1")));
+        let state = OtpState {
+            sends: vec![Mark {
+                at: 1_800_000_000,
+                client: tag.clone(),
+            }],
+            failures: vec![
+                Mark {
+                    at: 1_800_000_001,
+                    client: tag.clone(),
+                },
+                Mark {
+                    at: 1_800_000_002,
+                    client: tag.clone(),
+                },
+            ],
+            revision: 3,
+            ..OtpState::default()
+        };
+        let phone = PhoneNumber::from_trusted("+79991234567".into());
+        let item = to_item(&OtpItem::new(&phone, &state, "w")).unwrap();
+        assert_eq!(
+            item.get("sends")
+                .and_then(|v| v.as_b().ok())
+                .map(|b| b.as_ref().len()),
+            Some(8 + 16)
+        );
+        assert!(
+            !to_item(&OtpItem::new(&phone, &OtpState::default(), "w"))
+                .unwrap()
+                .contains_key("sends")
+        );
+        let back = from_item::<OtpItem>(item).unwrap().into_state().unwrap();
+        assert_eq!(back, state);
+
+        let mut legacy = to_item(&OtpItem::new(&phone, &OtpState::default(), "w")).unwrap();
+        let listed = AttributeValue::L(vec![AttributeValue::M(HashMap::from([
+            ("at".to_owned(), n(1_800_000_000)),
+            ("by".to_owned(), s(tag.as_str())),
+        ]))]);
+        legacy.insert("sends".into(), listed);
+        let read = from_item::<OtpItem>(legacy).unwrap().into_state().unwrap();
+        assert_eq!(read.sends, state.sends);
+    }
+
+    #[test]
+    fn item_sizes_count_names_values_and_nesting_as_dynamodb_does() {
+        let item: Item = HashMap::from([
+            ("key".to_owned(), s("abc")),
+            ("count".to_owned(), n(12_300)),
+            ("l".to_owned(), AttributeValue::L(vec![n(1), s("xy")])),
+        ]);
+        // key 3 + 3; count 5 + (3 significant digits: 2 bytes + 1); l 1 + 3 + (1 + 2) + (1 + 2).
+        assert_eq!(item_size(&item), 6 + 8 + 10);
+    }
 
     #[test]
     fn a_user_survives_the_trip_through_its_item() {

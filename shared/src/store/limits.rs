@@ -1,26 +1,40 @@
 //! The hourly counters behind the per-client limits and the SMS budget, in the otp table. Each is
-//! moved by one conditional write, so parallel requests cannot slip past a limit: DynamoDB applies
+//! moved by conditional writes, so parallel requests cannot slip past a limit: DynamoDB applies
 //! writes to one item one at a time and checks the condition against the value each one finds.
+//! No counter is one item every request writes: a client's counters are items of its own, and a
+//! service-wide budget is split into shards ([`Budget`]).
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update,
 };
 
 use super::error::{Cancelled, condition_failed};
-use super::items::{Item, client_count_attribute, failures_key, n, phone_key, s, sends_key};
+use super::items::{
+    Item, budget_shard_key, client_sends_key, count_of, failures_key, n, phone_key, s,
+};
 use super::{Store, StoreError, Wanted, WriteId, otp_state_from, owner_from};
-use crate::domain::{ClientLimits, ClientTag, HourWindow, OtpState, PhoneNumber, User, UserId};
+use crate::domain::{
+    Budget, ClientLimits, ClientTag, HourWindow, OtpState, PhoneNumber, User, UserId,
+};
 
 /// What counting one send did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendCount {
-    /// Counted; the client's sends this hour, this one included.
-    Counted { by_client: u32 },
-    /// The client had used its hourly sends; nothing was counted.
+    /// Counted against the client and on one shard of the budget.
+    Counted(CountedSend),
+    /// The client had used its hourly sends; nothing stays counted.
     ClientFull,
-    /// The service had used its hourly SMS budget; nothing was counted.
+    /// The shards of the hour's SMS budget that were tried were full; nothing stays counted.
     BudgetSpent,
+}
+
+/// A counted send: what to give back if its code is never delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountedSend {
+    /// The client's sends this hour, this one included.
+    pub by_client: u32,
+    /// The budget's shard it was counted on.
+    pub shard: u32,
 }
 
 /// The wrong-code limit a verification's save is held to.
@@ -44,93 +58,184 @@ pub enum SaveOutcome {
     ClientFull,
 }
 
-const TOTAL: &str = "total";
+const SENDS: &str = "sends";
 const FAILURES: &str = "failures";
+const COUNT: &str = "count";
 
 fn count(item: Option<&Item>, attribute: &str) -> u32 {
-    item.and_then(|i| i.get(attribute))
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+    count_of(item, attribute)
+        .ok()
+        .and_then(|c| u32::try_from(c).ok())
         .unwrap_or(0)
 }
 
+/// Where the client's wrong-code counter stands in a verification's transaction: after the
+/// phone's state, before a first login's three user items.
+const CLIENT_COUNTER: usize = 1;
+
 impl Store {
-    /// Counts one send for `client` in the hour's counter if neither the client's limit nor the
-    /// service's budget is reached, in one conditional update. Not idempotent: an SDK retry of an
-    /// update whose reply was lost counts twice, which errs on the safe side.
+    /// Counts one send against `client`'s hourly limit and on the hour's SMS budget. The client's
+    /// counter and the budget's first shard are written at once (one round trip); only when that
+    /// shard is full are further shards tried, one after another. Whichever side refuses, the
+    /// other's count is given back, so a refused send stays counted nowhere (best effort: a
+    /// give-back that fails errs on the safe side). Not idempotent: an SDK retry of an update
+    /// whose reply was lost counts twice, which errs on the safe side too.
     pub async fn count_send(
         &self,
         client: &ClientTag,
         window: HourWindow,
         limits: &ClientLimits,
     ) -> Result<SendCount, StoreError> {
-        let key = sends_key(&window);
-        let mine = client_count_attribute(client);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.otp)
-            .key("phone", s(&key))
-            .update_expression("ADD #total :one, #mine :one SET #ttl = :ttl")
-            .condition_expression(
-                "(attribute_not_exists(#total) OR #total < :budget) \
-                 AND (attribute_not_exists(#mine) OR #mine < :limit)",
-            )
-            .expression_attribute_names("#total", TOTAL)
-            .expression_attribute_names("#mine", &mine)
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":budget", n(limits.sms_budget_per_hour))
-            .expression_attribute_values(":limit", n(limits.sends_per_hour))
-            .expression_attribute_values(":ttl", n(window.forget_at()))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let failed = match result {
-            Ok(out) => {
-                return Ok(SendCount::Counted {
-                    by_client: count(out.attributes.as_ref(), &mine),
-                });
+        let budget = Budget::sms(limits, &window);
+        let draw = budget.draw();
+        let Some((&first, rest)) = draw.split_first() else {
+            return Err(StoreError::mapping("a budget drew no shard"));
+        };
+        let (mine, taken) = tokio::join!(
+            self.count_client_send(client, &window, limits.sends_per_hour),
+            self.take_from_shard(&budget, first),
+        );
+        let taken = match (&mine, taken) {
+            (_, Ok(true)) => Ok(Some(first)),
+            // The client counted and the first shard was full: the rest of the draw, in turn.
+            (Ok(Some(_)), Ok(false)) => self.spend(&budget, rest).await,
+            (_, Ok(false)) => Ok(None),
+            (_, Err(e)) => Err(e),
+        };
+        match (mine, taken) {
+            (Ok(Some(by_client)), Ok(Some(shard))) => {
+                Ok(SendCount::Counted(CountedSend { by_client, shard }))
             }
-            Err(e) => e,
-        };
-        let returned = match failed.as_service_error() {
-            Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item.clone(),
-            _ => return Err(StoreError::from_sdk(failed)),
-        };
-        // DynamoDB returns the item as it stood; where an implementation does not, read it.
-        let stood = match returned {
-            Some(item) => Some(item),
-            None => self.get(&self.tables.otp, "phone", &key, None).await?,
-        };
-        if count(stood.as_ref(), TOTAL) >= limits.sms_budget_per_hour {
-            Ok(SendCount::BudgetSpent)
-        } else {
-            Ok(SendCount::ClientFull)
+            (Ok(Some(_)), taken) => {
+                self.give_back_client_send(client, &window).await;
+                taken.map(|_| SendCount::BudgetSpent)
+            }
+            (mine, Ok(Some(shard))) => {
+                self.give_back_logged(&budget, shard).await;
+                mine.map(|_| SendCount::ClientFull)
+            }
+            // Refused by the client's limit (a shard that failed may or may not have counted:
+            // left as it is, on the safe side), or failed on both sides.
+            (Ok(None), _) => Ok(SendCount::ClientFull),
+            (Err(e), _) => Err(e),
         }
     }
 
-    /// Gives back a send counted for a code that was never delivered. Best effort: the caller
-    /// logs a failure, and the counter then errs on the safe side.
+    /// Counts one on `budget`, trying the shards of `draw` (from [`Budget::draw`]) one after
+    /// another; the shard that took it, or `None` when every one tried was full.
+    pub async fn spend(&self, budget: &Budget, draw: &[u32]) -> Result<Option<u32>, StoreError> {
+        for &shard in draw {
+            if self.take_from_shard(budget, shard).await? {
+                return Ok(Some(shard));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives back one counted on `budget`'s `shard`.
+    pub async fn give_back(&self, budget: &Budget, shard: u32) -> Result<(), StoreError> {
+        self.add_back(&budget_shard_key(budget, shard), COUNT).await
+    }
+
+    /// Gives back a send counted for a code that was never delivered, on both of its counters at
+    /// once. Best effort: the caller logs a failure, and the counters then err on the safe side.
     pub async fn uncount_send(
         &self,
         client: &ClientTag,
         window: HourWindow,
+        limits: &ClientLimits,
+        counted: &CountedSend,
     ) -> Result<(), StoreError> {
+        let budget = Budget::sms(limits, &window);
+        let key = client_sends_key(client, &window);
+        let (mine, shard) = tokio::join!(
+            self.add_back(&key, SENDS),
+            self.give_back(&budget, counted.shard),
+        );
+        mine.and(shard)
+    }
+
+    /// One send on `client`'s own counter for the hour if it is under `limit`: the client's sends
+    /// so far, this one included, or `None` when it was at the limit (nothing counted).
+    async fn count_client_send(
+        &self,
+        client: &ClientTag,
+        window: &HourWindow,
+        limit: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.otp)
+            .key("phone", s(&client_sends_key(client, window)))
+            .update_expression("ADD #n :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", SENDS)
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n(window.forget_at()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(count(out.attributes.as_ref(), SENDS))),
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+
+    /// One on `budget`'s `shard` if the shard is under its cap; whether it took it. Exact under
+    /// any parallelism: DynamoDB checks each write's condition against the count it finds.
+    async fn take_from_shard(&self, budget: &Budget, shard: u32) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.otp)
+            .key("phone", s(&budget_shard_key(budget, shard)))
+            .update_expression("ADD #n :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#n) OR #n < :cap")
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(budget.shard_cap(shard)))
+            .expression_attribute_values(":ttl", n(budget.forget_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+
+    /// Takes one back from a counter that an earlier write of this request counted on.
+    async fn add_back(&self, key: &str, attribute: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", s(&sends_key(&window)))
-            .update_expression("ADD #total :minus, #mine :minus")
-            .condition_expression("attribute_exists(#total)")
-            .expression_attribute_names("#total", TOTAL)
-            .expression_attribute_names("#mine", client_count_attribute(client))
+            .key("phone", s(key))
+            .update_expression("ADD #n :minus")
+            .condition_expression("attribute_exists(#n)")
+            .expression_attribute_names("#n", attribute)
             .expression_attribute_values(":minus", n(-1))
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(())
+    }
+
+    async fn give_back_client_send(&self, client: &ClientTag, window: &HourWindow) {
+        let key = client_sends_key(client, window);
+        if let Err(e) = self.add_back(&key, SENDS).await {
+            tracing::error!(error = %crate::error::Chain(&e), "a refused send stays counted against its client");
+        }
+    }
+
+    async fn give_back_logged(&self, budget: &Budget, shard: u32) {
+        if let Err(e) = self.give_back(budget, shard).await {
+            tracing::error!(error = %crate::error::Chain(&e), budget = budget.name, "a refused send stays counted on the budget");
+        }
     }
 
     /// What judging a code needs, read in one call: the phone's code state, `client`'s wrong
@@ -232,11 +337,9 @@ impl Store {
             return Ok(SaveOutcome::Saved);
         };
         match Cancelled::from_sdk(err) {
-            // Items in order: the phone's state, the client's counter, then the new user's
-            // three items, whose taken keys mean a changed phone as much as a moved state does.
+            // The new user's taken keys mean a changed phone as much as a moved state does.
             Cancelled::Condition(reasons) => {
-                let failed = |i: usize| condition_failed(&reasons, i);
-                if failed(1) {
+                if condition_failed(&reasons, CLIENT_COUNTER) {
                     Ok(SaveOutcome::ClientFull)
                 } else {
                     Ok(SaveOutcome::Moved)
@@ -246,4 +349,12 @@ impl Store {
             Cancelled::Failed(e) => Err(e),
         }
     }
+}
+
+/// Whether a single-item update was refused by its condition.
+fn is_condition_failure<R>(err: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
 }

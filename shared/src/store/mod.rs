@@ -24,19 +24,22 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 pub use error::StoreError;
-use error::{Cancelled, condition_failed, held_by_transaction, lost_race};
+use error::{Cancelled, condition_failed, conflicted_only_at, held_by_transaction, lost_race};
+#[cfg(any(test, feature = "testing"))]
+pub use items::item_size;
 use items::{
-    Item, OtpItem, ReferralItem, UniqueItem, UserItem, from_item, invite_key, n, phone_key, s,
-    to_item, user_from_item,
+    Item, OtpItem, REFERRAL_COUNT_SHARDS, ReferralItem, UniqueItem, UserItem, count_of, from_item,
+    invite_key, n, pair_key, phone_key, referral_count_key, s, to_item, user_from_item,
 };
-pub use limits::{FailureCheck, SaveOutcome, SendCount};
+pub use limits::{CountedSend, FailureCheck, SaveOutcome, SendCount};
 
 use crate::config::TableNames;
+use rand::Rng;
+
 use crate::domain::{
     Activation, ActivationRefused, InviteCode, OtpState, PhoneNumber, Referral, ReferralKey,
     Referrer, User, UserId,
@@ -67,6 +70,34 @@ fn owner_from(item: Option<Item>) -> Result<Option<UserId>, StoreError> {
     item.map(|item| from_item::<UniqueItem>(item).map(|u| UserId::from_trusted(u.user_id)))
         .transpose()
 }
+
+/// A user as read, with the shards of their referral count added to whatever count the user
+/// item itself holds from before the count moved to shards.
+fn with_count(
+    user: Option<Item>,
+    shards: impl Iterator<Item = Option<Item>>,
+) -> Result<Option<User>, StoreError> {
+    let Some(item) = user else { return Ok(None) };
+    let mut user = user_from_item(item)?;
+    for shard in shards {
+        user.referrals_count += count_of(shard.as_ref(), REFERRAL_COUNT)?;
+    }
+    Ok(Some(user))
+}
+
+/// The attribute of a referral count shard.
+const REFERRAL_COUNT: &str = "count";
+
+/// Where each conditional item stands in an activation's transaction, so a cancellation's
+/// reasons (one per item, in order) are read by name.
+#[derive(Clone, Copy)]
+enum ActivationItem {
+    MyUser = 0,
+    PairClaim = 1,
+}
+
+/// Where the referrer's count shard stands in an activation's transaction: last, unconditional.
+const COUNT_SHARD: usize = 2;
 
 /// Identifies one logical write across the SDK's own retries of it. The SDK retries a write whose
 /// reply timed out; if the first attempt had landed, the retry fails its own condition. The item
@@ -208,34 +239,52 @@ impl Store {
         owner_from(self.get(&self.tables.uniques, "key", &key, None).await?)
     }
 
-    /// The user and who holds `code`, read in one call (what an activation checks first).
+    /// The user (with its referral count) and who holds `code`, read in one call: what an
+    /// activation checks first.
     pub async fn user_and_invite_owner(
         &self,
         id: &UserId,
         code: &InviteCode,
     ) -> Result<(Option<User>, Option<UserId>), StoreError> {
-        let [user, owner] = self
-            .get_many([
-                Wanted {
-                    table: &self.tables.users,
-                    key: "id",
-                    value: id.as_str().to_owned(),
-                },
-                Wanted {
-                    table: &self.tables.uniques,
-                    key: "key",
-                    value: invite_key(code),
-                },
-            ])
-            .await?;
-        Ok((user.map(user_from_item).transpose()?, owner_from(owner)?))
+        let mut wanted = vec![
+            Wanted {
+                table: &self.tables.users,
+                key: "id",
+                value: id.as_str().to_owned(),
+            },
+            Wanted {
+                table: &self.tables.uniques,
+                key: "key",
+                value: invite_key(code),
+            },
+        ];
+        wanted.extend(self.referral_count_shards(id));
+        let mut found = self.get_all(&wanted).await?.into_iter();
+        let (user, owner) = (found.next().flatten(), found.next().flatten());
+        Ok((with_count(user, found)?, owner_from(owner)?))
     }
 
+    /// The user and their referral count, read in one call: the user item and every shard of
+    /// the count (see [`Store::activate`]).
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        self.get(&self.tables.users, "id", id.as_str(), None)
-            .await?
-            .map(user_from_item)
-            .transpose()
+        let mut wanted = vec![Wanted {
+            table: &self.tables.users,
+            key: "id",
+            value: id.as_str().to_owned(),
+        }];
+        wanted.extend(self.referral_count_shards(id));
+        let mut found = self.get_all(&wanted).await?.into_iter();
+        let user = found.next().flatten();
+        with_count(user, found)
+    }
+
+    /// The items that hold `user`'s referral count, for a batch read.
+    fn referral_count_shards<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = Wanted<'a>> {
+        (0..REFERRAL_COUNT_SHARDS).map(move |shard| Wanted {
+            table: &self.tables.uniques,
+            key: "key",
+            value: referral_count_key(user, shard),
+        })
     }
 
     /// Writes the user and claims its phone and invite code in one transaction: either all three
@@ -297,20 +346,28 @@ impl Store {
         ])
     }
 
-    /// Records `user`'s activation and counts it on the referrer, atomically. The conditions are
-    /// the rules of [`User::activate`], checked again on the items as they are now: the user has
-    /// no `referrer_id` yet, the referrer still holds the code, and the referrer's own
-    /// `referrer_id` is not this user. When one fails, the items as they stood decide the refusal,
-    /// through the same domain rule.
+    /// Records `user`'s activation and counts it on the referrer, atomically, without writing
+    /// or holding the referrer's user item: a popular code's activations would all meet on it.
+    /// One transaction:
+    /// - my user item, only if it exists and has no `referrer_id` yet (once in a lifetime);
+    /// - the pair's claim (`pair#<a>#<b>`), only if no activation links us yet either way round
+    ///   (never mutual: had the referrer activated my code, the claim would exist);
+    /// - 1 added to one of the referrer's count shards, drawn at random, so parallel activations
+    ///   of one code spread over `REFERRAL_COUNT_SHARDS` items (a conflict's retry draws again).
+    ///
+    /// The code's holder was read before (codes never change hands), and "not my own code" is
+    /// the domain's rule on that read. When a condition fails, the items as they stood (returned
+    /// by DynamoDB, or read back) go through [`User::activate`] again, so the refusal comes from
+    /// the domain rule.
     pub async fn activate(
         &self,
-        user: &UserId,
+        user: &User,
         activation: &Activation,
     ) -> Result<(), ActivateError> {
         let on_failure = ReturnValuesOnConditionCheckFailure::AllOld;
         let mine = Update::builder()
             .table_name(&self.tables.users)
-            .key("id", s(user.as_str()))
+            .key("id", s(user.id.as_str()))
             .update_expression(
                 "SET activated_invite_code = :code, referrer_id = :referrer, activated_at = :at",
             )
@@ -321,45 +378,92 @@ impl Store {
             .return_values_on_condition_check_failure(on_failure.clone())
             .build()
             .map_err(StoreError::mapping)?;
-        let theirs = Update::builder()
-            .table_name(&self.tables.users)
-            .key("id", s(activation.referrer.as_str()))
-            .update_expression("ADD referrals_count :one")
-            .condition_expression(
-                "attribute_exists(id) AND invite_code = :code \
-                 AND (attribute_not_exists(referrer_id) OR referrer_id <> :me)",
-            )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":code", s(activation.invite_code.as_str()))
-            .expression_attribute_values(":me", s(user.as_str()))
+        let pair = pair_key(&user.id, &activation.referrer);
+        let claim = UniqueItem {
+            key: pair.clone(),
+            user_id: user.id.as_str().to_owned(),
+        };
+        let claim = Put::builder()
+            .table_name(&self.tables.uniques)
+            .set_item(Some(to_item(&claim)?))
+            .condition_expression("attribute_not_exists(#k)")
+            .expression_attribute_names("#k", "key")
             .return_values_on_condition_check_failure(on_failure)
             .build()
             .map_err(StoreError::mapping)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mine).build())
-            .transact_items(TransactWriteItem::builder().update(theirs).build())
-            // One token per call, reused by the SDK's own retries: see `create_user`.
-            .client_request_token(uuid::Uuid::new_v4().to_string())
-            .send()
-            .await;
-        let Err(err) = result else { return Ok(()) };
-        let mut reasons = match Cancelled::from_sdk(err) {
-            Cancelled::Condition(reasons) => reasons.into_iter(),
+        let mine = TransactWriteItem::builder().update(mine).build();
+        let claim = TransactWriteItem::builder().put(claim).build();
+        let mut draws = 0;
+        let err = loop {
+            let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
+            let count = Update::builder()
+                .table_name(&self.tables.uniques)
+                .key("key", s(&referral_count_key(&activation.referrer, shard)))
+                .update_expression("ADD #n :one")
+                .expression_attribute_names("#n", REFERRAL_COUNT)
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .map_err(StoreError::mapping)?;
+            // In the order `ActivationItem` names.
+            let items = vec![
+                mine.clone(),
+                claim.clone(),
+                TransactWriteItem::builder().update(count).build(),
+            ];
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                // One token per call, reused by the SDK's own retries: see `create_user`.
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            let Err(err) = result else { return Ok(()) };
+            draws += 1;
+            // Another activation of the same code held the drawn shard, and nothing of mine:
+            // not a race on my items, so draw another shard at once rather than back off.
+            if draws < REFERRAL_COUNT_SHARDS && conflicted_only_at(&err, COUNT_SHARD) {
+                continue;
+            }
+            break err;
+        };
+        let reasons = match Cancelled::from_sdk(err) {
+            Cancelled::Condition(reasons) => reasons,
             Cancelled::Conflict => return Err(ActivateError::Conflict),
             Cancelled::Failed(e) => return Err(e.into()),
         };
-        let returned = |reason: Option<CancellationReason>| reason.and_then(|r| r.item);
-        let (mine, theirs) = (returned(reasons.next()), returned(reasons.next()));
-        let me = self.user_or_returned(user, mine).await?;
-        let holder = self.user_or_returned(&activation.referrer, theirs).await?;
+        let failed = |at: ActivationItem| condition_failed(&reasons, at as usize);
+        let returned = |at: ActivationItem| reasons.get(at as usize).and_then(|r| r.item.clone());
+        // Me as I stood: my item if its condition failed, else as read before the transaction.
+        let me = if failed(ActivationItem::MyUser) {
+            match returned(ActivationItem::MyUser) {
+                Some(item) => Some(user_from_item(item)?),
+                None => self.user(&user.id).await?,
+            }
+        } else {
+            Some(user.clone())
+        };
         let Some(me) = me else {
             return Err(StoreError::mapping("activating a user that does not exist").into());
         };
+        // Who made the pair's claim: if the referrer did, they had activated my code.
+        let pair_maker = if failed(ActivationItem::PairClaim) {
+            match returned(ActivationItem::PairClaim) {
+                Some(item) => owner_from(Some(item))?,
+                None => self.unique_owner(pair).await?,
+            }
+        } else {
+            None
+        };
+        let holder = Referrer {
+            id: activation.referrer.clone(),
+            invite_code: activation.invite_code.clone(),
+            referred_by: (pair_maker.as_ref() == Some(&activation.referrer))
+                .then(|| user.id.clone()),
+        };
         match me.activate(
             &activation.invite_code,
-            holder.as_ref().map(Referrer::from).as_ref(),
+            Some(&holder),
             activation.activated_at,
         ) {
             Err(refused) => Err(ActivateError::Refused(refused)),
@@ -368,16 +472,58 @@ impl Store {
         }
     }
 
-    /// A user as a failed condition returned it, or, where DynamoDB returned nothing (not every
-    /// implementation does), as it is now.
-    async fn user_or_returned(
-        &self,
-        id: &UserId,
-        returned: Option<Item>,
-    ) -> Result<Option<User>, StoreError> {
-        match returned {
-            Some(item) => user_from_item(item).map(Some),
-            None => self.user(id).await,
+    /// Writes the pair claim of every activation made before activations wrote one (a one-off
+    /// after upgrading: `xtask backfill-pairs`), so the never-mutual rule holds for them too.
+    /// Walks `referrer-index` (only activated users are in it) page by page and puts each
+    /// missing claim with `attribute_not_exists`, so running it twice, or beside live
+    /// activations, changes nothing they wrote. Returns the activations seen and the claims
+    /// written. One `PutItem` per activation, one after another: minutes per hundred thousand.
+    pub async fn backfill_pair_claims(&self) -> Result<(u64, u64), StoreError> {
+        let (mut seen, mut written) = (0, 0);
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tables.users)
+                .index_name(REFERRER_INDEX)
+                .projection_expression("id, referrer_id")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                let id = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .map(|v| UserId::from_trusted(v.clone()))
+                        .ok_or_else(|| StoreError::mapping(format!("an activation without {name}")))
+                };
+                let (user, referrer) = (id("id")?, id("referrer_id")?);
+                let claim = UniqueItem {
+                    key: pair_key(&user, &referrer),
+                    user_id: user.as_str().to_owned(),
+                };
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.tables.uniques)
+                    .set_item(Some(to_item(&claim)?))
+                    .condition_expression("attribute_not_exists(#k)")
+                    .expression_attribute_names("#k", "key")
+                    .send()
+                    .await;
+                seen += 1;
+                match result {
+                    Ok(_) => written += 1,
+                    Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+                    Err(e) => return Err(StoreError::from_sdk(e)),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok((seen, written)),
+            }
         }
     }
 
@@ -457,8 +603,17 @@ impl Store {
         &self,
         wanted: [Wanted<'_>; N],
     ) -> Result<[Option<Item>; N], StoreError> {
+        self.get_all(&wanted)
+            .await?
+            .try_into()
+            .map_err(|_| StoreError::mapping("a batch read answered another number of items"))
+    }
+
+    /// [`Store::get_many`] for a number of items known only at run time (at most 100, what one
+    /// `BatchGetItem` takes).
+    async fn get_all(&self, wanted: &[Wanted<'_>]) -> Result<Vec<Option<Item>>, StoreError> {
         let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
-        for w in &wanted {
+        for w in wanted {
             let keys = request
                 .remove(w.table)
                 .map(|k| k.keys)
@@ -487,13 +642,14 @@ impl Store {
             match out.unprocessed_keys.filter(|rest| !rest.is_empty()) {
                 Some(rest) => request = rest,
                 None => {
-                    return Ok(wanted.map(|w| {
+                    let mut take = |w: &Wanted<'_>| {
                         let at = found.iter().position(|(table, item)| {
                             table == w.table
                                 && item.get(w.key).and_then(|v| v.as_s().ok()) == Some(&w.value)
                         });
                         at.map(|i| found.swap_remove(i).1)
-                    }));
+                    };
+                    return Ok(wanted.iter().map(&mut take).collect());
                 }
             }
             tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;

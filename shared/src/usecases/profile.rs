@@ -71,7 +71,7 @@ pub async fn activate(
     });
     let activation = user.activate(code, holder.as_ref(), state.clock.now_ms())?;
     retry_on_conflict("activating an invite code", || async {
-        match state.store.activate(&user.id, &activation).await {
+        match state.store.activate(&user, &activation).await {
             Ok(()) => Ok(Some(())),
             Err(ActivateError::Refused(refused)) => Err(refused.into()),
             Err(ActivateError::Conflict) => Ok(None),

@@ -53,8 +53,8 @@ async fn send(
         .send(now, policy, client, hash)
         .map_err(send_refused)?;
     let window = HourWindow::at(now);
-    let by_client = match state.store.count_send(client, window, limits).await? {
-        SendCount::Counted { by_client } => by_client,
+    let counted = match state.store.count_send(client, window, limits).await? {
+        SendCount::Counted(counted) => counted,
         SendCount::ClientFull => {
             *quota = Some(sends_quota(state, 0, window));
             tracing::warn!(client = %client, "client send limit reached");
@@ -74,7 +74,7 @@ async fn send(
     };
     *quota = Some(sends_quota(
         state,
-        limits.sends_per_hour.saturating_sub(by_client),
+        limits.sends_per_hour.saturating_sub(counted.by_client),
         window,
     ));
     let (before, saved) = save_code(state, phone, client, hash, current).await?;
@@ -83,7 +83,11 @@ async fn send(
     if let Err(e) = state.sms.send(phone, &text).await {
         tracing::warn!(phone = %phone.masked(), error = %Chain(&e), "sms not delivered; code withdrawn");
         withdraw(state, phone, before, &saved).await;
-        if let Err(e) = state.store.uncount_send(client, window).await {
+        if let Err(e) = state
+            .store
+            .uncount_send(client, window, limits, &counted)
+            .await
+        {
             tracing::error!(error = %Chain(&e), "undelivered send still counted");
         }
         return Err(Error::SmsUnavailable(e));

@@ -92,6 +92,42 @@ pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
     app_with_client(config, client)
 }
 
+/// An app on `config` as given, for what no setting reaches (how many budget shards a send
+/// tries), whose DynamoDB calls are [`patient`].
+pub fn app_on(config: Config) -> TestApp {
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        patient(dynamodb_config(config.dynamodb_endpoint.as_deref())).build(),
+    );
+    app_with_client(config, client)
+}
+
+/// An [`app_intercepted`] whose DynamoDB calls are [`patient`].
+pub async fn patient_app_intercepted(
+    overrides: &[(&str, &str)],
+    interceptor: impl Intercept + 'static,
+) -> TestApp {
+    let config = test_config(overrides);
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        patient(dynamodb_config(config.dynamodb_endpoint.as_deref()))
+            .interceptor(interceptor)
+            .build(),
+    );
+    app_with_client(config, client)
+}
+
+/// DynamoDB settings that wait as long as DynamoDB Local takes under hundreds of parallel calls,
+/// for the tests that count exactly: with the functions' 2-second attempts, the SDK would retry an
+/// update that had landed after all, and count it twice (on the safe side in production, but
+/// not the exact count those tests check).
+fn patient(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    let wait = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .operation_attempt_timeout(std::time::Duration::from_secs(120))
+        .operation_timeout(std::time::Duration::from_secs(120))
+        .build();
+    builder.timeout_config(wait)
+}
+
 /// An app whose DynamoDB client also runs `interceptor` on every call.
 pub async fn app_intercepted(
     overrides: &[(&str, &str)],

@@ -11,6 +11,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod profile;
+mod scale;
 mod send_code;
 mod sms;
 mod verify_code;

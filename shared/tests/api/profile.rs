@@ -189,11 +189,7 @@ async fn referred_users(
             referrer: referrer.clone(),
             activated_at: start + i as i64,
         };
-        app.state
-            .store
-            .activate(&user.id, &activation)
-            .await
-            .unwrap();
+        app.state.store.activate(&user, &activation).await.unwrap();
         phones.push(phone.as_str().to_owned());
     }
     phones
