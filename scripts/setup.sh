@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
 # Java (for DynamoDB Local), the DynamoDB Local jar, cargo-lambda, the SAM CLI, cfn-lint, the
-# arm64 Rust target, schemathesis, moto (SNS emulator), Chromium, the Node tools, cargo-nextest, clippy, rustfmt.
+# arm64 musl Rust target, schemathesis, moto (SNS emulator), Chromium, the Node tools, cargo-nextest, clippy, rustfmt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -51,9 +51,11 @@ if ! command -v file >/dev/null 2>&1 || ! command -v objdump >/dev/null 2>&1; th
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq file binutils >/dev/null
 fi
 
-# Lambda runs the functions on arm64 (Graviton); cargo-lambda cross-links with zig.
-rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$' ||
-  rustup target add aarch64-unknown-linux-gnu
+# Lambda runs the functions on arm64 (Graviton), built static against musl; the soak and the bench
+# build the same for this machine (scripts/build-lambda.sh). cargo-lambda cross-links with zig.
+for target in aarch64-unknown-linux-musl "$(uname -m | sed 's/arm64/aarch64/')-unknown-linux-musl"; do
+  rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+done
 
 if [ ! -d node_modules/newman ] || [ ! -d node_modules/@redocly/cli ] || [ ! -d node_modules/@stoplight/spectral-cli ] ||
   [ package-lock.json -nt node_modules/.package-lock.json ]; then
