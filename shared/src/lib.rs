@@ -18,3 +18,10 @@ pub mod store;
 pub mod testing;
 pub mod threat;
 pub mod usecases;
+
+// The deployed builds link musl, whose `setenv` frees what it replaces (glibc's keeps every trace
+// id the runtime stores, forever), but whose allocator costs CPU on every request: mimalloc
+// takes its place there. Native builds (tests, `make dev`) keep the system allocator.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
