@@ -44,10 +44,10 @@ pub enum Error {
     TooManyCodes { retry_after: i64 },
     #[error("too many wrong codes for this phone; try again later")]
     PhoneLocked { retry_after: i64 },
+    /// A code that does not log in: wrong, expired, used, or never sent, all answered alike.
+    /// `attempts_left` only for the client that asked for the pending code, which knows of it.
     #[error("the code is wrong")]
-    InvalidCode { attempts_left: u32 },
-    #[error("no valid code is pending for this phone; request a new one")]
-    CodeExpired,
+    InvalidCode { attempts_left: Option<u32> },
     #[error("too many wrong tries; request a new code")]
     TooManyAttempts { retry_after: i64 },
     #[error("this phone number's country is not served")]
@@ -128,7 +128,6 @@ impl Error {
             Self::TooManyCodes { .. } => C::TooManyCodes,
             Self::PhoneLocked { .. } => C::PhoneLocked,
             Self::InvalidCode { .. } => C::InvalidCode,
-            Self::CodeExpired => C::CodeExpired,
             Self::TooManyAttempts { .. } => C::TooManyAttempts,
             Self::RegionNotAllowed => C::RegionNotAllowed,
             Self::NotAMobileNumber => C::NotAMobileNumber,
@@ -184,7 +183,6 @@ pub enum ProblemCode {
     TooManyCodes,
     PhoneLocked,
     InvalidCode,
-    CodeExpired,
     TooManyAttempts,
     RegionNotAllowed,
     NotAMobileNumber,
@@ -224,7 +222,6 @@ impl ProblemCode {
             C::TooManyCodes => (S::TOO_MANY_REQUESTS, "Too many codes"),
             C::PhoneLocked => (S::TOO_MANY_REQUESTS, "Phone temporarily locked"),
             C::InvalidCode => (S::UNAUTHORIZED, "Invalid code"),
-            C::CodeExpired => (S::UNAUTHORIZED, "Code expired"),
             C::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many attempts"),
             C::RegionNotAllowed => (S::UNPROCESSABLE_ENTITY, "Country not served"),
             C::NotAMobileNumber => (S::UNPROCESSABLE_ENTITY, "Not a mobile number"),

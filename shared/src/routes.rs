@@ -78,7 +78,6 @@ impl Operation {
                 C::InvalidPhone,
                 C::InvalidCodeFormat,
                 C::InvalidCode,
-                C::CodeExpired,
                 C::TooManyAttempts,
                 C::PhoneLocked,
                 C::ClientFailureLimit,

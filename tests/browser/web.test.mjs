@@ -104,6 +104,25 @@ test("a wrong code is explained with the tries left", async () => {
   await page.shot("1-wrong-code");
 });
 
+test("a code with no live code behind it is explained without tries left", async () => {
+  const page = await newPage("no-live-code");
+  // send-code's answer is passed on with another phone in it, one nobody sent a code to, so the
+  // page verifies the shown code against a phone with no code pending: the API's real answer.
+  await page.route("**/v1/auth/send-code", async (route) => {
+    const response = await route.fetch();
+    const json = await response.json();
+    await route.fulfill({ response, json: { ...json, phone: randomPhone() } });
+  });
+  await page.goto(API_URL + "/");
+  await page.getByLabel("Phone number").fill(randomPhone());
+  await page.getByRole("button", { name: "Send code" }).click();
+  await page.getByText(/Demo mode: your code is \d+/).waitFor();
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByText("This code is not valid: it is wrong, has expired or was already used.", { exact: false }).waitFor();
+  assert.equal(await page.getByText(/tries? left/).count(), 0);
+  await page.shot("1-invalid-code");
+});
+
 test("the docs render every operation with ReDoc", async () => {
   const page = await newPage("docs", { width: 1280, height: 900 });
   // No internet here: the pinned CDN script is served from the same version's npm package,

@@ -69,10 +69,6 @@ fn count(item: Option<&Item>, attribute: &str) -> u32 {
         .unwrap_or(0)
 }
 
-/// Where the client's wrong-code counter stands in a verification's transaction: after the
-/// phone's state, before a first login's three user items.
-const CLIENT_COUNTER: usize = 1;
-
 impl Store {
     /// Counts one send against `client`'s hourly limit and on the hour's SMS budget. The client's
     /// counter and the budget's first shard are written at once (one round trip); only when that
@@ -277,6 +273,9 @@ impl Store {
     /// was under the limit when the save landed, or nothing is saved: a guess is never judged
     /// past the limit, however many run in parallel.
     ///
+    /// `next` is `None` for a try that found no live code: the transaction then only counts the
+    /// wrong code against the client, so a probe costs what a wrong guess costs.
+    ///
     /// `new_user` (a right code for a phone that has no user yet) joins the same transaction with
     /// its item and the claims of its phone and invite code: the code is used up only if the user
     /// is created, and a first login writes once. Should any of those keys be taken (a parallel
@@ -285,12 +284,18 @@ impl Store {
     pub async fn save_verification(
         &self,
         phone: &PhoneNumber,
-        next: &OtpState,
+        next: Option<&OtpState>,
         write_id: &WriteId,
         check: &FailureCheck<'_>,
         new_user: Option<&User>,
     ) -> Result<SaveOutcome, StoreError> {
-        let put = self.otp_put(phone, next, write_id)?;
+        let mut items = Vec::new();
+        if let Some(next) = next {
+            let put = self.otp_put(phone, next, write_id)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        // Where the client's counter stands, so a cancellation's reasons are read by name.
+        let client_counter = items.len();
         let key = AttributeValue::S(failures_key(check.client, &check.window));
         let under = "attribute_not_exists(#n) OR #n < :limit";
         let counter = if check.wrong {
@@ -320,7 +325,7 @@ impl Store {
                 .condition_check(condition)
                 .build()
         };
-        let mut items = vec![TransactWriteItem::builder().put(put).build(), counter];
+        items.push(counter);
         if let Some(user) = new_user {
             items.extend(self.user_items(user)?);
         }
@@ -339,7 +344,7 @@ impl Store {
         match Cancelled::from_sdk(err) {
             // The new user's taken keys mean a changed phone as much as a moved state does.
             Cancelled::Condition(reasons) => {
-                if condition_failed(&reasons, CLIENT_COUNTER) {
+                if condition_failed(&reasons, client_counter) {
                     Ok(SaveOutcome::ClientFull)
                 } else {
                     Ok(SaveOutcome::Moved)

@@ -70,8 +70,8 @@ enum Checked {
 }
 
 /// Checks the code against the phone's pending one and records the outcome (a used code, a
-/// wrong try, counted against the client too) before answering, so parallel guesses all count and
-/// a code verifies only once. A client at its hourly wrong-code limit gets no judgement at all:
+/// wrong try, counted against the client too; a try with no live code counted against the client
+/// alone) before answering, so parallel guesses all count and a code verifies only once. A client at its hourly wrong-code limit gets no judgement at all:
 /// refused at once when the counter read says so, and otherwise by the save's own condition.
 ///
 /// Round trips: the phone's state, the client's counter and the phone's user id are read
@@ -108,11 +108,13 @@ async fn check_code(
             return Err(full());
         }
         let (next, outcome) = current.verify(state.clock.now_s(), policy, client, guess);
-        // Nothing to save: the code was not judged (expired, burned, locked).
-        let Some(next) = next else {
+        // A try with no live code behind it counts as a wrong code all the same, or probing
+        // phones for a login in progress would cost nothing. Only a locked-out client and the
+        // requester of a burned code (told so again) are not counted: they were not judged.
+        if next.is_none() && outcome != VerifyOutcome::Invalid {
             return Ok(Some((outcome, failures, None)));
-        };
-        let wrong = !matches!(outcome, VerifyOutcome::Verified);
+        }
+        let wrong = outcome != VerifyOutcome::Verified;
         let check = FailureCheck {
             client,
             window,
@@ -123,9 +125,10 @@ async fn check_code(
         // A right code for a phone without a user: the save creates the user.
         let new_user =
             (known.is_none() && !wrong).then(|| User::new(phone.clone(), state.clock.now_ms()));
-        let save = state
-            .store
-            .save_verification(phone, &next, &write, &check, new_user.as_ref());
+        let save =
+            state
+                .store
+                .save_verification(phone, next.as_ref(), &write, &check, new_user.as_ref());
         let (saved, checked) = match known {
             Some(id) if !wrong => {
                 let (saved, user, (referrals, _)) = tokio::try_join!(
@@ -163,8 +166,12 @@ async fn check_code(
         VerifyOutcome::Verified => {
             checked.ok_or_else(|| Error::Internal("a verified code was not saved".into()))
         }
-        VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode { attempts_left }),
-        VerifyOutcome::Expired => Err(Error::CodeExpired),
+        VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode {
+            attempts_left: Some(attempts_left),
+        }),
+        VerifyOutcome::Invalid => Err(Error::InvalidCode {
+            attempts_left: None,
+        }),
         VerifyOutcome::Burned { retry_after } => Err(Error::TooManyAttempts { retry_after }),
         VerifyOutcome::Locked { retry_after } => Err(Error::PhoneLocked { retry_after }),
     }

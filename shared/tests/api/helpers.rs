@@ -26,6 +26,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: HashMap<String, String>,
     pub body: Value,
+    /// The body as the function wrote it, byte for byte.
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -170,6 +172,7 @@ impl TestApp {
         let is_json = headers
             .get("content-type")
             .is_some_and(|ct: &String| ct.contains("json"));
+        let bytes = resp.body().as_ref().to_vec();
         let body = match resp.body() {
             Body::Empty => Value::Null,
             other if is_json => serde_json::from_slice(other.as_ref()).expect("a JSON body"),
@@ -179,6 +182,7 @@ impl TestApp {
             status,
             headers,
             body,
+            bytes,
         };
         assert_documented(event, &resp);
         resp

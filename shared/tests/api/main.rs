@@ -10,6 +10,7 @@ mod events;
 mod limits;
 mod logs;
 mod metrics;
+mod probes;
 mod profile;
 mod scale;
 mod send_code;
