@@ -1,7 +1,7 @@
 //! Typed configuration, read once per cold start from environment variables.
 use std::fmt;
 
-use crate::domain::limits::DEFAULT_BUDGET_SHARDS;
+use crate::domain::limits::{DEFAULT_BUDGET_SHARDS, RANGE_FACTOR};
 use crate::domain::otp::MAX_PHONE_MARKS;
 use crate::domain::phone::{Region, parse_region};
 use crate::domain::{ClientLimits, OtpPolicy, SmsReach};
@@ -40,6 +40,10 @@ pub const SMS_BUDGET_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000_000;
 /// `SMS_BUDGET_SHARDS`' range (and it may not pass the budget): past 1,000 shards a send would
 /// still write one item, but a budget that small per shard would be refused early more often.
 pub const SMS_BUDGET_SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
+
+/// The largest per-range limit: the per-address ceiling (1,000,000) times [`RANGE_FACTOR`], so
+/// the default of any per-address limit fits.
+pub const IP_RANGE_LIMIT_MAX: u32 = 5_000_000;
 
 /// Both secrets must be at least this long: 256 bits for HS256 and the code HMAC.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -240,6 +244,9 @@ impl Config {
                 limit_defaults.failures_per_hour,
                 1..=1_000_000,
             )?,
+            // Set from the per-address limits below.
+            range_sends_per_hour: 0,
+            range_failures_per_hour: 0,
             sms_budget_per_hour: number(
                 get("SMS_BUDGET_PER_HOUR"),
                 "SMS_BUDGET_PER_HOUR",
@@ -251,6 +258,16 @@ impl Config {
         };
         let limits = ClientLimits {
             sms_budget_shards: budget_shards(get("SMS_BUDGET_SHARDS"), limits.sms_budget_per_hour)?,
+            range_sends_per_hour: range_limit(
+                get("IP_RANGE_MAX_SENDS_PER_HOUR"),
+                "IP_RANGE_MAX_SENDS_PER_HOUR",
+                (limits.sends_per_hour, "IP_MAX_SENDS_PER_HOUR"),
+            )?,
+            range_failures_per_hour: range_limit(
+                get("IP_RANGE_MAX_FAILURES_PER_HOUR"),
+                "IP_RANGE_MAX_FAILURES_PER_HOUR",
+                (limits.failures_per_hour, "IP_MAX_FAILURES_PER_HOUR"),
+            )?,
             ..limits
         };
         let reach = SmsReach {
@@ -434,6 +451,29 @@ fn budget_shards(value: Option<String>, budget: u32) -> Result<u32, ConfigError>
     Ok(shards)
 }
 
+/// A per-range limit: unset, [`RANGE_FACTOR`] times the per-address one; set, from that one (a
+/// range is at least one address) to [`IP_RANGE_LIMIT_MAX`].
+fn range_limit(
+    value: Option<String>,
+    name: &'static str,
+    (per_address, address_name): (u32, &'static str),
+) -> Result<u32, ConfigError> {
+    let default = per_address
+        .saturating_mul(RANGE_FACTOR)
+        .min(IP_RANGE_LIMIT_MAX);
+    let limit = number(value, name, default, 1..=IP_RANGE_LIMIT_MAX)?;
+    if limit < per_address {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "{limit} is below {address_name} ({per_address}): a range holds at least one \
+                 address"
+            ),
+        });
+    }
+    Ok(limit)
+}
+
 fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
     match value
         .as_deref()
@@ -562,6 +602,8 @@ mod tests {
             ("OTP_PHONE_MAX_FAILURES_PER_DAY", "140"),
             ("IP_MAX_SENDS_PER_HOUR", "3"),
             ("IP_MAX_FAILURES_PER_HOUR", "4"),
+            ("IP_RANGE_MAX_SENDS_PER_HOUR", "7"),
+            ("IP_RANGE_MAX_FAILURES_PER_HOUR", "9"),
             ("SMS_BUDGET_PER_HOUR", "50"),
             ("SMS_BUDGET_SHARDS", "7"),
             ("SMS_ALLOWED_REGIONS", "ru, kz"),
@@ -594,6 +636,8 @@ mod tests {
             ClientLimits {
                 sends_per_hour: 3,
                 failures_per_hour: 4,
+                range_sends_per_hour: 7,
+                range_failures_per_hour: 9,
                 sms_budget_per_hour: 50,
                 sms_budget_shards: 7,
                 sms_budget_tries: BUDGET_TRIES,
@@ -646,6 +690,8 @@ mod tests {
             ("SMS_BUDGET_PER_HOUR", "10000001"),
             ("SMS_BUDGET_SHARDS", "0"),
             ("SMS_BUDGET_SHARDS", "1001"),
+            ("IP_RANGE_MAX_SENDS_PER_HOUR", "9"),
+            ("IP_RANGE_MAX_FAILURES_PER_HOUR", "5000001"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
             assert!(
@@ -763,6 +809,47 @@ mod tests {
         assert!(
             matches!(&err, ConfigError::Invalid { name: "SMS_BUDGET_SHARDS", reason }
                 if reason.contains("SMS_BUDGET_PER_HOUR")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn range_limits_default_to_five_times_the_address_ones_and_may_not_go_below_them() {
+        let limits = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("JWT_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            config(&all).map(|c| {
+                (
+                    c.limits.range_sends_per_hour,
+                    c.limits.range_failures_per_hour,
+                )
+            })
+        };
+        assert_eq!(limits(&[]), Ok((50, 100)));
+        assert_eq!(
+            limits(&[
+                ("IP_MAX_SENDS_PER_HOUR", "100"),
+                ("IP_MAX_FAILURES_PER_HOUR", "3")
+            ]),
+            Ok((500, 15))
+        );
+        // The largest per-address limits still have a default that fits.
+        assert_eq!(
+            limits(&[("IP_MAX_SENDS_PER_HOUR", "1000000")]),
+            Ok((5_000_000, 100))
+        );
+        assert_eq!(
+            limits(&[("IP_RANGE_MAX_SENDS_PER_HOUR", "10")]),
+            Ok((10, 100))
+        );
+        let err = limits(&[
+            ("IP_MAX_FAILURES_PER_HOUR", "30"),
+            ("IP_RANGE_MAX_FAILURES_PER_HOUR", "29"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { name: "IP_RANGE_MAX_FAILURES_PER_HOUR", reason }
+                if reason.contains("IP_MAX_FAILURES_PER_HOUR")),
             "{err:?}"
         );
     }

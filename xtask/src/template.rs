@@ -738,6 +738,8 @@ mod tests {
                 "DEFAULT_REGION",
                 "IP_MAX_SENDS_PER_HOUR",
                 "IP_MAX_FAILURES_PER_HOUR",
+                "IP_RANGE_MAX_SENDS_PER_HOUR",
+                "IP_RANGE_MAX_FAILURES_PER_HOUR",
                 "SMS_BUDGET_PER_HOUR",
                 "SMS_BUDGET_SHARDS",
                 "SMS_ALLOWED_REGIONS",

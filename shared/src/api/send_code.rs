@@ -64,8 +64,8 @@ async fn send_code(
     let body: SendCodeRequest = read_json(req)?;
     let (phone, facts) = PhoneNumber::parse_with_facts(&body.phone, state.config.default_region)
         .map_err(|_| Error::InvalidPhone)?;
-    let client = state.hasher.client_tag(&client_address(req));
-    let sent = usecases::send_code::send_code(state, &phone, &facts, &client).await;
+    let caller = state.hasher.caller(&client_address(req));
+    let sent = usecases::send_code::send_code(state, &phone, &facts, &caller).await;
     *quota = sent.quota;
     let code = sent.result?;
     let policy = &state.config.otp;

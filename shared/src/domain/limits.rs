@@ -12,6 +12,12 @@ pub struct ClientLimits {
     pub sends_per_hour: u32,
     /// Wrong codes one client may make per hour, on any phones (`IP_MAX_FAILURES_PER_HOUR`).
     pub failures_per_hour: u32,
+    /// Codes the clients of one address range (IPv4 /24, IPv6 /48) may have sent per hour
+    /// together (`IP_RANGE_MAX_SENDS_PER_HOUR`).
+    pub range_sends_per_hour: u32,
+    /// Wrong codes the clients of one address range may make per hour together
+    /// (`IP_RANGE_MAX_FAILURES_PER_HOUR`).
+    pub range_failures_per_hour: u32,
     /// Codes sent per hour by the whole service (`SMS_BUDGET_PER_HOUR`).
     pub sms_budget_per_hour: u32,
     /// How many items the hour's SMS budget is split into (`SMS_BUDGET_SHARDS`, at most the
@@ -21,6 +27,11 @@ pub struct ClientLimits {
     /// tests raise it to the shard count to see the budget spent to the last code.
     pub sms_budget_tries: u32,
 }
+
+/// A range's default limits are this many times its addresses': a handful of people behind one
+/// NAT or on one provider's block log in at once without noticing, while a crowd renting
+/// addresses from one place is held to the same few times one address (README, Security notes).
+pub const RANGE_FACTOR: u32 = 5;
 
 /// The default `SMS_BUDGET_SHARDS` (or the budget, if smaller): 1,000 sends a second put about 31
 /// writes a second on each, a third of the 100 the load model allows one item (README, Data model).
@@ -35,6 +46,8 @@ impl Default for ClientLimits {
         Self {
             sends_per_hour: 10,
             failures_per_hour: 20,
+            range_sends_per_hour: 10 * RANGE_FACTOR,
+            range_failures_per_hour: 20 * RANGE_FACTOR,
             sms_budget_per_hour: 1_000,
             sms_budget_shards: DEFAULT_BUDGET_SHARDS,
             sms_budget_tries: BUDGET_TRIES,

@@ -7,7 +7,7 @@ pub mod phone;
 mod phone_metadata;
 pub mod user;
 
-pub use client::{ClientAddress, ClientTag};
+pub use client::{Caller, ClientAddress, ClientTag};
 pub use invite::InviteCode;
 pub use limits::{Budget, ClientLimits, HourWindow, Quota};
 pub use otp::{

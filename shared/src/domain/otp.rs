@@ -11,7 +11,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::PhoneNumber;
-use super::client::{ClientAddress, ClientTag};
+use super::client::{Caller, ClientAddress, ClientTag};
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
@@ -99,11 +99,24 @@ impl CodeHasher {
     /// addresses (IPv4 has few enough to try them all), and short, as every send and wrong code
     /// on a phone keeps one.
     pub fn client_tag(&self, address: &ClientAddress) -> ClientTag {
+        self.tag(b"client:", address.as_str())
+    }
+
+    /// The tags of the address and of its range. The range is tagged under its own label, so a
+    /// range's tag never equals an address's.
+    pub fn caller(&self, address: &ClientAddress) -> Caller {
+        Caller {
+            client: self.client_tag(address),
+            range: self.tag(b"range:", address.range()),
+        }
+    }
+
+    fn tag(&self, label: &[u8], text: &str) -> ClientTag {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
             unreachable!("HMAC takes keys of any length")
         };
-        mac.update(b"client:");
-        mac.update(address.as_str().as_bytes());
+        mac.update(label);
+        mac.update(text.as_bytes());
         let bytes = mac.finalize().into_bytes();
         ClientTag::from_trusted(B64.encode(&bytes[..12]))
     }
@@ -497,6 +510,14 @@ mod tests {
         assert_ne!(tag, CodeHasher::new(b"b".repeat(32)).client_tag(&address));
         let other = ClientAddress::from_source_ip(Some("203.0.113.8"));
         assert_ne!(tag, a.client_tag(&other));
+        // Neighbours share their range's tag, which is no address's tag.
+        let (mine, theirs) = (a.caller(&address), a.caller(&other));
+        assert_eq!(mine.client, tag);
+        assert_eq!(mine.range, theirs.range);
+        assert_ne!(mine.range, mine.client);
+        assert_eq!(mine.range.as_str().len(), 16);
+        let far = ClientAddress::from_source_ip(Some("203.0.114.8"));
+        assert_ne!(a.caller(&far).range, mine.range);
     }
 
     #[test]

@@ -264,10 +264,11 @@ async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
     let now = app.state.clock.now_s();
     let code = shared::domain::OtpCode::generate(4);
     let hash = app.state.hasher.hash(&phone, &code);
-    let client = app
+    let caller = app
         .state
         .hasher
-        .client_tag(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+        .caller(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+    let client = caller.client.clone();
     let sent = store
         .otp_state(&phone)
         .await
@@ -284,9 +285,10 @@ async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
     let (next, _) = pending.verify(now, policy, &client, hash);
     let next = next.unwrap();
     let check = FailureCheck {
-        client: &client,
+        caller: &caller,
         window: HourWindow::at(now),
         limit: app.state.config.limits.failures_per_hour,
+        range_limit: app.state.config.limits.range_failures_per_hour,
         wrong: false,
     };
 
@@ -326,14 +328,16 @@ async fn a_first_logins_save_that_finds_its_phone_claimed_or_its_state_moved_wri
     // Two codes in a row for one phone: no cooldown between them.
     let app = app_with(&[("OTP_RESEND_SECONDS", "0")]).await;
     let store = &app.state.store;
-    let client = app
+    let caller = app
         .state
         .hasher
-        .client_tag(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+        .caller(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+    let client = caller.client.clone();
     let check = FailureCheck {
-        client: &client,
+        caller: &caller,
         window: HourWindow::at(app.state.clock.now_s()),
         limit: app.state.config.limits.failures_per_hour,
+        range_limit: app.state.config.limits.range_failures_per_hour,
         wrong: false,
     };
     // The phone was claimed since the read (a user made without a code): nothing is written.

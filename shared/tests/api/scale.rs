@@ -167,9 +167,11 @@ async fn read_back(
     items
 }
 
-/// A distinct address for each of up to 65,000 clients (198.18.0.0/15, kept for benchmarks).
+/// A distinct address for each of up to 65,000 clients (198.18.0.0/15, kept for benchmarks),
+/// spread over its 512 /24s as real callers spread over ranges: client `i` and client `i + 512`
+/// are neighbours, so each range's counters see a few clients, as each address's see one.
 fn address(i: usize) -> String {
-    format!("198.18.{}.{}", i / 250, i % 250 + 1)
+    format!("198.{}.{}.{}", 18 + (i % 512) / 256, i % 256, 1 + i / 512)
 }
 
 /// Sends `phone` a code from `ip`; then, when `log_in`, logs it in (after one wrong guess when
@@ -284,6 +286,27 @@ async fn no_key_but_a_shard_is_written_more_than_a_handful_of_times_and_no_item_
         !written.keys().any(|(_, key)| key == owner_id),
         "the referrer's user item was written by activations of their code"
     );
+    // Every kind of counter was written, so the check above audited each: an address's and a
+    // range's sends and wrong codes.
+    for prefix in [
+        "limit#sends#",
+        "limit#failures#",
+        "limit#range-sends#",
+        "limit#range-failures#",
+    ] {
+        let keys = written
+            .keys()
+            .filter(|(_, k)| k.starts_with(prefix))
+            .count();
+        assert!(keys > 0, "no {prefix} key was written");
+    }
+    // 2,000 addresses over 512 ranges: each range's counter took its clients' sends, no more.
+    let range_sends: usize = written
+        .iter()
+        .filter(|((_, k), _)| k.starts_with("limit#range-sends#"))
+        .map(|(_, w)| w.writes)
+        .sum();
+    assert_eq!(range_sends, 2_000);
     // Every send counted on one budget shard, every activation on one count shard, and each
     // shard took about its share: at most twice it, and a little slack for small numbers.
     for (what, taken, total, shards) in [
