@@ -1,7 +1,7 @@
 //! Typed configuration, read once per cold start from environment variables.
 use std::fmt;
 
-use crate::domain::limits::{DEFAULT_BUDGET_SHARDS, RANGE_FACTOR};
+use crate::domain::limits::{DAILY_BUDGET_HOURS, DEFAULT_BUDGET_SHARDS, RANGE_FACTOR};
 use crate::domain::otp::MAX_PHONE_MARKS;
 use crate::domain::phone::{Region, parse_region};
 use crate::domain::{ClientLimits, OtpPolicy, SmsReach};
@@ -36,6 +36,9 @@ pub const TOKEN_TTL_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 60..=31_536_0
 /// The SMS budget's range: no item grows with it (it is split into shards), so the ceiling is only
 /// a guard against a typo; 10 million an hour is about 2,800 sends a second.
 pub const SMS_BUDGET_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000_000;
+
+/// The daily budget's range: a day of the largest hourly budget at most.
+pub const SMS_DAILY_BUDGET_RANGE: std::ops::RangeInclusive<u32> = 1..=240_000_000;
 
 /// `SMS_BUDGET_SHARDS`' range (and it may not pass the budget): past 1,000 shards a send would
 /// still write one item, but a budget that small per shard would be refused early more often.
@@ -253,11 +256,25 @@ impl Config {
                 limit_defaults.sms_budget_per_hour,
                 SMS_BUDGET_RANGE,
             )?,
+            // Set from the hourly budget below.
+            sms_budget_per_day: 0,
+            sms_budget_returning_percent: number(
+                get("SMS_BUDGET_RETURNING_PERCENT"),
+                "SMS_BUDGET_RETURNING_PERCENT",
+                limit_defaults.sms_budget_returning_percent,
+                0..=100,
+            )?,
             sms_budget_shards: limit_defaults.sms_budget_shards,
             sms_budget_tries: limit_defaults.sms_budget_tries,
         };
         let limits = ClientLimits {
             sms_budget_shards: budget_shards(get("SMS_BUDGET_SHARDS"), limits.sms_budget_per_hour)?,
+            sms_budget_per_day: number(
+                get("SMS_BUDGET_PER_DAY"),
+                "SMS_BUDGET_PER_DAY",
+                limits.sms_budget_per_hour * DAILY_BUDGET_HOURS,
+                SMS_DAILY_BUDGET_RANGE,
+            )?,
             range_sends_per_hour: range_limit(
                 get("IP_RANGE_MAX_SENDS_PER_HOUR"),
                 "IP_RANGE_MAX_SENDS_PER_HOUR",
@@ -605,6 +622,8 @@ mod tests {
             ("IP_RANGE_MAX_SENDS_PER_HOUR", "7"),
             ("IP_RANGE_MAX_FAILURES_PER_HOUR", "9"),
             ("SMS_BUDGET_PER_HOUR", "50"),
+            ("SMS_BUDGET_PER_DAY", "300"),
+            ("SMS_BUDGET_RETURNING_PERCENT", "20"),
             ("SMS_BUDGET_SHARDS", "7"),
             ("SMS_ALLOWED_REGIONS", "ru, kz"),
             ("SMS_MOBILE_ONLY", "true"),
@@ -639,6 +658,8 @@ mod tests {
                 range_sends_per_hour: 7,
                 range_failures_per_hour: 9,
                 sms_budget_per_hour: 50,
+                sms_budget_per_day: 300,
+                sms_budget_returning_percent: 20,
                 sms_budget_shards: 7,
                 sms_budget_tries: BUDGET_TRIES,
             }
@@ -691,6 +712,10 @@ mod tests {
             ("SMS_BUDGET_SHARDS", "0"),
             ("SMS_BUDGET_SHARDS", "1001"),
             ("IP_RANGE_MAX_SENDS_PER_HOUR", "9"),
+            ("SMS_BUDGET_PER_DAY", "0"),
+            ("SMS_BUDGET_PER_DAY", "240000001"),
+            ("SMS_BUDGET_RETURNING_PERCENT", "101"),
+            ("SMS_BUDGET_RETURNING_PERCENT", "half"),
             ("IP_RANGE_MAX_FAILURES_PER_HOUR", "5000001"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
@@ -852,6 +877,20 @@ mod tests {
                 if reason.contains("IP_MAX_FAILURES_PER_HOUR")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn the_daily_budget_defaults_to_a_third_of_a_day_at_the_hourly_rate() {
+        let day = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("JWT_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            config(&all).map(|c| c.limits.sms_budget_per_day)
+        };
+        assert_eq!(day(&[]), Ok(8_000));
+        assert_eq!(day(&[("SMS_BUDGET_PER_HOUR", "30")]), Ok(240));
+        // The largest hourly budget's default still fits.
+        assert_eq!(day(&[("SMS_BUDGET_PER_HOUR", "10000000")]), Ok(80_000_000));
+        assert_eq!(day(&[("SMS_BUDGET_PER_DAY", "17")]), Ok(17));
     }
 
     #[test]

@@ -102,6 +102,36 @@ pub fn table(configs: &[(&str, &Config)]) -> String {
     out
 }
 
+/// The longest month, in days: a daily budget spent every day of it stays within the month's spend.
+const LONGEST_MONTH_DAYS: f64 = 31.0;
+
+/// The SMS budgets README's Deploy section derives from a monthly spend of `monthly_usd` at
+/// `usd_per_code`: (per day, per hour). A day is what 31 such days may cost; an hour is an eighth
+/// of a day, the defaults' ratio (`DAILY_BUDGET_HOURS`), and at least one code.
+pub fn budgets_for(monthly_usd: f64, usd_per_code: f64) -> (u32, u32) {
+    let per_day = (monthly_usd / (LONGEST_MONTH_DAYS * usd_per_code)).floor() as u32;
+    let per_hour = (per_day / crate::domain::limits::DAILY_BUDGET_HOURS).max(1);
+    (per_day.max(1), per_hour)
+}
+
+/// README's table of budgets for some monthly spends and prices: (spend, price, where).
+pub fn budgets_table(cases: &[(f64, f64, &str)]) -> String {
+    let mut out = String::from(
+        "| monthly spend `S` | price per code `p` | `SmsBudgetPerDay` | `SmsBudgetPerHour` |\n\
+         | ---: | ---: | ---: | ---: |\n",
+    );
+    for &(spend, price, place) in cases {
+        let (day, hour) = budgets_for(spend, price);
+        out.push_str(&format!(
+            "| ${} | ${price} ({place}) | {} | {} |\n",
+            amount(spend),
+            amount(f64::from(day)),
+            amount(f64::from(hour)),
+        ));
+    }
+    out
+}
+
 /// Whole numbers with thousands separators, fractions with two significant digits.
 fn amount(x: f64) -> String {
     if x >= 1.0 && x.fract() == 0.0 {
@@ -177,6 +207,36 @@ mod tests {
         assert_eq!(e.keep_out, KeepOut::WhileAttacking { from_hours: 2.0 });
         let six = exposure(&config(PRODUCTION), 1_000);
         assert!((six.accounts_per_day - 0.12).abs() < 1e-12);
+    }
+
+    #[test]
+    fn readme_derives_the_sms_budgets_from_a_monthly_spend_as_this_arithmetic_does() {
+        let table = budgets_table(&[
+            (200.0, 0.45, "Russia"),
+            (5_000.0, 0.45, "Russia"),
+            (200.0, 0.008, "United States"),
+        ]);
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&table),
+            "README's SMS budgets are out of date; they should read:\n\n{table}"
+        );
+    }
+
+    #[test]
+    fn a_month_of_full_daily_budgets_stays_within_the_monthly_spend() {
+        for (spend, price) in [(200.0, 0.45), (5_000.0, 0.45), (200.0, 0.008), (1.0, 0.01)] {
+            let (day, hour) = budgets_for(spend, price);
+            assert!(
+                31.0 * f64::from(day) * price <= spend + 1e-9,
+                "{spend} at {price}"
+            );
+            assert!(
+                hour >= 1 && hour * 8 <= day.max(8),
+                "{spend} at {price}: {hour}/h, {day}/day"
+            );
+        }
+        assert_eq!(budgets_for(5_000.0, 0.45), (358, 44));
     }
 
     #[test]

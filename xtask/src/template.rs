@@ -570,6 +570,8 @@ mod tests {
                     table("dynamodb:GetItem", "OtpTable", None),
                     table("dynamodb:PutItem", "OtpTable", None),
                     table("dynamodb:UpdateItem", "OtpTable", None),
+                    table("dynamodb:BatchGetItem", "OtpTable", None),
+                    table("dynamodb:BatchGetItem", "UniquesTable", None),
                     ("sns:Publish".to_owned(), Target::Everything),
                 ]),
             ),
@@ -742,6 +744,8 @@ mod tests {
                 "IP_RANGE_MAX_FAILURES_PER_HOUR",
                 "SMS_BUDGET_PER_HOUR",
                 "SMS_BUDGET_SHARDS",
+                "SMS_BUDGET_PER_DAY",
+                "SMS_BUDGET_RETURNING_PERCENT",
                 "SMS_ALLOWED_REGIONS",
                 "SMS_MOBILE_ONLY",
             ] {

@@ -343,6 +343,26 @@ impl Store {
         }
     }
 
+    /// What sending a code needs, read in one call: the phone's code state, and whether the phone
+    /// has an account (its uniques claim), which decides the share of the SMS budget it spends.
+    pub async fn send_reads(&self, phone: &PhoneNumber) -> Result<(OtpState, bool), StoreError> {
+        let [state, owner] = self
+            .get_many([
+                Wanted {
+                    table: &self.tables.otp,
+                    key: "phone",
+                    value: phone.as_str().to_owned(),
+                },
+                Wanted {
+                    table: &self.tables.uniques,
+                    key: "key",
+                    value: phone_key(phone),
+                },
+            ])
+            .await?;
+        Ok((otp_state_from(state)?, owner.is_some()))
+    }
+
     /// What judging a code needs, read in one call: the phone's code state, the caller's
     /// address's and range's wrong codes in the hour so far, and the phone's user if it has one.
     pub async fn verification_reads(

@@ -3,8 +3,8 @@
 use super::{Limited, retry_on_conflict};
 use crate::domain::otp::SendRejected;
 use crate::domain::{
-    Budget, Caller, ClientTag, HourWindow, OtpCode, OtpState, PhoneFacts, PhoneNumber, Quota,
-    Unreachable,
+    BudgetLevel, Caller, ClientTag, DayWindow, HourWindow, OtpCode, OtpState, PhoneFacts,
+    PhoneNumber, Quota, Recipient, Unreachable,
 };
 use crate::error::{Chain, Error, Result};
 use crate::metrics::{self, Event};
@@ -18,9 +18,11 @@ pub const SENDS: &str = "sends";
 /// Issues a code for `phone`, asked for by `caller`, and delivers it. Returns the code (shown only
 /// in demo mode) and the caller's standing under its hourly send limits. The checks run cheapest
 /// and most specific first, so a refused request moves no counter it did not need: the number's
-/// country and line kind, then the phone's own caps (one read), then the address's and the
-/// range's limits and the budget (conditional updates, at once). A failed delivery withdraws the
-/// code and gives the counted send back, so the phone may ask again at once.
+/// country and line kind, then the phone's own caps (one read, which also says whether the phone
+/// has an account), then the address's and the range's limits and the hour's and the day's SMS
+/// budget, from the share of returning phones or of new numbers (conditional updates, at once).
+/// A failed delivery withdraws the code and gives the counted send back, so the phone may ask
+/// again at once.
 #[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn send_code(
     state: &AppState,
@@ -50,17 +52,22 @@ async fn send(
     let now = state.clock.now_s();
     let code = OtpCode::generate(policy.digits);
     let hash = state.hasher.hash(phone, &code);
-    let current = state.store.otp_state(phone).await?;
+    let (current, has_account) = state.store.send_reads(phone).await?;
     current
         .send(now, policy, client, hash)
         .map_err(send_refused)?;
-    let window = HourWindow::at(now);
+    let (window, day) = (HourWindow::at(now), DayWindow::at(now));
+    let to = if has_account {
+        Recipient::Returning
+    } else {
+        Recipient::New
+    };
     let counters = SendCounters {
         caller,
         window,
         client_limit: limits.sends_per_hour,
         range_limit: limits.range_sends_per_hour,
-        levels: vec![vec![Budget::sms(limits, &window)]],
+        levels: limits.sms_levels(to, &window, &day),
     };
     let counted = match state.store.count_send(&counters).await? {
         SendCount::Counted(counted) => counted,
@@ -75,14 +82,30 @@ async fn send(
                 retry_after: window.ends_in,
             });
         }
-        SendCount::BudgetSpent { .. } => {
-            tracing::error!(
-                budget = limits.sms_budget_per_hour,
-                "hourly SMS budget exhausted: no codes are sent until the hour ends"
-            );
-            return Err(Error::SmsBudgetExhausted {
-                retry_after: window.ends_in,
-            });
+        SendCount::BudgetSpent { level } => {
+            let share = match to {
+                Recipient::Returning => "every share",
+                Recipient::New => "the new numbers' share",
+            };
+            let retry_after = match BudgetLevel::ALL.get(level) {
+                Some(BudgetLevel::Day) => {
+                    tracing::error!(
+                        budget = limits.sms_budget_per_day,
+                        share,
+                        "daily SMS budget exhausted: no codes go to these phones until the day ends"
+                    );
+                    day.ends_in
+                }
+                _ => {
+                    tracing::error!(
+                        budget = limits.sms_budget_per_hour,
+                        share,
+                        "hourly SMS budget exhausted: no codes go to these phones until the hour ends"
+                    );
+                    window.ends_in
+                }
+            };
+            return Err(Error::SmsBudgetExhausted { retry_after });
         }
     };
     // What is left to this caller: of its address's sends or its range's, whichever is less.

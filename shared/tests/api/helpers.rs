@@ -239,10 +239,12 @@ impl TestApp {
 
     /// Moves this app's clock to the first minute of an hour of its own, years ahead, so the
     /// service-wide hourly counters it touches are its alone and no hour ends during the test.
+    /// The hour is the second of a day of its own too (01:01 UTC), for the daily budget's
+    /// counters, with 23 hours left in it.
     pub fn start_own_hour(&self) {
         let now = self.state.clock.now_s();
-        let hours_ahead = rand::random_range(100_000..1_000_000i64);
-        let target = (now / 3_600 + hours_ahead) * 3_600 + 60;
+        let days_ahead = rand::random_range(5_000..50_000i64);
+        let target = (now / 86_400 + days_ahead) * 86_400 + 3_600 + 60;
         self.state
             .clock
             .advance(std::time::Duration::from_secs((target - now) as u64));

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod budget;
 mod concurrency;
 mod conflicts;
 mod events;
