@@ -102,6 +102,51 @@ pub struct Config {
     pub reach: SmsReach,
     /// Per source address across phones, and the service-wide SMS budget.
     pub limits: ClientLimits,
+    /// The optional CAPTCHA on send-code.
+    pub captcha: CaptchaSettings,
+}
+
+/// Which CAPTCHA send-code asks for (`CAPTCHA_PROVIDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaptchaProvider {
+    /// No CAPTCHA: `captcha_token` is not asked for (the default).
+    #[default]
+    None,
+    /// Cloudflare Turnstile.
+    Turnstile,
+    /// hCaptcha.
+    Hcaptcha,
+}
+
+impl CaptchaProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Turnstile => "turnstile",
+            Self::Hcaptcha => "hcaptcha",
+        }
+    }
+
+    /// The provider's documented siteverify endpoint.
+    pub fn verify_url(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+            Self::Hcaptcha => "https://api.hcaptcha.com/siteverify",
+        }
+    }
+}
+
+/// `CAPTCHA_PROVIDER`, `CAPTCHA_SECRET`, `CAPTCHA_SITE_KEY`, `CAPTCHA_VERIFY_URL`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CaptchaSettings {
+    pub provider: CaptchaProvider,
+    /// The secret siteverify takes; required with a provider.
+    pub secret: Option<Secret>,
+    /// The public key the page's widget shows; the web function needs it to show one.
+    pub site_key: Option<String>,
+    /// Where tokens are checked: the provider's siteverify unless overridden (tests).
+    pub verify_url: String,
 }
 
 /// How login codes reach the phone.
@@ -292,6 +337,7 @@ impl Config {
             mobile_only: boolean(get("SMS_MOBILE_ONLY"), "SMS_MOBILE_ONLY")?,
         };
         let expose_codes = boolean(get("EXPOSE_CODES"), "EXPOSE_CODES")?;
+        let captcha = captcha_settings(get)?;
         let sms = sms_settings(get)?;
         // Real SMS with the code also in the response would let anyone who knows a number log in
         // as its owner.
@@ -319,8 +365,83 @@ impl Config {
             sms,
             reach,
             limits,
+            captcha,
         })
     }
+}
+
+/// The CAPTCHA settings, for the web function, which shows the widget and states the field in
+/// the OpenAPI document but needs no secret.
+pub fn captcha_from_env() -> Result<CaptchaSettings, ConfigError> {
+    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let provider = captcha_provider(get("CAPTCHA_PROVIDER"))?;
+    Ok(CaptchaSettings {
+        provider,
+        site_key: site_key(get("CAPTCHA_SITE_KEY"))?,
+        ..CaptchaSettings::default()
+    })
+}
+
+fn captcha_provider(value: Option<String>) -> Result<CaptchaProvider, ConfigError> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("none") => Ok(CaptchaProvider::None),
+        Some("turnstile") => Ok(CaptchaProvider::Turnstile),
+        Some("hcaptcha") => Ok(CaptchaProvider::Hcaptcha),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "CAPTCHA_PROVIDER",
+            reason: format!("{other:?} is not none, turnstile or hcaptcha"),
+        }),
+    }
+}
+
+/// A site key goes into the page's HTML: only the characters providers use (Turnstile's
+/// `0x4AAA...`, hCaptcha's UUIDs), so it can never break out of its attribute.
+fn site_key(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(key) = value.map(|v| v.trim().to_owned()) else {
+        return Ok(None);
+    };
+    let ok = (1..=100).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(Some(key))
+    } else {
+        Err(ConfigError::Invalid {
+            name: "CAPTCHA_SITE_KEY",
+            reason: "must be 1-100 letters, digits, `-` or `_`".into(),
+        })
+    }
+}
+
+fn captcha_settings(get: impl Fn(&str) -> Option<String>) -> Result<CaptchaSettings, ConfigError> {
+    let provider = captcha_provider(get("CAPTCHA_PROVIDER"))?;
+    if provider == CaptchaProvider::None {
+        return Ok(CaptchaSettings::default());
+    }
+    let secret = get("CAPTCHA_SECRET")
+        .map(|v| Secret::new(v.trim()))
+        .ok_or(ConfigError::Missing("CAPTCHA_SECRET"))?;
+    let verify_url = get("CAPTCHA_VERIFY_URL")
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| provider.verify_url().to_owned());
+    // The secret travels to this URL: TLS, but for a server on this machine (the tests').
+    let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|prefix| verify_url.starts_with(prefix));
+    let https = verify_url.starts_with("https://") && verify_url.len() > "https://".len();
+    if !(https || local) || verify_url.chars().any(char::is_whitespace) {
+        return Err(ConfigError::Invalid {
+            name: "CAPTCHA_VERIFY_URL",
+            reason: "must be an https:// URL (or http:// to this machine)".into(),
+        });
+    }
+    Ok(CaptchaSettings {
+        provider,
+        secret: Some(secret),
+        site_key: site_key(get("CAPTCHA_SITE_KEY"))?,
+        verify_url,
+    })
 }
 
 /// Whether the API runs in demo mode, for the web function, which needs no other setting.
@@ -895,7 +1016,81 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
-        assert!(!format!("{c:?}").contains(SECRET));
+        let c = config(&[
+            ("JWT_SECRET", SECRET),
+            ("CAPTCHA_PROVIDER", "turnstile"),
+            ("CAPTCHA_SECRET", "0x4AAAAAAA-captcha-secret"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains(SECRET) && !shown.contains("captcha-secret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_captcha_is_off_by_default_and_a_provider_needs_its_secret() {
+        let off = config(&[("JWT_SECRET", SECRET), ("CAPTCHA_SECRET", "ignored")]).unwrap();
+        assert_eq!(off.captcha, CaptchaSettings::default());
+        assert_eq!(off.captcha.provider, CaptchaProvider::None);
+        assert_eq!(
+            config(&[("JWT_SECRET", SECRET), ("CAPTCHA_PROVIDER", "hcaptcha")]).unwrap_err(),
+            ConfigError::Missing("CAPTCHA_SECRET")
+        );
+        let on = config(&[
+            ("JWT_SECRET", SECRET),
+            ("CAPTCHA_PROVIDER", "Turnstile"),
+            ("CAPTCHA_SECRET", "s"),
+            ("CAPTCHA_SITE_KEY", "1x00000000000000000000AA"),
+        ])
+        .unwrap();
+        assert_eq!(on.captcha.provider, CaptchaProvider::Turnstile);
+        assert_eq!(
+            on.captcha.verify_url,
+            "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+        );
+        assert_eq!(
+            on.captcha.site_key.as_deref(),
+            Some("1x00000000000000000000AA")
+        );
+        let h = config(&[
+            ("JWT_SECRET", SECRET),
+            ("CAPTCHA_PROVIDER", "hcaptcha"),
+            ("CAPTCHA_SECRET", "s"),
+            ("CAPTCHA_VERIFY_URL", "http://127.0.0.1:4567/siteverify"),
+        ])
+        .unwrap();
+        assert_eq!(h.captcha.verify_url, "http://127.0.0.1:4567/siteverify");
+    }
+
+    #[test]
+    fn bad_captcha_settings_are_refused_by_name() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![
+                ("JWT_SECRET", SECRET),
+                ("CAPTCHA_PROVIDER", "turnstile"),
+                ("CAPTCHA_SECRET", "s"),
+            ];
+            all.extend_from_slice(pairs);
+            config(&all).unwrap_err()
+        };
+        for (name, value) in [
+            ("CAPTCHA_PROVIDER", "recaptcha"),
+            ("CAPTCHA_SITE_KEY", "\"><script>"),
+            ("CAPTCHA_SITE_KEY", &"k".repeat(101)),
+            (
+                "CAPTCHA_VERIFY_URL",
+                "http://challenges.cloudflare.com/siteverify",
+            ),
+            ("CAPTCHA_VERIFY_URL", "ftp://127.0.0.1/x"),
+            ("CAPTCHA_VERIFY_URL", "https://"),
+        ] {
+            let err = with(&[(name, value)]);
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={value}: {err:?}"
+            );
+        }
     }
 }

@@ -50,6 +50,13 @@ pub enum Error {
     InvalidCode { attempts_left: Option<u32> },
     #[error("too many wrong tries; request a new code")]
     TooManyAttempts { retry_after: i64 },
+    #[error("a CAPTCHA token (captcha_token) is required")]
+    CaptchaRequired,
+    #[error("the CAPTCHA was not passed; solve it again")]
+    CaptchaRefused,
+    /// The CAPTCHA provider could not be asked, or answered nonsense; worth retrying soon.
+    #[error("the CAPTCHA could not be checked; try again")]
+    CaptchaUnavailable(#[source] BoxError),
     #[error("this phone number's country is not served")]
     RegionNotAllowed,
     #[error("codes are sent to mobile numbers only")]
@@ -129,6 +136,9 @@ impl Error {
             Self::PhoneLocked { .. } => C::PhoneLocked,
             Self::InvalidCode { .. } => C::InvalidCode,
             Self::TooManyAttempts { .. } => C::TooManyAttempts,
+            Self::CaptchaRequired => C::CaptchaRequired,
+            Self::CaptchaRefused => C::CaptchaRefused,
+            Self::CaptchaUnavailable(_) => C::CaptchaUnavailable,
             Self::RegionNotAllowed => C::RegionNotAllowed,
             Self::NotAMobileNumber => C::NotAMobileNumber,
             Self::ClientSendLimit { .. } => C::ClientSendLimit,
@@ -155,6 +165,9 @@ impl Error {
             | Self::ClientFailureLimit { retry_after }
             | Self::SmsBudgetExhausted { retry_after } => Some(*retry_after),
             Self::Unavailable(_) | Self::SmsUnavailable(_) => Some(1),
+            // A provider's outage is rarely over within a second, and the page needs the
+            // widget solved again anyway.
+            Self::CaptchaUnavailable(_) => Some(5),
             _ => None,
         }
     }
@@ -184,6 +197,9 @@ pub enum ProblemCode {
     PhoneLocked,
     InvalidCode,
     TooManyAttempts,
+    CaptchaRequired,
+    CaptchaRefused,
+    CaptchaUnavailable,
     RegionNotAllowed,
     NotAMobileNumber,
     ClientSendLimit,
@@ -223,6 +239,9 @@ impl ProblemCode {
             C::PhoneLocked => (S::TOO_MANY_REQUESTS, "Phone temporarily locked"),
             C::InvalidCode => (S::UNAUTHORIZED, "Invalid code"),
             C::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many attempts"),
+            C::CaptchaRequired => (S::BAD_REQUEST, "CAPTCHA required"),
+            C::CaptchaRefused => (S::FORBIDDEN, "CAPTCHA refused"),
+            C::CaptchaUnavailable => (S::SERVICE_UNAVAILABLE, "CAPTCHA unavailable"),
             C::RegionNotAllowed => (S::UNPROCESSABLE_ENTITY, "Country not served"),
             C::NotAMobileNumber => (S::UNPROCESSABLE_ENTITY, "Not a mobile number"),
             C::ClientSendLimit => (S::TOO_MANY_REQUESTS, "Too many codes from this client"),

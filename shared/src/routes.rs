@@ -65,6 +65,10 @@ impl Operation {
         let only: &[C] = match self {
             Self::SendCode => &[
                 C::InvalidPhone,
+                // Only with a CAPTCHA configured (`CAPTCHA_PROVIDER`).
+                C::CaptchaRequired,
+                C::CaptchaRefused,
+                C::CaptchaUnavailable,
                 C::RegionNotAllowed,
                 C::NotAMobileNumber,
                 C::ResendTooSoon,

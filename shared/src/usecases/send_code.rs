@@ -1,6 +1,7 @@
 //! Sending a login code: check the number may get one, draw the code, save its hash if the
 //! phone's cooldown and caps allow, count it against the client and the SMS budget, deliver.
 use super::{Limited, retry_on_conflict};
+use crate::captcha;
 use crate::domain::otp::SendRejected;
 use crate::domain::{
     BudgetLevel, Caller, ClientTag, DayWindow, HourWindow, OtpCode, OtpState, PhoneFacts,
@@ -18,8 +19,9 @@ pub const SENDS: &str = "sends";
 /// Issues a code for `phone`, asked for by `caller`, and delivers it. Returns the code (shown only
 /// in demo mode) and the caller's standing under its hourly send limits. The checks run cheapest
 /// and most specific first, so a refused request moves no counter it did not need: the number's
-/// country and line kind, then the phone's own caps (one read, which also says whether the phone
-/// has an account), then the address's and the range's limits and the hour's and the day's SMS
+/// country and line kind, then the CAPTCHA if there is one (asked side by side with the first
+/// read, and nothing is counted or stored unless it passed), then the phone's own caps (one read,
+/// which also says whether the phone has an account), then the address's and the range's limits and the hour's and the day's SMS
 /// budget, from the share of returning phones or of new numbers (conditional updates, at once).
 /// A failed delivery withdraws the code and gives the counted send back, so the phone may ask
 /// again at once.
@@ -29,9 +31,10 @@ pub async fn send_code(
     phone: &PhoneNumber,
     facts: &PhoneFacts,
     caller: &Caller,
+    captcha: captcha::Answer<'_>,
 ) -> Limited<OtpCode> {
     let mut quota = None;
-    let result = send(state, phone, facts, caller, &mut quota).await;
+    let result = send(state, phone, facts, caller, captcha, &mut quota).await;
     Limited { result, quota }
 }
 
@@ -40,6 +43,7 @@ async fn send(
     phone: &PhoneNumber,
     facts: &PhoneFacts,
     caller: &Caller,
+    captcha: captcha::Answer<'_>,
     quota: &mut Option<Quota>,
 ) -> Result<OtpCode> {
     let client = &caller.client;
@@ -52,7 +56,12 @@ async fn send(
     let now = state.clock.now_s();
     let code = OtpCode::generate(policy.digits);
     let hash = state.hasher.hash(phone, &code);
-    let (current, has_account) = state.store.send_reads(phone).await?;
+    state.captcha.precheck(captcha)?;
+    // The provider's answer and the phone's record at once: a CAPTCHA costs no extra wait
+    // beyond its own call, and a read is neither counting nor storing.
+    let (passed, read) = tokio::join!(state.captcha.check(captcha), state.store.send_reads(phone));
+    passed?;
+    let (current, has_account) = read?;
     current
         .send(now, policy, client, hash)
         .map_err(send_refused)?;

@@ -149,7 +149,9 @@ fn app_with_client(config: Config, client: aws_sdk_dynamodb::Client) -> TestApp 
         site: Site::new(Settings {
             otp_digits: config.otp.digits,
             demo_mode: config.expose_codes,
-        }),
+            captcha: config.captcha.provider,
+        })
+        .with_captcha_site_key(config.captcha.site_key.as_deref()),
         state: AppState::new(config, client),
     }
 }

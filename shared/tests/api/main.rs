@@ -5,6 +5,7 @@
 mod helpers;
 
 mod budget;
+mod captcha;
 mod concurrency;
 mod conflicts;
 mod events;
