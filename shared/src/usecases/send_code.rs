@@ -1,5 +1,6 @@
-//! Sending a login code: check the number may get one, draw the code, save its hash if the
-//! phone's cooldown and caps allow, count it against the client and the SMS budget, deliver.
+//! Sending a login code: check the number may get one (and the CAPTCHA, if any), draw the code,
+//! save its hash if the phone's cooldown and caps allow, count it against the client, its range
+//! and the SMS budget, deliver.
 use super::{Limited, retry_on_conflict};
 use crate::captcha;
 use crate::domain::otp::SendRejected;
@@ -21,10 +22,10 @@ pub const SENDS: &str = "sends";
 /// and most specific first, so a refused request moves no counter it did not need: the number's
 /// country and line kind, then the CAPTCHA if there is one (asked side by side with the first
 /// read, and nothing is counted or stored unless it passed), then the phone's own caps (one read,
-/// which also says whether the phone has an account), then the address's and the range's limits and the hour's and the day's SMS
-/// budget, from the share of returning phones or of new numbers (conditional updates, at once).
-/// A failed delivery withdraws the code and gives the counted send back, so the phone may ask
-/// again at once.
+/// which also says whether the phone has an account), then the address's and the range's limits
+/// and the hour's and the day's SMS budget, from the share of returning phones or of new numbers
+/// (conditional updates, at once). A failed delivery withdraws the code and gives the counted
+/// send back, so the phone may ask again at once.
 #[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn send_code(
     state: &AppState,
