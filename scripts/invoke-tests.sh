@@ -24,8 +24,10 @@ export CODE
 expect send-code events/send-code.400-invalid-phone.json 400 >/dev/null
 expect send-code events/send-code.415-not-json.json 415 >/dev/null
 expect verify-code events/verify-code.201-first-login.json 201 >/dev/null
-# The code is used now, so the same phone has none pending.
-expect verify-code events/verify-code.401-no-code-pending.json 401 >/dev/null
+# The code is used now, so the same phone has none pending: invalid_code, as for a wrong code,
+# and no attempts_left (only a live code's requester hears those).
+problem=$(expect verify-code events/verify-code.401-no-code-pending.json 401 | python3 -c 'import json, sys; b = json.loads(json.load(sys.stdin)["body"]); print(b["code"], "attempts_left" in b)')
+[ "$problem" = "invalid_code False" ] || { echo "FAIL verify-code events/verify-code.401-no-code-pending.json: $problem, expected invalid_code without attempts_left" >&2; exit 1; }
 # The authenticated events get a real token from scripts/event-token.sh.
 expect profile events/profile.200.json 200 >/dev/null
 expect profile events/referrals.200.json 200 >/dev/null

@@ -99,11 +99,14 @@ stop_api() {
   fi
 }
 
-# Local runs see one source address (127.0.0.1) for every request, so the per-client limits and
-# the SMS budget would stop a developer or a test suite within minutes. They start out of reach
+# Local runs see one source address (127.0.0.1) for every request, so the per-client and
+# per-range limits and the SMS budget would stop a developer or a test suite within minutes. They start out of reach
 # here; set them in the environment to try them (e.g. IP_MAX_SENDS_PER_HOUR=3 make dev).
 relax_client_limits() {
   export IP_MAX_SENDS_PER_HOUR="${IP_MAX_SENDS_PER_HOUR:-1000000}"
   export IP_MAX_FAILURES_PER_HOUR="${IP_MAX_FAILURES_PER_HOUR:-1000000}"
+  export IP_RANGE_MAX_SENDS_PER_HOUR="${IP_RANGE_MAX_SENDS_PER_HOUR:-5000000}"
+  export IP_RANGE_MAX_FAILURES_PER_HOUR="${IP_RANGE_MAX_FAILURES_PER_HOUR:-5000000}"
   export SMS_BUDGET_PER_HOUR="${SMS_BUDGET_PER_HOUR:-1000000}"
+  export SMS_BUDGET_PER_DAY="${SMS_BUDGET_PER_DAY:-24000000}"
 }

@@ -1,7 +1,7 @@
 //! Typed configuration, read once per cold start from environment variables.
 use std::fmt;
 
-use crate::domain::limits::DEFAULT_BUDGET_SHARDS;
+use crate::domain::limits::{DAILY_BUDGET_HOURS, DEFAULT_BUDGET_SHARDS, RANGE_FACTOR};
 use crate::domain::otp::MAX_PHONE_MARKS;
 use crate::domain::phone::{Region, parse_region};
 use crate::domain::{ClientLimits, OtpPolicy, SmsReach};
@@ -37,9 +37,16 @@ pub const TOKEN_TTL_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 60..=31_536_0
 /// a guard against a typo; 10 million an hour is about 2,800 sends a second.
 pub const SMS_BUDGET_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000_000;
 
+/// The daily budget's range: a day of the largest hourly budget at most.
+pub const SMS_DAILY_BUDGET_RANGE: std::ops::RangeInclusive<u32> = 1..=240_000_000;
+
 /// `SMS_BUDGET_SHARDS`' range (and it may not pass the budget): past 1,000 shards a send would
 /// still write one item, but a budget that small per shard would be refused early more often.
 pub const SMS_BUDGET_SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
+
+/// The largest per-range limit: the per-address ceiling (1,000,000) times [`RANGE_FACTOR`], so
+/// the default of any per-address limit fits.
+pub const IP_RANGE_LIMIT_MAX: u32 = 5_000_000;
 
 /// Both secrets must be at least this long: 256 bits for HS256 and the code HMAC.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -95,6 +102,51 @@ pub struct Config {
     pub reach: SmsReach,
     /// Per source address across phones, and the service-wide SMS budget.
     pub limits: ClientLimits,
+    /// The optional CAPTCHA on send-code.
+    pub captcha: CaptchaSettings,
+}
+
+/// Which CAPTCHA send-code asks for (`CAPTCHA_PROVIDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaptchaProvider {
+    /// No CAPTCHA: `captcha_token` is not asked for (the default).
+    #[default]
+    None,
+    /// Cloudflare Turnstile.
+    Turnstile,
+    /// hCaptcha.
+    Hcaptcha,
+}
+
+impl CaptchaProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Turnstile => "turnstile",
+            Self::Hcaptcha => "hcaptcha",
+        }
+    }
+
+    /// The provider's documented siteverify endpoint.
+    pub fn verify_url(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+            Self::Hcaptcha => "https://api.hcaptcha.com/siteverify",
+        }
+    }
+}
+
+/// `CAPTCHA_PROVIDER`, `CAPTCHA_SECRET`, `CAPTCHA_SITE_KEY`, `CAPTCHA_VERIFY_URL`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CaptchaSettings {
+    pub provider: CaptchaProvider,
+    /// The secret siteverify takes; required with a provider.
+    pub secret: Option<Secret>,
+    /// The public key the page's widget shows; the web function needs it to show one.
+    pub site_key: Option<String>,
+    /// Where tokens are checked: the provider's siteverify unless overridden (tests).
+    pub verify_url: String,
 }
 
 /// How login codes reach the phone.
@@ -240,17 +292,44 @@ impl Config {
                 limit_defaults.failures_per_hour,
                 1..=1_000_000,
             )?,
+            // Set from the per-address limits below.
+            range_sends_per_hour: 0,
+            range_failures_per_hour: 0,
             sms_budget_per_hour: number(
                 get("SMS_BUDGET_PER_HOUR"),
                 "SMS_BUDGET_PER_HOUR",
                 limit_defaults.sms_budget_per_hour,
                 SMS_BUDGET_RANGE,
             )?,
+            // Set from the hourly budget below.
+            sms_budget_per_day: 0,
+            sms_budget_returning_percent: number(
+                get("SMS_BUDGET_RETURNING_PERCENT"),
+                "SMS_BUDGET_RETURNING_PERCENT",
+                limit_defaults.sms_budget_returning_percent,
+                0..=100,
+            )?,
             sms_budget_shards: limit_defaults.sms_budget_shards,
             sms_budget_tries: limit_defaults.sms_budget_tries,
         };
         let limits = ClientLimits {
             sms_budget_shards: budget_shards(get("SMS_BUDGET_SHARDS"), limits.sms_budget_per_hour)?,
+            sms_budget_per_day: number(
+                get("SMS_BUDGET_PER_DAY"),
+                "SMS_BUDGET_PER_DAY",
+                limits.sms_budget_per_hour * DAILY_BUDGET_HOURS,
+                SMS_DAILY_BUDGET_RANGE,
+            )?,
+            range_sends_per_hour: range_limit(
+                get("IP_RANGE_MAX_SENDS_PER_HOUR"),
+                "IP_RANGE_MAX_SENDS_PER_HOUR",
+                (limits.sends_per_hour, "IP_MAX_SENDS_PER_HOUR"),
+            )?,
+            range_failures_per_hour: range_limit(
+                get("IP_RANGE_MAX_FAILURES_PER_HOUR"),
+                "IP_RANGE_MAX_FAILURES_PER_HOUR",
+                (limits.failures_per_hour, "IP_MAX_FAILURES_PER_HOUR"),
+            )?,
             ..limits
         };
         let reach = SmsReach {
@@ -258,6 +337,7 @@ impl Config {
             mobile_only: boolean(get("SMS_MOBILE_ONLY"), "SMS_MOBILE_ONLY")?,
         };
         let expose_codes = boolean(get("EXPOSE_CODES"), "EXPOSE_CODES")?;
+        let captcha = captcha_settings(get)?;
         let sms = sms_settings(get)?;
         // Real SMS with the code also in the response would let anyone who knows a number log in
         // as its owner.
@@ -285,8 +365,83 @@ impl Config {
             sms,
             reach,
             limits,
+            captcha,
         })
     }
+}
+
+/// The CAPTCHA settings, for the web function, which shows the widget and states the field in
+/// the OpenAPI document but needs no secret.
+pub fn captcha_from_env() -> Result<CaptchaSettings, ConfigError> {
+    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let provider = captcha_provider(get("CAPTCHA_PROVIDER"))?;
+    Ok(CaptchaSettings {
+        provider,
+        site_key: site_key(get("CAPTCHA_SITE_KEY"))?,
+        ..CaptchaSettings::default()
+    })
+}
+
+fn captcha_provider(value: Option<String>) -> Result<CaptchaProvider, ConfigError> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("none") => Ok(CaptchaProvider::None),
+        Some("turnstile") => Ok(CaptchaProvider::Turnstile),
+        Some("hcaptcha") => Ok(CaptchaProvider::Hcaptcha),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "CAPTCHA_PROVIDER",
+            reason: format!("{other:?} is not none, turnstile or hcaptcha"),
+        }),
+    }
+}
+
+/// A site key goes into the page's HTML: only the characters providers use (Turnstile's
+/// `0x4AAA...`, hCaptcha's UUIDs), so it can never break out of its attribute.
+fn site_key(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(key) = value.map(|v| v.trim().to_owned()) else {
+        return Ok(None);
+    };
+    let ok = (1..=100).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(Some(key))
+    } else {
+        Err(ConfigError::Invalid {
+            name: "CAPTCHA_SITE_KEY",
+            reason: "must be 1-100 letters, digits, `-` or `_`".into(),
+        })
+    }
+}
+
+fn captcha_settings(get: impl Fn(&str) -> Option<String>) -> Result<CaptchaSettings, ConfigError> {
+    let provider = captcha_provider(get("CAPTCHA_PROVIDER"))?;
+    if provider == CaptchaProvider::None {
+        return Ok(CaptchaSettings::default());
+    }
+    let secret = get("CAPTCHA_SECRET")
+        .map(|v| Secret::new(v.trim()))
+        .ok_or(ConfigError::Missing("CAPTCHA_SECRET"))?;
+    let verify_url = get("CAPTCHA_VERIFY_URL")
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| provider.verify_url().to_owned());
+    // The secret travels to this URL: TLS, but for a server on this machine (the tests').
+    let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|prefix| verify_url.starts_with(prefix));
+    let https = verify_url.starts_with("https://") && verify_url.len() > "https://".len();
+    if !(https || local) || verify_url.chars().any(char::is_whitespace) {
+        return Err(ConfigError::Invalid {
+            name: "CAPTCHA_VERIFY_URL",
+            reason: "must be an https:// URL (or http:// to this machine)".into(),
+        });
+    }
+    Ok(CaptchaSettings {
+        provider,
+        secret: Some(secret),
+        site_key: site_key(get("CAPTCHA_SITE_KEY"))?,
+        verify_url,
+    })
 }
 
 /// Whether the API runs in demo mode, for the web function, which needs no other setting.
@@ -434,6 +589,29 @@ fn budget_shards(value: Option<String>, budget: u32) -> Result<u32, ConfigError>
     Ok(shards)
 }
 
+/// A per-range limit: unset, [`RANGE_FACTOR`] times the per-address one; set, from that one (a
+/// range is at least one address) to [`IP_RANGE_LIMIT_MAX`].
+fn range_limit(
+    value: Option<String>,
+    name: &'static str,
+    (per_address, address_name): (u32, &'static str),
+) -> Result<u32, ConfigError> {
+    let default = per_address
+        .saturating_mul(RANGE_FACTOR)
+        .min(IP_RANGE_LIMIT_MAX);
+    let limit = number(value, name, default, 1..=IP_RANGE_LIMIT_MAX)?;
+    if limit < per_address {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "{limit} is below {address_name} ({per_address}): a range holds at least one \
+                 address"
+            ),
+        });
+    }
+    Ok(limit)
+}
+
 fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
     match value
         .as_deref()
@@ -562,7 +740,11 @@ mod tests {
             ("OTP_PHONE_MAX_FAILURES_PER_DAY", "140"),
             ("IP_MAX_SENDS_PER_HOUR", "3"),
             ("IP_MAX_FAILURES_PER_HOUR", "4"),
+            ("IP_RANGE_MAX_SENDS_PER_HOUR", "7"),
+            ("IP_RANGE_MAX_FAILURES_PER_HOUR", "9"),
             ("SMS_BUDGET_PER_HOUR", "50"),
+            ("SMS_BUDGET_PER_DAY", "300"),
+            ("SMS_BUDGET_RETURNING_PERCENT", "20"),
             ("SMS_BUDGET_SHARDS", "7"),
             ("SMS_ALLOWED_REGIONS", "ru, kz"),
             ("SMS_MOBILE_ONLY", "true"),
@@ -594,7 +776,11 @@ mod tests {
             ClientLimits {
                 sends_per_hour: 3,
                 failures_per_hour: 4,
+                range_sends_per_hour: 7,
+                range_failures_per_hour: 9,
                 sms_budget_per_hour: 50,
+                sms_budget_per_day: 300,
+                sms_budget_returning_percent: 20,
                 sms_budget_shards: 7,
                 sms_budget_tries: BUDGET_TRIES,
             }
@@ -646,6 +832,12 @@ mod tests {
             ("SMS_BUDGET_PER_HOUR", "10000001"),
             ("SMS_BUDGET_SHARDS", "0"),
             ("SMS_BUDGET_SHARDS", "1001"),
+            ("IP_RANGE_MAX_SENDS_PER_HOUR", "9"),
+            ("SMS_BUDGET_PER_DAY", "0"),
+            ("SMS_BUDGET_PER_DAY", "240000001"),
+            ("SMS_BUDGET_RETURNING_PERCENT", "101"),
+            ("SMS_BUDGET_RETURNING_PERCENT", "half"),
+            ("IP_RANGE_MAX_FAILURES_PER_HOUR", "5000001"),
         ] {
             let err = config(&[("JWT_SECRET", SECRET), (name, value)]).unwrap_err();
             assert!(
@@ -768,8 +960,137 @@ mod tests {
     }
 
     #[test]
+    fn range_limits_default_to_five_times_the_address_ones_and_may_not_go_below_them() {
+        let limits = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("JWT_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            config(&all).map(|c| {
+                (
+                    c.limits.range_sends_per_hour,
+                    c.limits.range_failures_per_hour,
+                )
+            })
+        };
+        assert_eq!(limits(&[]), Ok((50, 100)));
+        assert_eq!(
+            limits(&[
+                ("IP_MAX_SENDS_PER_HOUR", "100"),
+                ("IP_MAX_FAILURES_PER_HOUR", "3")
+            ]),
+            Ok((500, 15))
+        );
+        // The largest per-address limits still have a default that fits.
+        assert_eq!(
+            limits(&[("IP_MAX_SENDS_PER_HOUR", "1000000")]),
+            Ok((5_000_000, 100))
+        );
+        assert_eq!(
+            limits(&[("IP_RANGE_MAX_SENDS_PER_HOUR", "10")]),
+            Ok((10, 100))
+        );
+        let err = limits(&[
+            ("IP_MAX_FAILURES_PER_HOUR", "30"),
+            ("IP_RANGE_MAX_FAILURES_PER_HOUR", "29"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { name: "IP_RANGE_MAX_FAILURES_PER_HOUR", reason }
+                if reason.contains("IP_MAX_FAILURES_PER_HOUR")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_daily_budget_defaults_to_a_third_of_a_day_at_the_hourly_rate() {
+        let day = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("JWT_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            config(&all).map(|c| c.limits.sms_budget_per_day)
+        };
+        assert_eq!(day(&[]), Ok(8_000));
+        assert_eq!(day(&[("SMS_BUDGET_PER_HOUR", "30")]), Ok(240));
+        // The largest hourly budget's default still fits.
+        assert_eq!(day(&[("SMS_BUDGET_PER_HOUR", "10000000")]), Ok(80_000_000));
+        assert_eq!(day(&[("SMS_BUDGET_PER_DAY", "17")]), Ok(17));
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
-        assert!(!format!("{c:?}").contains(SECRET));
+        let c = config(&[
+            ("JWT_SECRET", SECRET),
+            ("CAPTCHA_PROVIDER", "turnstile"),
+            ("CAPTCHA_SECRET", "0x4AAAAAAA-captcha-secret"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains(SECRET) && !shown.contains("captcha-secret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_captcha_is_off_by_default_and_a_provider_needs_its_secret() {
+        let off = config(&[("JWT_SECRET", SECRET), ("CAPTCHA_SECRET", "ignored")]).unwrap();
+        assert_eq!(off.captcha, CaptchaSettings::default());
+        assert_eq!(off.captcha.provider, CaptchaProvider::None);
+        assert_eq!(
+            config(&[("JWT_SECRET", SECRET), ("CAPTCHA_PROVIDER", "hcaptcha")]).unwrap_err(),
+            ConfigError::Missing("CAPTCHA_SECRET")
+        );
+        let on = config(&[
+            ("JWT_SECRET", SECRET),
+            ("CAPTCHA_PROVIDER", "Turnstile"),
+            ("CAPTCHA_SECRET", "s"),
+            ("CAPTCHA_SITE_KEY", "1x00000000000000000000AA"),
+        ])
+        .unwrap();
+        assert_eq!(on.captcha.provider, CaptchaProvider::Turnstile);
+        assert_eq!(
+            on.captcha.verify_url,
+            "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+        );
+        assert_eq!(
+            on.captcha.site_key.as_deref(),
+            Some("1x00000000000000000000AA")
+        );
+        let h = config(&[
+            ("JWT_SECRET", SECRET),
+            ("CAPTCHA_PROVIDER", "hcaptcha"),
+            ("CAPTCHA_SECRET", "s"),
+            ("CAPTCHA_VERIFY_URL", "http://127.0.0.1:4567/siteverify"),
+        ])
+        .unwrap();
+        assert_eq!(h.captcha.verify_url, "http://127.0.0.1:4567/siteverify");
+    }
+
+    #[test]
+    fn bad_captcha_settings_are_refused_by_name() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![
+                ("JWT_SECRET", SECRET),
+                ("CAPTCHA_PROVIDER", "turnstile"),
+                ("CAPTCHA_SECRET", "s"),
+            ];
+            all.extend_from_slice(pairs);
+            config(&all).unwrap_err()
+        };
+        for (name, value) in [
+            ("CAPTCHA_PROVIDER", "recaptcha"),
+            ("CAPTCHA_SITE_KEY", "\"><script>"),
+            ("CAPTCHA_SITE_KEY", &"k".repeat(101)),
+            (
+                "CAPTCHA_VERIFY_URL",
+                "http://challenges.cloudflare.com/siteverify",
+            ),
+            ("CAPTCHA_VERIFY_URL", "ftp://127.0.0.1/x"),
+            ("CAPTCHA_VERIFY_URL", "https://"),
+        ] {
+            let err = with(&[(name, value)]);
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={value}: {err:?}"
+            );
+        }
     }
 }

@@ -44,12 +44,19 @@ pub enum Error {
     TooManyCodes { retry_after: i64 },
     #[error("too many wrong codes for this phone; try again later")]
     PhoneLocked { retry_after: i64 },
+    /// A code that does not log in: wrong, expired, used, or never sent, all answered alike.
+    /// `attempts_left` only for the client that asked for the pending code, which knows of it.
     #[error("the code is wrong")]
-    InvalidCode { attempts_left: u32 },
-    #[error("no valid code is pending for this phone; request a new one")]
-    CodeExpired,
+    InvalidCode { attempts_left: Option<u32> },
     #[error("too many wrong tries; request a new code")]
     TooManyAttempts { retry_after: i64 },
+    #[error("a CAPTCHA token (captcha_token) is required")]
+    CaptchaRequired,
+    #[error("the CAPTCHA was not passed; solve it again")]
+    CaptchaRefused,
+    /// The CAPTCHA provider could not be asked, or answered nonsense; worth retrying soon.
+    #[error("the CAPTCHA could not be checked; try again")]
+    CaptchaUnavailable(#[source] BoxError),
     #[error("this phone number's country is not served")]
     RegionNotAllowed,
     #[error("codes are sent to mobile numbers only")]
@@ -128,8 +135,10 @@ impl Error {
             Self::TooManyCodes { .. } => C::TooManyCodes,
             Self::PhoneLocked { .. } => C::PhoneLocked,
             Self::InvalidCode { .. } => C::InvalidCode,
-            Self::CodeExpired => C::CodeExpired,
             Self::TooManyAttempts { .. } => C::TooManyAttempts,
+            Self::CaptchaRequired => C::CaptchaRequired,
+            Self::CaptchaRefused => C::CaptchaRefused,
+            Self::CaptchaUnavailable(_) => C::CaptchaUnavailable,
             Self::RegionNotAllowed => C::RegionNotAllowed,
             Self::NotAMobileNumber => C::NotAMobileNumber,
             Self::ClientSendLimit { .. } => C::ClientSendLimit,
@@ -156,6 +165,9 @@ impl Error {
             | Self::ClientFailureLimit { retry_after }
             | Self::SmsBudgetExhausted { retry_after } => Some(*retry_after),
             Self::Unavailable(_) | Self::SmsUnavailable(_) => Some(1),
+            // A provider's outage is rarely over within a second, and the page needs the
+            // widget solved again anyway.
+            Self::CaptchaUnavailable(_) => Some(5),
             _ => None,
         }
     }
@@ -184,8 +196,10 @@ pub enum ProblemCode {
     TooManyCodes,
     PhoneLocked,
     InvalidCode,
-    CodeExpired,
     TooManyAttempts,
+    CaptchaRequired,
+    CaptchaRefused,
+    CaptchaUnavailable,
     RegionNotAllowed,
     NotAMobileNumber,
     ClientSendLimit,
@@ -224,8 +238,10 @@ impl ProblemCode {
             C::TooManyCodes => (S::TOO_MANY_REQUESTS, "Too many codes"),
             C::PhoneLocked => (S::TOO_MANY_REQUESTS, "Phone temporarily locked"),
             C::InvalidCode => (S::UNAUTHORIZED, "Invalid code"),
-            C::CodeExpired => (S::UNAUTHORIZED, "Code expired"),
             C::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many attempts"),
+            C::CaptchaRequired => (S::BAD_REQUEST, "CAPTCHA required"),
+            C::CaptchaRefused => (S::FORBIDDEN, "CAPTCHA refused"),
+            C::CaptchaUnavailable => (S::SERVICE_UNAVAILABLE, "CAPTCHA unavailable"),
             C::RegionNotAllowed => (S::UNPROCESSABLE_ENTITY, "Country not served"),
             C::NotAMobileNumber => (S::UNPROCESSABLE_ENTITY, "Not a mobile number"),
             C::ClientSendLimit => (S::TOO_MANY_REQUESTS, "Too many codes from this client"),

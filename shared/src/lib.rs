@@ -3,6 +3,7 @@
 //! names the concrete adapters (`store`, the SMS sender).
 pub mod api;
 pub mod auth;
+pub mod captcha;
 pub mod clock;
 pub mod config;
 pub mod domain;

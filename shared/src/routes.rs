@@ -65,6 +65,10 @@ impl Operation {
         let only: &[C] = match self {
             Self::SendCode => &[
                 C::InvalidPhone,
+                // Only with a CAPTCHA configured (`CAPTCHA_PROVIDER`).
+                C::CaptchaRequired,
+                C::CaptchaRefused,
+                C::CaptchaUnavailable,
                 C::RegionNotAllowed,
                 C::NotAMobileNumber,
                 C::ResendTooSoon,
@@ -78,7 +82,6 @@ impl Operation {
                 C::InvalidPhone,
                 C::InvalidCodeFormat,
                 C::InvalidCode,
-                C::CodeExpired,
                 C::TooManyAttempts,
                 C::PhoneLocked,
                 C::ClientFailureLimit,

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 
 use crate::auth::Tokens;
+use crate::captcha::Captcha;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::domain::CodeHasher;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub hasher: CodeHasher,
     pub clock: Clock,
     pub sms: Sms,
+    pub captcha: Captcha,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             hasher: CodeHasher::new(config.otp_secret.expose()),
             clock: Clock::default(),
             sms: Sms::from_config(&config),
+            captcha: Captcha::from_config(&config.captcha),
             config,
         }
     }

@@ -3,6 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const API_URL = process.env.API_URL;
@@ -103,6 +104,82 @@ test("a wrong code is explained with the tries left", async () => {
   await page.getByText("Wrong code. 4 tries left.").waitFor();
   await page.shot("1-wrong-code");
 });
+
+test("a code with no live code behind it is explained without tries left", async () => {
+  const page = await newPage("no-live-code");
+  // send-code's answer is passed on with another phone in it, one nobody sent a code to, so the
+  // page verifies the shown code against a phone with no code pending: the API's real answer.
+  await page.route("**/v1/auth/send-code", async (route) => {
+    const response = await route.fetch();
+    const json = await response.json();
+    await route.fulfill({ response, json: { ...json, phone: randomPhone() } });
+  });
+  await page.goto(API_URL + "/");
+  await page.getByLabel("Phone number").fill(randomPhone());
+  await page.getByRole("button", { name: "Send code" }).click();
+  await page.getByText(/Demo mode: your code is \d+/).waitFor();
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByText("This code is not valid: it is wrong, has expired or was already used.", { exact: false }).waitFor();
+  assert.equal(await page.getByText(/tries? left/).count(), 0);
+  await page.shot("1-invalid-code");
+});
+
+// A stand-in for a provider's widget script, answering as Turnstile's and hCaptcha's explicit
+// rendering API does: `render(element, {sitekey, callback})` hands the page a token, `reset(id)` a
+// fresh one; the script calls the page's `onload` function once loaded, as the real ones do.
+const FAKE_WIDGET = (name) => `
+  (() => {
+    let issued = 0, rendered = null;
+    const token = () => "fake-${name}-token-" + (++issued);
+    window.${name} = {
+      render(element, options) {
+        rendered = options;
+        element.textContent = "widget for " + options.sitekey;
+        setTimeout(() => options.callback(token()), 0);
+        return "widget-1";
+      },
+      reset(id) { if (id === "widget-1") setTimeout(() => rendered.callback(token()), 0); },
+    };
+    const onload = new URL(document.currentScript.src).searchParams.get("onload");
+    window[onload]();
+  })();`;
+
+for (const [provider, origin] of [["turnstile", "https://challenges.cloudflare.com/**"], ["hcaptcha", "https://js.hcaptcha.com/**"]]) {
+  test(`the page shows the ${provider} widget and sends a fresh token with every code it asks for`, async () => {
+    // The local stack runs without a CAPTCHA, so the page comes as the web function renders it
+    // with one (xtask page), with its Content-Security-Policy; the API calls go to the stack,
+    // which ignores the token.
+    const { html, csp } = JSON.parse(execFileSync("cargo", ["run", "-q", "-p", "xtask", "--", "page", provider, "test-site-key"], { encoding: "utf8" }));
+    const page = await newPage(`captcha-${provider}`);
+    await page.route(API_URL + "/", (route) =>
+      route.fulfill({ status: 200, contentType: "text/html; charset=utf-8", headers: { "content-security-policy": csp }, body: html }));
+    // The provider's script, loaded from its own origin: the page's CSP must allow it.
+    await page.route(origin, (route) =>
+      route.fulfill({ status: 200, contentType: "application/javascript", body: FAKE_WIDGET(provider) }));
+    const tokens = [];
+    await page.route("**/v1/auth/send-code", (route) => {
+      tokens.push(route.request().postDataJSON().captcha_token);
+      return route.continue();
+    });
+    await page.goto(API_URL + "/");
+    await page.getByText("widget for test-site-key").waitFor();
+    await page.shot("1-widget");
+    // Each send carries the token the widget gave; after it the widget is reset, since tokens
+    // are single-use, and the next send carries the new one.
+    for (const expected of [1, 2]) {
+      await page.getByLabel("Phone number").fill(randomPhone());
+      const [sent] = await Promise.all([
+        page.waitForResponse("**/v1/auth/send-code"),
+        page.getByRole("button", { name: "Send code" }).click(),
+      ]);
+      assert.equal(sent.status(), 200);
+      assert.equal(tokens.at(-1), `fake-${provider}-token-${expected}`);
+    }
+    await page.getByText(/Demo mode: your code is \d+/).waitFor();
+    assert.deepEqual(tokens, [`fake-${provider}-token-1`, `fake-${provider}-token-2`]);
+    await page.shot("2-code-sent");
+  });
+}
 
 test("the docs render every operation with ReDoc", async () => {
   const page = await newPage("docs", { width: 1280, height: 900 });

@@ -450,6 +450,7 @@ impl Bench {
         let site = Site::new(Settings {
             otp_digits: config.otp.digits,
             demo_mode: true,
+            captcha: config.captcha.provider,
         });
         let client = aws_sdk_dynamodb::Client::from_conf(
             dynamodb_config(Some(&endpoint))

@@ -22,7 +22,11 @@
 //!   them, in the tables the environment names (`Store::backfill_pair_claims`; README, Data model);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
-//!   needs to adopt the tables a deleted stack kept (see `import.rs` and README).
+//!   needs to adopt the tables a deleted stack kept (see `import.rs` and README);
+//! - `xtask page PROVIDER SITE_KEY` prints, as JSON, the page `web` serves with that CAPTCHA
+//!   widget and its Content-Security-Policy, for the browser test of the widget (the local stack
+//!   runs without a CAPTCHA); `xtask openapi PROVIDER` the OpenAPI document `web` serves then,
+//!   for the contract tests' linters.
 mod bench;
 mod compare;
 mod emf;
@@ -139,10 +143,51 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        ["openapi", provider] => {
+            println!(
+                "{}",
+                shared::api::openapi::document(shared::api::openapi::Settings {
+                    otp_digits: 4,
+                    demo_mode: true,
+                    captcha: captcha_provider(provider)?,
+                })
+            );
+            Ok(())
+        }
+        ["page", provider, site_key] => {
+            let site = shared::api::web::Site::new(shared::api::openapi::Settings {
+                otp_digits: 4,
+                demo_mode: true,
+                captcha: captcha_provider(provider)?,
+            })
+            .with_captcha_site_key(Some(site_key));
+            let event = shared::testing::event("GET", "/", &[], None);
+            let request = lambda_http::request::from_str(&event).context("the page's event")?;
+            let page = site.handle(&request);
+            let csp = page
+                .headers()
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let html = String::from_utf8_lossy(page.body().as_ref());
+            println!("{}", serde_json::json!({ "csp": csp, "html": html }));
+            Ok(())
+        }
         _ => bail!(
             "usage: xtask create-tables | xtask event-token PHONE | xtask backfill-pairs | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
              xtask sdk-cost | xtask soak DIR | xtask tls-cost | xtask cpu-quota | xtask init-steps | \
-             xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR"
+             xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR | \
+             xtask page turnstile|hcaptcha SITE_KEY | xtask openapi none|turnstile|hcaptcha"
         ),
     }
+}
+
+fn captcha_provider(name: &str) -> anyhow::Result<shared::config::CaptchaProvider> {
+    use shared::config::CaptchaProvider as P;
+    Ok(match name {
+        "none" => P::None,
+        "turnstile" => P::Turnstile,
+        "hcaptcha" => P::Hcaptcha,
+        other => bail!("{other}: none, turnstile or hcaptcha"),
+    })
 }

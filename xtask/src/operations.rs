@@ -196,6 +196,7 @@ fn problem_codes() -> BTreeSet<String> {
     let doc: Json = value(Settings {
         otp_digits: 4,
         demo_mode: true,
+        captcha: shared::config::CaptchaProvider::None,
     });
     doc["components"]["schemas"]["ProblemCode"]["enum"]
         .as_array()

@@ -344,13 +344,23 @@ pub fn parameter_values(
     Ok(values)
 }
 
-/// Evaluates `!Equals [!Ref Parameter, "literal"]`, the only form the rules use.
+/// Evaluates `!Equals [!Ref Parameter, "literal"]` or `!Not [...]` of one, the forms the rules
+/// use.
 fn equals(v: &Value, values: &BTreeMap<String, String>) -> anyhow::Result<bool> {
     let Value::Tagged(t) = v else {
         bail!("expected !Equals, found {v:?}")
     };
+    if tag_name(v).as_deref() == Some("Not") {
+        let [inner] = t.value.as_sequence().context("!Not [a]")?.as_slice() else {
+            bail!("!Not takes one item");
+        };
+        return Ok(!equals(inner, values)?);
+    }
     if tag_name(v).as_deref() != Some("Equals") {
-        bail!("only !Equals is supported in rules, found !{}", t.tag);
+        bail!(
+            "only !Equals and !Not are supported in rules, found !{}",
+            t.tag
+        );
     }
     let [left, right] = t.value.as_sequence().context("!Equals [a, b]")?.as_slice() else {
         bail!("!Equals takes two items");
@@ -570,6 +580,8 @@ mod tests {
                     table("dynamodb:GetItem", "OtpTable", None),
                     table("dynamodb:PutItem", "OtpTable", None),
                     table("dynamodb:UpdateItem", "OtpTable", None),
+                    table("dynamodb:BatchGetItem", "OtpTable", None),
+                    table("dynamodb:BatchGetItem", "UniquesTable", None),
                     ("sns:Publish".to_owned(), Target::Everything),
                 ]),
             ),
@@ -738,14 +750,74 @@ mod tests {
                 "DEFAULT_REGION",
                 "IP_MAX_SENDS_PER_HOUR",
                 "IP_MAX_FAILURES_PER_HOUR",
+                "IP_RANGE_MAX_SENDS_PER_HOUR",
+                "IP_RANGE_MAX_FAILURES_PER_HOUR",
                 "SMS_BUDGET_PER_HOUR",
                 "SMS_BUDGET_SHARDS",
+                "SMS_BUDGET_PER_DAY",
+                "SMS_BUDGET_RETURNING_PERCENT",
                 "SMS_ALLOWED_REGIONS",
                 "SMS_MOBILE_ONLY",
             ] {
                 assert!(vars.contains(shared), "{function}: {shared}");
             }
         }
+    }
+
+    #[test]
+    fn only_send_code_gets_the_captcha_secret_and_the_page_gets_the_site_key() {
+        let env = environment(&root_file("template.yaml")).unwrap();
+        for (function, vars) in &env {
+            let sends = function == "send-code";
+            for var in ["CAPTCHA_SECRET", "CAPTCHA_VERIFY_URL"] {
+                assert_eq!(vars.contains(var), sends, "{function}: {var}");
+            }
+            let shows = sends || function == "web";
+            for var in ["CAPTCHA_PROVIDER", "CAPTCHA_SITE_KEY"] {
+                assert_eq!(vars.contains(var), shows, "{function}: {var}");
+            }
+        }
+        // The secret comes from Secrets Manager at deploy time, never from a parameter's value.
+        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let secret = &doc["Resources"]["SendCodeFunction"]["Properties"]["Environment"]["Variables"]
+            ["CAPTCHA_SECRET"];
+        let text = format!("{secret:?}");
+        assert!(
+            text.contains("{{resolve:secretsmanager:${CaptchaSecretArn}:SecretString}}"),
+            "{text}"
+        );
+        for env in ["default", "prod"] {
+            let overrides = samconfig_overrides(env);
+            assert!(
+                !overrides
+                    .keys()
+                    .any(|k| k.contains("Secret") && k != "CaptchaSecretArn"),
+                "{env}: {overrides:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_captcha_provider_is_refused_without_its_site_key_and_secret() {
+        let template = root_file("template.yaml");
+        let values = |overrides: &[(&str, &str)]| {
+            let o = overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            parameter_values(&template, &o).unwrap()
+        };
+        let broken = broken_rules(&template, &values(&[("CaptchaProvider", "turnstile")])).unwrap();
+        assert_eq!(broken.len(), 2, "{broken:?}");
+        let complete = values(&[
+            ("CaptchaProvider", "hcaptcha"),
+            ("CaptchaSiteKey", "10000000-ffff-ffff-ffff-000000000001"),
+            ("CaptchaSecretArn", "referral-api/captcha"),
+        ]);
+        assert_eq!(
+            broken_rules(&template, &complete).unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     fn samconfig_overrides(env: &str) -> BTreeMap<String, String> {

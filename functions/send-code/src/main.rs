@@ -13,6 +13,8 @@ async fn main() -> Result<(), Error> {
     PhoneNumber::prepare(state.config.default_region);
     // The SNS client, if SMS go through SNS: built during init, and only in this function.
     state.sms.prepare();
+    // The CAPTCHA provider's HTTPS client and the system's root certificates, if there is one.
+    state.captcha.prepare();
     let state = &state;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(send_code::handle(state, req).await)

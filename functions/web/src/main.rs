@@ -7,10 +7,13 @@ use shared::api::web::Site;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    let captcha = shared::config::captcha_from_env()?;
     let site = Site::new(Settings {
         otp_digits: shared::config::otp_digits_from_env()?,
         demo_mode: shared::config::expose_codes_from_env()?,
-    });
+        captcha: captcha.provider,
+    })
+    .with_captcha_site_key(captcha.site_key.as_deref());
     let site = &site;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(site.handle(&req))

@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 
 use super::{profile, send_code, verify_code};
 use crate::config::{
-    OTP_MAX_ATTEMPTS_RANGE, OTP_RESEND_SECONDS_RANGE, OTP_TTL_SECONDS_RANGE,
+    CaptchaProvider, OTP_MAX_ATTEMPTS_RANGE, OTP_RESEND_SECONDS_RANGE, OTP_TTL_SECONDS_RANGE,
     TOKEN_TTL_SECONDS_RANGE,
 };
 use crate::domain::{invite, phone};
@@ -49,6 +49,8 @@ pub struct Settings {
     pub otp_digits: u8,
     /// `EXPOSE_CODES`: send-code returns the code, so the login flow can be followed by links.
     pub demo_mode: bool,
+    /// `CAPTCHA_PROVIDER`: with one, send-code requires `captcha_token`.
+    pub captcha: CaptchaProvider,
 }
 
 /// The longest E.164 number: `+` and 15 digits.
@@ -82,6 +84,7 @@ pub fn value(settings: Settings) -> Value {
     security(&mut doc);
     constraints(&mut doc, settings);
     responses(&mut doc);
+    captcha_token(&mut doc, settings.captcha);
     if settings.demo_mode {
         links(&mut doc);
     } else if let Some(props) = doc
@@ -92,6 +95,41 @@ pub fn value(settings: Settings) -> Value {
         props.remove("code");
     }
     doc
+}
+
+/// send-code's `captcha_token`: required, with the provider named, when there is one; otherwise
+/// not part of the request at all (the handler ignores it).
+fn captcha_token(doc: &mut Value, provider: CaptchaProvider) {
+    let schema = "/components/schemas/SendCodeRequest";
+    let Some(request) = doc.pointer_mut(schema).and_then(Value::as_object_mut) else {
+        return;
+    };
+    let widget = match provider {
+        CaptchaProvider::None => {
+            if let Some(props) = request.get_mut("properties").and_then(Value::as_object_mut) {
+                props.remove("captcha_token");
+            }
+            return;
+        }
+        CaptchaProvider::Turnstile => "Cloudflare Turnstile",
+        CaptchaProvider::Hcaptcha => "hCaptcha",
+    };
+    request["properties"]["captcha_token"] = json!({
+        "type": "string",
+        "minLength": 1,
+        // What the check accepts: printable ASCII with surrounding whitespace, in all at most
+        // the longest token.
+        "maxLength": crate::captcha::MAX_TOKEN_LEN,
+        "pattern": format!("^{TRIMMED}*[{}]+{TRIMMED}*$", crate::captcha::TOKEN_CHARS),
+        "description": format!("The token the {widget} widget gave the page after it was solved; single-use. Checked with the provider before anything is counted or stored: missing is 400 `captcha_required`, refused 403 `captcha_refused`."),
+        "example": "XXXX.DUMMY.TOKEN.XXXX",
+    });
+    match request.get_mut("required").and_then(Value::as_array_mut) {
+        Some(required) => required.push(json!("captcha_token")),
+        None => {
+            request.insert("required".into(), json!(["phone", "captcha_token"]));
+        }
+    }
 }
 
 pub fn phone_input_pattern() -> String {
@@ -621,6 +659,7 @@ mod tests {
     const DEMO: Settings = Settings {
         otp_digits: 4,
         demo_mode: true,
+        captcha: CaptchaProvider::None,
     };
 
     fn doc() -> Value {
@@ -885,6 +924,7 @@ mod tests {
             let doc = value(Settings {
                 otp_digits: digits,
                 demo_mode: true,
+                captcha: CaptchaProvider::None,
             });
             let schema = field(&doc, "VerifyCodeRequest", "code");
             assert_eq!(schema["maxLength"], MAX_CODE_INPUT_LEN);
@@ -917,6 +957,7 @@ mod tests {
                 let doc = value(Settings {
                     otp_digits: digits,
                     demo_mode,
+                    captcha: CaptchaProvider::Turnstile,
                 });
                 let mut checked = 0;
                 for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
@@ -1048,6 +1089,40 @@ mod tests {
     }
 
     #[test]
+    fn send_code_asks_for_a_captcha_token_only_when_a_provider_is_configured() {
+        let off = doc();
+        assert!(field(&off, "SendCodeRequest", "captcha_token").is_null());
+        let required = &off["components"]["schemas"]["SendCodeRequest"]["required"];
+        assert_eq!(*required, json!(["phone"]));
+        for provider in [CaptchaProvider::Turnstile, CaptchaProvider::Hcaptcha] {
+            let on = value(Settings {
+                captcha: provider,
+                ..DEMO
+            });
+            let token = field(&on, "SendCodeRequest", "captcha_token");
+            assert_eq!(token["type"], "string");
+            let pattern = pattern(token);
+            for ok in [
+                "XXXX.DUMMY.TOKEN.XXXX",
+                " 0.AbC-_x ",
+                "10000000-aaaa-bbbb-cccc-000000000001",
+            ] {
+                assert!(pattern.is_match(ok), "{ok:?}");
+            }
+            for bad in ["", "   ", "a b", "tökén", "x\u{0}"] {
+                assert!(!pattern.is_match(bad), "{bad:?}");
+            }
+            let required = &on["components"]["schemas"]["SendCodeRequest"]["required"];
+            assert_eq!(*required, json!(["phone", "captcha_token"]));
+        }
+        // The refusals are documented whatever the setting: the table is one for every stack.
+        let send = &off["paths"]["/v1/auth/send-code"]["post"]["responses"];
+        let codes_403 = &send["403"]["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]
+            ["code"]["enum"];
+        assert_eq!(*codes_403, json!(["captcha_refused"]));
+    }
+
+    #[test]
     fn links_walk_the_login_flow_only_in_demo_mode() {
         let demo = doc();
         let link =
@@ -1066,6 +1141,7 @@ mod tests {
         let real = value(Settings {
             otp_digits: 6,
             demo_mode: false,
+            captcha: CaptchaProvider::None,
         });
         assert!(
             real["paths"]["/v1/auth/send-code"]["post"]["responses"]["200"]

@@ -4,6 +4,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::captcha;
 use crate::domain::{PhoneNumber, Quota};
 use crate::error::{Error, Result};
 use crate::http::{client_address, json, read_json, respond, with_quota};
@@ -16,6 +17,9 @@ pub struct SendCodeRequest {
     /// A phone number in any common spelling; without `+` it is read in `DEFAULT_REGION`.
     #[schema(example = "8 (999) 123-45-67")]
     pub phone: String,
+    /// The token the CAPTCHA widget gave the page, when the API asks for one.
+    #[serde(default)]
+    pub captcha_token: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -64,8 +68,13 @@ async fn send_code(
     let body: SendCodeRequest = read_json(req)?;
     let (phone, facts) = PhoneNumber::parse_with_facts(&body.phone, state.config.default_region)
         .map_err(|_| Error::InvalidPhone)?;
-    let client = state.hasher.client_tag(&client_address(req));
-    let sent = usecases::send_code::send_code(state, &phone, &facts, &client).await;
+    let address = client_address(req);
+    let caller = state.hasher.caller(&address);
+    let captcha = captcha::Answer {
+        token: body.captcha_token.as_deref(),
+        remote_ip: address.ip(),
+    };
+    let sent = usecases::send_code::send_code(state, &phone, &facts, &caller, captcha).await;
     *quota = sent.quota;
     let code = sent.result?;
     let policy = &state.config.otp;

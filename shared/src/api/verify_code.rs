@@ -73,8 +73,8 @@ async fn verify_code(
         return Err(Error::InvalidCodeFormat(digits));
     }
     let code = OtpCode::parse(&body.code, digits).map_err(|_| Error::InvalidCodeFormat(digits))?;
-    let client = state.hasher.client_tag(&client_address(req));
-    let logged_in = login(state, &phone, &code, &client).await;
+    let caller = state.hasher.caller(&client_address(req));
+    let logged_in = login(state, &phone, &code, &caller).await;
     *quota = logged_in.quota;
     let done = logged_in.result?;
     let status = if done.created {

@@ -3,6 +3,7 @@
 use std::sync::OnceLock;
 
 use super::openapi::Settings;
+use crate::config::CaptchaProvider;
 use crate::error::Error;
 use crate::http::problem;
 use crate::routes::{self, Function, Operation};
@@ -41,24 +42,99 @@ fn inline_hash(html: &str, open: &str, close: &str) -> String {
 /// The banner the page shows when the API runs in demo mode.
 const DEMO_BANNER: &str = r#"id="demo-banner" role="status" hidden>"#;
 
+/// Where the CAPTCHA widget goes; the page's script shows it when the element names a provider.
+const CAPTCHA_SLOT: &str = r#"<div id="captcha" class="captcha" hidden></div>"#;
+
+/// A provider's widget: its script, and what the page's Content-Security-Policy must allow for
+/// it, as the provider documents (Turnstile: its script and its frame; hCaptcha: also its styles
+/// and its calls).
+struct Widget {
+    script: &'static str,
+    script_src: &'static str,
+    frame_src: &'static str,
+    style_src: &'static str,
+    connect_src: &'static str,
+}
+
+fn widget(provider: CaptchaProvider) -> Option<Widget> {
+    match provider {
+        CaptchaProvider::None => None,
+        CaptchaProvider::Turnstile => {
+            let cloudflare = "https://challenges.cloudflare.com";
+            Some(Widget {
+                script: "https://challenges.cloudflare.com/turnstile/v0/api.js",
+                script_src: cloudflare,
+                frame_src: cloudflare,
+                style_src: "",
+                connect_src: "",
+            })
+        }
+        CaptchaProvider::Hcaptcha => {
+            let hcaptcha = "https://hcaptcha.com https://*.hcaptcha.com";
+            Some(Widget {
+                script: "https://js.hcaptcha.com/1/api.js",
+                script_src: hcaptcha,
+                frame_src: hcaptcha,
+                style_src: hcaptcha,
+                connect_src: hcaptcha,
+            })
+        }
+    }
+}
+
 impl Site {
     /// `settings.demo_mode`: the API shows login codes in its answers (`EXPOSE_CODES=true`); the
     /// page then says so in a banner, and the OpenAPI document links send-code to verify-code.
+    /// The page shows no CAPTCHA widget: see [`Site::with_captcha_site_key`].
     pub fn new(settings: Settings) -> Self {
-        let demo_mode = settings.demo_mode;
-        // The page talks only to its own origin, and runs only its own script and style:
-        // their hashes, not 'unsafe-inline'.
-        let page_csp = format!(
-            "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
-             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        Self::build(settings, None)
+    }
+
+    /// The site with the CAPTCHA widget of `settings.captcha` on the page, for `site_key`
+    /// (`CAPTCHA_SITE_KEY`, already checked to be letters, digits, `-` and `_`).
+    pub fn with_captcha_site_key(self, site_key: Option<&str>) -> Self {
+        Self::build(self.settings, site_key)
+    }
+
+    fn build(settings: Settings, site_key: Option<&str>) -> Self {
+        let widget = site_key.and_then(|key| Some((widget(settings.captcha)?, key)));
+        let with = |own: String, extra: &str| match extra {
+            "" => own,
+            extra => format!("{own} {extra}"),
+        };
+        let (script, style) = (
             inline_hash(INDEX, "<script>", "</script>"),
             inline_hash(INDEX, "<style>", "</style>"),
         );
-        let index = if demo_mode {
+        // The page talks only to its own origin, and runs only its own script and style (their
+        // hashes, not 'unsafe-inline'), and with a CAPTCHA what its provider documents.
+        let page_csp = match &widget {
+            None => format!(
+                "default-src 'none'; script-src {script}; style-src {style}; connect-src 'self'; \
+                 img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            ),
+            Some((w, _)) => format!(
+                "default-src 'none'; script-src {}; style-src {}; frame-src {}; connect-src {}; \
+                 img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                with(script, w.script_src),
+                with(style, w.style_src),
+                w.frame_src,
+                with("'self'".to_owned(), w.connect_src),
+            ),
+        };
+        let mut index = if settings.demo_mode {
             INDEX.replacen(DEMO_BANNER, r#"id="demo-banner" role="status">"#, 1)
         } else {
             INDEX.to_owned()
         };
+        if let Some((w, key)) = &widget {
+            let slot = format!(
+                r#"<div id="captcha" class="captcha" data-provider="{}" data-script="{}" data-sitekey="{key}" hidden></div>"#,
+                settings.captcha.name(),
+                w.script,
+            );
+            index = index.replacen(CAPTCHA_SLOT, &slot, 1);
+        }
         Self {
             index,
             settings,
@@ -139,6 +215,7 @@ mod tests {
         Settings {
             otp_digits: 4,
             demo_mode,
+            captcha: CaptchaProvider::None,
         }
     }
 
@@ -176,6 +253,65 @@ mod tests {
             "{demo}"
         );
         assert!(req(Site::new(settings(false))).contains(DEMO_BANNER));
+    }
+
+    fn page_of(site: &Site) -> Response<Body> {
+        let event = crate::testing::event("GET", "/", &[], None);
+        site.handle(&lambda_http::request::from_str(&event).unwrap())
+    }
+
+    #[test]
+    fn the_page_shows_the_providers_widget_only_with_a_provider_and_a_site_key() {
+        assert!(INDEX.contains(CAPTCHA_SLOT));
+        for (provider, script, origin) in [
+            (
+                CaptchaProvider::Turnstile,
+                "https://challenges.cloudflare.com/turnstile/v0/api.js",
+                "https://challenges.cloudflare.com",
+            ),
+            (
+                CaptchaProvider::Hcaptcha,
+                "https://js.hcaptcha.com/1/api.js",
+                "https://*.hcaptcha.com",
+            ),
+        ] {
+            let on = Settings {
+                captcha: provider,
+                ..settings(false)
+            };
+            let site = Site::new(on).with_captcha_site_key(Some("1x00000000000000000000AA"));
+            let resp = page_of(&site);
+            let html = text(&resp);
+            assert!(
+                html.contains(&format!(
+                    r#"data-provider="{}" data-script="{script}" data-sitekey="1x00000000000000000000AA""#,
+                    provider.name()
+                )),
+                "{html}"
+            );
+            let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+            for directive in ["script-src", "frame-src"] {
+                let sources = csp
+                    .split("; ")
+                    .find(|d| d.starts_with(directive))
+                    .unwrap_or_default();
+                assert!(sources.contains(origin), "{directive}: {csp}");
+            }
+            // Still only our own inline script and style, by hash.
+            assert!(!csp.contains("unsafe-inline"), "{csp}");
+            assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
+            // No site key, or no provider: no widget.
+            let no_key = Site::new(on).with_captcha_site_key(None);
+            assert!(text(&page_of(&no_key)).contains(CAPTCHA_SLOT));
+        }
+        let off = Site::new(settings(false)).with_captcha_site_key(Some("key"));
+        let resp = page_of(&off);
+        assert!(text(&resp).contains(CAPTCHA_SLOT));
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            !csp.contains("frame-src") && !csp.contains("https://"),
+            "{csp}"
+        );
     }
 
     #[test]
@@ -228,6 +364,7 @@ mod tests {
         let site = Site::new(Settings {
             otp_digits: 6,
             demo_mode: false,
+            captcha: CaptchaProvider::None,
         });
         let doc: serde_json::Value = serde_json::from_str(&text(&site.handle(&req))).unwrap();
         let pattern =

@@ -1,10 +1,13 @@
-//! The limits on one client (source address) across all phones, and the service-wide SMS budget.
-//! They are fixed hourly windows, counted by conditional DynamoDB updates: a rolling window would
-//! need a read before every write. The cost: a burst that straddles an hour boundary can get up to
-//! twice a limit through within minutes, while every day still holds exactly 24 windows.
+//! The limits on one client (source address) and its address range across all phones, and the
+//! service-wide SMS budget, an hour's and a day's, each split between the phones that already
+//! have an account and new numbers. They are fixed windows (clock hours, UTC days), counted by
+//! conditional DynamoDB updates: a rolling window would need a read before every write. The cost:
+//! a burst that straddles an hour boundary can get up to twice a limit through within minutes,
+//! while every day still holds exactly 24 windows.
 use rand::seq::index;
 
 const HOUR: i64 = 3_600;
+const DAY: i64 = 86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientLimits {
@@ -12,8 +15,19 @@ pub struct ClientLimits {
     pub sends_per_hour: u32,
     /// Wrong codes one client may make per hour, on any phones (`IP_MAX_FAILURES_PER_HOUR`).
     pub failures_per_hour: u32,
+    /// Codes the clients of one address range (IPv4 /24, IPv6 /48) may have sent per hour
+    /// together (`IP_RANGE_MAX_SENDS_PER_HOUR`).
+    pub range_sends_per_hour: u32,
+    /// Wrong codes the clients of one address range may make per hour together
+    /// (`IP_RANGE_MAX_FAILURES_PER_HOUR`).
+    pub range_failures_per_hour: u32,
     /// Codes sent per hour by the whole service (`SMS_BUDGET_PER_HOUR`).
     pub sms_budget_per_hour: u32,
+    /// Codes sent per UTC day by the whole service (`SMS_BUDGET_PER_DAY`).
+    pub sms_budget_per_day: u32,
+    /// The share of each budget kept for phones that already have an account, in percent
+    /// (`SMS_BUDGET_RETURNING_PERCENT`); new numbers get the rest.
+    pub sms_budget_returning_percent: u32,
     /// How many items the hour's SMS budget is split into (`SMS_BUDGET_SHARDS`, at most the
     /// budget): each send writes one of them, so none takes every send's write.
     pub sms_budget_shards: u32,
@@ -21,6 +35,19 @@ pub struct ClientLimits {
     /// tests raise it to the shard count to see the budget spent to the last code.
     pub sms_budget_tries: u32,
 }
+
+/// A range's default limits are this many times its addresses': a handful of people behind one
+/// NAT or on one provider's block log in at once without noticing, while a crowd renting
+/// addresses from one place is held to the same few times one address (README, Security notes).
+pub const RANGE_FACTOR: u32 = 5;
+
+/// The default daily budget is this many hours of the hourly one: 24 hours / 3, so an attack on the
+/// new numbers' share cannot run at full rate all day, while a day of real traffic, which peaks
+/// at a few times its average hour, fits.
+pub const DAILY_BUDGET_HOURS: u32 = 8;
+
+/// The default share of each budget kept for returning phones: half.
+pub const DEFAULT_RETURNING_PERCENT: u32 = 50;
 
 /// The default `SMS_BUDGET_SHARDS` (or the budget, if smaller): 1,000 sends a second put about 31
 /// writes a second on each, a third of the 100 the load model allows one item (README, Data model).
@@ -35,7 +62,11 @@ impl Default for ClientLimits {
         Self {
             sends_per_hour: 10,
             failures_per_hour: 20,
+            range_sends_per_hour: 10 * RANGE_FACTOR,
+            range_failures_per_hour: 20 * RANGE_FACTOR,
             sms_budget_per_hour: 1_000,
+            sms_budget_per_day: 1_000 * DAILY_BUDGET_HOURS,
+            sms_budget_returning_percent: DEFAULT_RETURNING_PERCENT,
             sms_budget_shards: DEFAULT_BUDGET_SHARDS,
             sms_budget_tries: BUDGET_TRIES,
         }
@@ -63,6 +94,27 @@ pub struct Budget {
     pub tries: u32,
 }
 
+/// Whom a code goes to, as the SMS budget tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    /// The phone has an account already (its uniques claim exists).
+    Returning,
+    /// A number with no account yet.
+    New,
+}
+
+/// The levels of the SMS budget a send is counted on, in this order in
+/// [`ClientLimits::sms_levels`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetLevel {
+    Hour,
+    Day,
+}
+
+impl BudgetLevel {
+    pub const ALL: [Self; 2] = [Self::Hour, Self::Day];
+}
+
 impl Budget {
     /// A budget of `cap` per clock hour; shards and tries are brought into their ranges.
     pub fn hourly(
@@ -72,26 +124,30 @@ impl Budget {
         shards: u32,
         tries: u32,
     ) -> Self {
+        Self::of(name, (window.start, window.forget_at()), cap, shards, tries)
+    }
+
+    /// A budget of `cap` per UTC day.
+    pub fn daily(name: &'static str, day: &DayWindow, cap: u32, shards: u32, tries: u32) -> Self {
+        Self::of(name, (day.start, day.forget_at()), cap, shards, tries)
+    }
+
+    fn of(
+        name: &'static str,
+        (start, forget_at): (i64, i64),
+        cap: u32,
+        shards: u32,
+        tries: u32,
+    ) -> Self {
         let shards = shards.clamp(1, cap.max(1));
         Self {
             name,
-            start: window.start,
-            forget_at: window.forget_at(),
+            start,
+            forget_at,
             cap,
             shards,
             tries: tries.clamp(1, shards),
         }
-    }
-
-    /// The service's SMS budget for the hour of `window`.
-    pub fn sms(limits: &ClientLimits, window: &HourWindow) -> Self {
-        Self::hourly(
-            "budget",
-            window,
-            limits.sms_budget_per_hour,
-            limits.sms_budget_shards,
-            limits.sms_budget_tries,
-        )
     }
 
     /// What shard `shard` may hold: `cap / shards`, and one more for the first `cap % shards`.
@@ -112,6 +168,78 @@ impl Budget {
             .into_iter()
             .filter_map(|i| u32::try_from(i).ok())
             .collect()
+    }
+}
+
+impl ClientLimits {
+    /// `cap` split into the returning phones' share and the new numbers': (returning, new).
+    pub fn split(&self, cap: u32) -> (u32, u32) {
+        let returning =
+            u64::from(cap) * u64::from(self.sms_budget_returning_percent.min(100)) / 100;
+        let returning = u32::try_from(returning).unwrap_or(cap);
+        (returning, cap - returning)
+    }
+
+    /// The budgets a send to `to` is counted on: one level per [`BudgetLevel`], each the budgets
+    /// it may take from, in order. A returning phone takes from its own share first and then
+    /// from the new numbers' (so nobody who logs in again is refused while any of the budget is
+    /// left), a new number only from its own: pumping codes to new numbers can spend their share
+    /// and no more. A share of nothing is left out, and a level with no budget has no room.
+    pub fn sms_levels(
+        &self,
+        to: Recipient,
+        hour: &HourWindow,
+        day: &DayWindow,
+    ) -> Vec<Vec<Budget>> {
+        let (shards, tries) = (self.sms_budget_shards, self.sms_budget_tries);
+        let (hour_returning, hour_new) = self.split(self.sms_budget_per_hour);
+        let (day_returning, day_new) = self.split(self.sms_budget_per_day);
+        let hourly = |name, cap| Budget::hourly(name, hour, cap, shards, tries);
+        let daily = |name, cap| Budget::daily(name, day, cap, shards, tries);
+        let levels = [
+            (
+                hourly("budget-returning", hour_returning),
+                hourly("budget-new", hour_new),
+            ),
+            (
+                daily("day-returning", day_returning),
+                daily("day-new", day_new),
+            ),
+        ];
+        levels
+            .into_iter()
+            .map(|(returning, new)| {
+                let order = match to {
+                    Recipient::Returning => vec![returning, new],
+                    Recipient::New => vec![new],
+                };
+                order.into_iter().filter(|b| b.cap > 0).collect()
+            })
+            .collect()
+    }
+}
+
+/// The UTC day a moment falls in: the daily budget's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayWindow {
+    /// Unix seconds of the day's start (00:00 UTC): part of the budget's keys.
+    pub start: i64,
+    /// Seconds left in it, at least 1: the Retry-After of a refusal.
+    pub ends_in: i64,
+}
+
+impl DayWindow {
+    pub fn at(now: i64) -> Self {
+        let start = now - now.rem_euclid(DAY);
+        Self {
+            start,
+            ends_in: (start + DAY - now).max(1),
+        }
+    }
+
+    /// When its counters can go: an hour after it ended, as an hour's.
+    pub fn forget_at(&self) -> i64 {
+        self.start + DAY + HOUR
     }
 }
 
@@ -187,6 +315,91 @@ mod tests {
             let (lo, hi) = (caps.iter().min().unwrap(), caps.iter().max().unwrap());
             assert!(*lo >= 1 && hi - lo <= 1, "{cap}/{shards}: {caps:?}");
         }
+    }
+
+    #[test]
+    fn a_day_window_starts_at_midnight_utc_and_says_how_much_is_left() {
+        let d = DayWindow::at(1_800_000_000);
+        assert_eq!(d.start % 86_400, 0);
+        assert_eq!(d.start + 86_400 - 1_800_000_000, d.ends_in);
+        assert_eq!(DayWindow::at(d.start + 86_399).ends_in, 1);
+        assert_eq!(d.forget_at(), d.start + 90_000);
+    }
+
+    #[test]
+    fn the_shares_add_up_to_the_budget_and_default_to_half_each() {
+        let mut limits = ClientLimits::default();
+        assert_eq!(limits.split(1_000), (500, 500));
+        assert_eq!(limits.split(1), (0, 1));
+        assert_eq!(limits.split(7), (3, 4));
+        assert_eq!(limits.sms_budget_per_day, 8_000);
+        for percent in [0, 1, 33, 99, 100] {
+            limits.sms_budget_returning_percent = percent;
+            for cap in [1, 3, 1_000, 10_000_000] {
+                let (returning, new) = limits.split(cap);
+                assert_eq!(returning + new, cap, "{percent}% of {cap}");
+                assert_eq!(
+                    u64::from(returning),
+                    u64::from(cap) * u64::from(percent) / 100
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_returning_phone_spends_its_share_then_the_new_numbers_and_a_new_number_only_its_own() {
+        let limits = ClientLimits::default();
+        let (hour, day) = (HourWindow::at(1_800_000_000), DayWindow::at(1_800_000_000));
+        let names = |to| {
+            limits
+                .sms_levels(to, &hour, &day)
+                .iter()
+                .map(|level| level.iter().map(|b| (b.name, b.cap)).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(Recipient::Returning),
+            [
+                vec![("budget-returning", 500), ("budget-new", 500)],
+                vec![("day-returning", 4_000), ("day-new", 4_000)],
+            ]
+        );
+        assert_eq!(
+            names(Recipient::New),
+            [vec![("budget-new", 500)], vec![("day-new", 4_000)]]
+        );
+        let levels = limits.sms_levels(Recipient::New, &hour, &day);
+        assert_eq!(
+            (levels[0][0].start, levels[1][0].start),
+            (hour.start, day.start)
+        );
+        assert_eq!(levels[1][0].forget_at, day.forget_at());
+        // All for returning phones: new numbers have no room at all.
+        let all = ClientLimits {
+            sms_budget_returning_percent: 100,
+            ..ClientLimits::default()
+        };
+        assert!(
+            all.sms_levels(Recipient::New, &hour, &day)
+                .iter()
+                .all(Vec::is_empty)
+        );
+        assert_eq!(
+            all.sms_levels(Recipient::Returning, &hour, &day)[0].len(),
+            1
+        );
+        // A share too small for one code is left out rather than kept at zero.
+        let tiny = ClientLimits {
+            sms_budget_per_hour: 1,
+            ..ClientLimits::default()
+        };
+        assert_eq!(
+            tiny.sms_levels(Recipient::Returning, &hour, &day)[0]
+                .iter()
+                .map(|b| b.name)
+                .collect::<Vec<_>>(),
+            ["budget-new"]
+        );
     }
 
     #[test]

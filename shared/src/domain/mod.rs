@@ -7,9 +7,9 @@ pub mod phone;
 mod phone_metadata;
 pub mod user;
 
-pub use client::{ClientAddress, ClientTag};
+pub use client::{Caller, ClientAddress, ClientTag};
 pub use invite::InviteCode;
-pub use limits::{Budget, ClientLimits, HourWindow, Quota};
+pub use limits::{Budget, BudgetLevel, ClientLimits, DayWindow, HourWindow, Quota, Recipient};
 pub use otp::{
     CodeHash, CodeHasher, Mark, OtpCode, OtpPolicy, OtpState, SendRejected, VerifyOutcome,
 };

@@ -11,7 +11,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::PhoneNumber;
-use super::client::{ClientAddress, ClientTag};
+use super::client::{Caller, ClientAddress, ClientTag};
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
@@ -99,11 +99,24 @@ impl CodeHasher {
     /// addresses (IPv4 has few enough to try them all), and short, as every send and wrong code
     /// on a phone keeps one.
     pub fn client_tag(&self, address: &ClientAddress) -> ClientTag {
+        self.tag(b"client:", address.as_str())
+    }
+
+    /// The tags of the address and of its range. The range is tagged under its own label, so a
+    /// range's tag never equals an address's.
+    pub fn caller(&self, address: &ClientAddress) -> Caller {
+        Caller {
+            client: self.client_tag(address),
+            range: self.tag(b"range:", address.range()),
+        }
+    }
+
+    fn tag(&self, label: &[u8], text: &str) -> ClientTag {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
             unreachable!("HMAC takes keys of any length")
         };
-        mac.update(b"client:");
-        mac.update(address.as_str().as_bytes());
+        mac.update(label);
+        mac.update(text.as_bytes());
         let bytes = mac.finalize().into_bytes();
         ClientTag::from_trusted(B64.encode(&bytes[..12]))
     }
@@ -205,16 +218,21 @@ pub enum SendRejected {
     Locked { retry_after: i64 },
 }
 
+/// What a verification came to. Only the client that asked for the pending code hears about
+/// that code (how many tries are left on it, that it is burned); every other client, and anyone
+/// when no code is live, gets [`VerifyOutcome::Invalid`], so an answer never tells a stranger
+/// whether someone is logging in to the phone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyOutcome {
     Verified,
-    /// Wrong code; this many tries remain on it.
+    /// Wrong code, from the client that asked for it; this many tries remain on it.
     Wrong {
         attempts_left: u32,
     },
-    /// No pending code, or it expired, or it was used.
-    Expired,
-    /// The code took its last wrong try (now or before) and is burned.
+    /// Not a code that logs in: wrong and from another client, or no live code at all (none sent,
+    /// expired, used, burned). Counted as a wrong code against the client all the same.
+    Invalid,
+    /// The requester's code took its last wrong try (now or before) and is burned.
     Burned {
         retry_after: i64,
     },
@@ -310,15 +328,18 @@ impl OtpState {
             return (None, VerifyOutcome::Locked { retry_after });
         }
         let Some(pending) = self.code_hash.filter(|_| now < self.expires_at) else {
-            return (None, VerifyOutcome::Expired);
+            return (None, VerifyOutcome::Invalid);
         };
+        let requester = self.requested_by(client);
         if self.attempts >= policy.max_attempts {
-            return (
-                None,
+            let outcome = if requester {
                 VerifyOutcome::Burned {
                     retry_after: self.resend_in(now, policy, client),
-                },
-            );
+                }
+            } else {
+                VerifyOutcome::Invalid
+            };
+            return (None, outcome);
         }
         let mut next = self.clone();
         if pending == guess {
@@ -340,7 +361,9 @@ impl OtpState {
             client: client.clone(),
         });
         let attempts_left = policy.max_attempts - next.attempts;
-        let outcome = if attempts_left == 0 {
+        let outcome = if !requester {
+            VerifyOutcome::Invalid
+        } else if attempts_left == 0 {
             VerifyOutcome::Burned {
                 retry_after: next.resend_in(now, policy, client),
             }
@@ -348,6 +371,12 @@ impl OtpState {
             VerifyOutcome::Wrong { attempts_left }
         };
         (Some(next), outcome)
+    }
+
+    /// Whether `client` asked for the pending code: the newest send is always the pending code's
+    /// (a send replaces the code; a withdrawn one puts the earlier state back, sends and all).
+    fn requested_by(&self, client: &ClientTag) -> bool {
+        self.sends.last().is_some_and(|m| m.client == *client)
     }
 
     /// Seconds until `client` may have a new code sent as far as its cooldown goes (at least 1).
@@ -481,6 +510,14 @@ mod tests {
         assert_ne!(tag, CodeHasher::new(b"b".repeat(32)).client_tag(&address));
         let other = ClientAddress::from_source_ip(Some("203.0.113.8"));
         assert_ne!(tag, a.client_tag(&other));
+        // Neighbours share their range's tag, which is no address's tag.
+        let (mine, theirs) = (a.caller(&address), a.caller(&other));
+        assert_eq!(mine.client, tag);
+        assert_eq!(mine.range, theirs.range);
+        assert_ne!(mine.range, mine.client);
+        assert_eq!(mine.range.as_str().len(), 16);
+        let far = ClientAddress::from_source_ip(Some("203.0.114.8"));
+        assert_ne!(a.caller(&far).range, mine.range);
     }
 
     #[test]
@@ -492,7 +529,7 @@ mod tests {
         let next = next.unwrap();
         assert_eq!(
             next.verify(T0 + 11, &policy, &me(), hash_of("1234")).1,
-            VerifyOutcome::Expired
+            VerifyOutcome::Invalid
         );
     }
 
@@ -506,15 +543,15 @@ mod tests {
         );
         assert_eq!(
             state.verify(T0 + 300, &policy, &me(), hash_of("1234")).1,
-            VerifyOutcome::Expired
+            VerifyOutcome::Invalid
         );
     }
 
     #[test]
-    fn no_pending_code_reads_as_expired() {
+    fn no_pending_code_reads_as_invalid() {
         let (next, outcome) =
             OtpState::default().verify(T0, &OtpPolicy::default(), &me(), hash_of("1234"));
-        assert_eq!((next, outcome), (None, VerifyOutcome::Expired));
+        assert_eq!((next, outcome), (None, VerifyOutcome::Invalid));
     }
 
     #[test]
@@ -524,13 +561,10 @@ mod tests {
         for left in (1..5).rev() {
             let guesser = client(&format!("guesser {left}"));
             let (next, outcome) = state.verify(T0 + 1, &policy, &guesser, hash_of("0000"));
-            assert_eq!(
-                outcome,
-                VerifyOutcome::Wrong {
-                    attempts_left: left
-                }
-            );
+            // Strangers hear nothing of the code, yet their tries count against it.
+            assert_eq!(outcome, VerifyOutcome::Invalid);
             state = next.unwrap();
+            assert_eq!(state.attempts, 5 - left);
         }
         let (next, outcome) = state.verify(T0 + 1, &policy, &me(), hash_of("0000"));
         assert_eq!(outcome, VerifyOutcome::Burned { retry_after: 59 });
@@ -539,6 +573,45 @@ mod tests {
         assert_eq!(
             burned.verify(T0 + 2, &policy, &me(), hash_of("1234")),
             (None, VerifyOutcome::Burned { retry_after: 58 })
+        );
+        // To anyone else a burned code is no code at all.
+        assert_eq!(
+            burned.verify(T0 + 2, &policy, &client("other"), hash_of("1234")),
+            (None, VerifyOutcome::Invalid)
+        );
+    }
+
+    #[test]
+    fn only_the_client_that_asked_for_the_code_hears_how_many_tries_are_left() {
+        let policy = OtpPolicy::default();
+        let state = sent("1234", T0);
+        let (_, mine) = state.verify(T0 + 1, &policy, &me(), hash_of("0000"));
+        assert_eq!(mine, VerifyOutcome::Wrong { attempts_left: 4 });
+        let stranger = client("stranger");
+        let (next, theirs) = state.verify(T0 + 1, &policy, &stranger, hash_of("0000"));
+        assert_eq!(theirs, VerifyOutcome::Invalid);
+        // Their wrong code is still recorded against the phone and the code.
+        let next = next.unwrap();
+        assert_eq!(next.attempts, 1);
+        assert_eq!(next.failures.last().map(|m| &m.client), Some(&stranger));
+        // A stranger's last try burns the code without saying so.
+        let mut worn = state.clone();
+        worn.attempts = policy.max_attempts - 1;
+        assert_eq!(
+            worn.verify(T0 + 1, &policy, &stranger, hash_of("0000")).1,
+            VerifyOutcome::Invalid
+        );
+        // Once someone else asks for a code, the first client is a stranger to it.
+        let taken = state
+            .send(T0 + 2, &policy, &stranger, hash_of("5678"))
+            .unwrap();
+        assert_eq!(
+            taken.verify(T0 + 3, &policy, &me(), hash_of("0000")).1,
+            VerifyOutcome::Invalid
+        );
+        assert_eq!(
+            taken.verify(T0 + 3, &policy, &stranger, hash_of("0000")).1,
+            VerifyOutcome::Wrong { attempts_left: 4 }
         );
     }
 
@@ -717,7 +790,7 @@ mod tests {
             pending
                 .verify(T0 + 86_400, &policy, &me(), hash_of("1234"))
                 .1,
-            VerifyOutcome::Expired
+            VerifyOutcome::Invalid
         );
         assert!(
             state

@@ -127,7 +127,8 @@ pub struct Problem {
     #[schema(example = "the code is wrong")]
     pub detail: String,
     pub code: ProblemCode,
-    /// Only with `invalid_code`: the wrong tries left on the pending code.
+    /// Only with `invalid_code`, and only to the client that asked for the pending code: the
+    /// wrong tries left on it. Absent for everyone else and whenever no code is live.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 3)]
     pub attempts_left: Option<u32>,
@@ -170,7 +171,7 @@ pub fn problem(err: &Error) -> Response<Body> {
     };
     let detail = truncate(detail, MAX_DETAIL_CHARS);
     let attempts_left = match err {
-        Error::InvalidCode { attempts_left } => Some(*attempts_left),
+        Error::InvalidCode { attempts_left } => *attempts_left,
         _ => None,
     };
     let body = Problem {
@@ -295,13 +296,25 @@ mod tests {
 
     #[test]
     fn problems_are_problem_json_with_status_title_detail_and_code() {
-        let resp = problem(&Error::InvalidCode { attempts_left: 3 });
+        let resp = problem(&Error::InvalidCode {
+            attempts_left: Some(3),
+        });
         assert_eq!(resp.headers()[CONTENT_TYPE], "application/problem+json");
         let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
         assert_eq!(body["status"], 401);
         assert_eq!(body["code"], "invalid_code");
         assert_eq!(body["attempts_left"], 3);
         assert!(body["title"].is_string() && body["detail"].is_string());
+    }
+
+    #[test]
+    fn an_invalid_code_without_a_live_one_has_no_attempts_left_field() {
+        let resp = problem(&Error::InvalidCode {
+            attempts_left: None,
+        });
+        let text = String::from_utf8(resp.body().as_ref().to_vec()).unwrap();
+        assert!(!text.contains("attempts_left"), "{text}");
+        assert!(text.contains("\"code\":\"invalid_code\""), "{text}");
     }
 
     #[test]

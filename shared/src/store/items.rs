@@ -152,6 +152,17 @@ pub(super) fn failures_key(client: &ClientTag, window: &HourWindow) -> String {
     format!("limit#failures#{}#{}", client.as_str(), window.start)
 }
 
+/// The otp table's key of one address range's sends in one hour (attribute `sends`): the range's
+/// tag is keyed under its own label, so it never equals a client's.
+pub(super) fn range_sends_key(range: &ClientTag, window: &HourWindow) -> String {
+    format!("limit#range-sends#{}#{}", range.as_str(), window.start)
+}
+
+/// The otp table's key of one address range's wrong codes in one hour (attribute `failures`).
+pub(super) fn range_failures_key(range: &ClientTag, window: &HourWindow) -> String {
+    format!("limit#range-failures#{}#{}", range.as_str(), window.start)
+}
+
 /// The otp table's key of one shard of a budget's window (attribute `count`).
 pub(super) fn budget_shard_key(budget: &Budget, shard: u32) -> String {
     format!("limit#{}#{}#{shard}", budget.name, budget.start)

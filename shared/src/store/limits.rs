@@ -1,50 +1,70 @@
-//! The hourly counters behind the per-client limits and the SMS budget, in the otp table. Each is
-//! moved by conditional writes, so parallel requests cannot slip past a limit: DynamoDB applies
-//! writes to one item one at a time and checks the condition against the value each one finds.
-//! No counter is one item every request writes: a client's counters are items of its own, and a
-//! service-wide budget is split into shards ([`Budget`]).
+//! The hourly counters behind the per-client and per-range limits and the SMS budget, in the otp
+//! table. Each is moved by conditional writes, so parallel requests cannot slip past a limit:
+//! DynamoDB applies writes to one item one at a time and checks the condition against the value
+//! each one finds. No counter is one item every request writes: a client's and a range's counters
+//! are items of their own, and a service-wide budget is split into shards ([`Budget`]).
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update,
 };
+use futures_util::future::join_all;
 
 use super::error::{Cancelled, condition_failed};
 use super::items::{
-    Item, budget_shard_key, client_sends_key, count_of, failures_key, n, phone_key, s,
+    Item, budget_shard_key, client_sends_key, count_of, failures_key, n, phone_key,
+    range_failures_key, range_sends_key, s,
 };
 use super::{Store, StoreError, Wanted, WriteId, otp_state_from, owner_from};
-use crate::domain::{
-    Budget, ClientLimits, ClientTag, HourWindow, OtpState, PhoneNumber, User, UserId,
-};
+use crate::domain::{Budget, Caller, HourWindow, OtpState, PhoneNumber, User, UserId};
+
+/// What one send is counted on: the caller's address and range for the hour, and each level of
+/// the SMS budget (the hour's, the day's), where it takes one from the first of the level's
+/// budgets with room.
+#[derive(Debug, Clone)]
+pub struct SendCounters<'a> {
+    pub caller: &'a Caller,
+    pub window: HourWindow,
+    pub client_limit: u32,
+    pub range_limit: u32,
+    /// Each level's budgets, in the order they are tried. A level with none has no room.
+    pub levels: Vec<Vec<Budget>>,
+}
 
 /// What counting one send did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendCount {
-    /// Counted against the client and on one shard of the budget.
+    /// Counted against the address and the range, and on one shard of each budget level.
     Counted(CountedSend),
-    /// The client had used its hourly sends; nothing stays counted.
+    /// The address had used its hourly sends; nothing stays counted.
     ClientFull,
-    /// The shards of the hour's SMS budget that were tried were full; nothing stays counted.
-    BudgetSpent,
+    /// The address's range had used its hourly sends; nothing stays counted.
+    RangeFull,
+    /// The shards tried of every budget of this level (its index in
+    /// [`SendCounters::levels`]) were full; nothing stays counted.
+    BudgetSpent { level: usize },
 }
 
 /// A counted send: what to give back if its code is never delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountedSend {
-    /// The client's sends this hour, this one included.
+    /// The address's sends this hour, this one included.
     pub by_client: u32,
-    /// The budget's shard it was counted on.
-    pub shard: u32,
+    /// The range's sends this hour, this one included.
+    pub by_range: u32,
+    /// The budget and shard each level was counted on, in level order.
+    pub spent: Vec<(Budget, u32)>,
 }
 
-/// The wrong-code limit a verification's save is held to.
+/// The wrong-code limits a verification's save is held to.
 #[derive(Debug, Clone)]
 pub struct FailureCheck<'a> {
-    pub client: &'a ClientTag,
+    pub caller: &'a Caller,
     pub window: HourWindow,
     pub limit: u32,
-    /// Whether this verification was a wrong code, to be counted; otherwise the save only
-    /// checks that the client is under the limit.
+    pub range_limit: u32,
+    /// Whether this verification was a wrong code, to be counted against the address and the
+    /// range; otherwise the save only checks that the address is under its limit (the range's
+    /// standing was read just before, see `verification_reads`).
     pub wrong: bool,
 }
 
@@ -54,8 +74,22 @@ pub enum SaveOutcome {
     /// Someone saved the phone's state first, or a first login's user found its phone, invite
     /// code or id taken: read again and recompute. Nothing was saved.
     Moved,
-    /// The client reached its hourly wrong codes in the meantime: nothing was saved.
+    /// The address reached its hourly wrong codes in the meantime: nothing was saved.
     ClientFull,
+    /// The address's range reached its hourly wrong codes in the meantime: nothing was saved.
+    RangeFull,
+}
+
+/// What judging a code needs, read in one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationReads {
+    pub state: OtpState,
+    /// The address's wrong codes this hour.
+    pub failures: u32,
+    /// The range's wrong codes this hour.
+    pub range_failures: u32,
+    /// The phone's user, if it has one.
+    pub owner: Option<UserId>,
 }
 
 const SENDS: &str = "sends";
@@ -69,56 +103,122 @@ fn count(item: Option<&Item>, attribute: &str) -> u32 {
         .unwrap_or(0)
 }
 
-/// Where the client's wrong-code counter stands in a verification's transaction: after the
-/// phone's state, before a first login's three user items.
-const CLIENT_COUNTER: usize = 1;
+/// One level's budgets, each with the shards it tries, in order.
+type Draws = Vec<(Budget, Vec<u32>)>;
 
 impl Store {
-    /// Counts one send against `client`'s hourly limit and on the hour's SMS budget. The client's
-    /// counter and the budget's first shard are written at once (one round trip); only when that
-    /// shard is full are further shards tried, one after another. Whichever side refuses, the
-    /// other's count is given back, so a refused send stays counted nowhere (best effort: a
-    /// give-back that fails errs on the safe side). Not idempotent: an SDK retry of an update
-    /// whose reply was lost counts twice, which errs on the safe side too.
-    pub async fn count_send(
-        &self,
-        client: &ClientTag,
-        window: HourWindow,
-        limits: &ClientLimits,
-    ) -> Result<SendCount, StoreError> {
-        let budget = Budget::sms(limits, &window);
-        let draw = budget.draw();
-        let Some((&first, rest)) = draw.split_first() else {
-            return Err(StoreError::mapping("a budget drew no shard"));
-        };
-        let (mine, taken) = tokio::join!(
-            self.count_client_send(client, &window, limits.sends_per_hour),
-            self.take_from_shard(&budget, first),
+    /// Counts one send against the caller's address and range for the hour and on each level of
+    /// the SMS budget. The two counters and each level's first shard are written at once (one
+    /// round trip); only when a level's first shard is full are its further shards, then its
+    /// further budgets, tried one after another (the levels side by side). Whatever refuses, the
+    /// rest is given back, so a refused send stays counted nowhere (best effort: a give-back that
+    /// fails errs on the safe side). Not idempotent: an SDK retry of an update whose reply was lost
+    /// counts twice, which errs on the safe side too.
+    pub async fn count_send(&self, counters: &SendCounters<'_>) -> Result<SendCount, StoreError> {
+        let window = &counters.window;
+        let caller = counters.caller;
+        let draws: Vec<Draws> = counters
+            .levels
+            .iter()
+            .map(|budgets| {
+                budgets
+                    .iter()
+                    .filter(|b| b.cap > 0)
+                    .map(|b| (*b, b.draw()))
+                    .collect()
+            })
+            .collect();
+        let client_key = client_sends_key(&caller.client, window);
+        let range_key = range_sends_key(&caller.range, window);
+        let (mine, theirs, firsts) = tokio::join!(
+            self.count_up(&client_key, SENDS, counters.client_limit, window),
+            self.count_up(&range_key, SENDS, counters.range_limit, window),
+            join_all(draws.iter().map(|level| self.take_first(level))),
         );
-        let taken = match (&mine, taken) {
-            (_, Ok(true)) => Ok(Some(first)),
-            // The client counted and the first shard was full: the rest of the draw, in turn.
-            (Ok(Some(_)), Ok(false)) => self.spend(&budget, rest).await,
-            (_, Ok(false)) => Ok(None),
-            (_, Err(e)) => Err(e),
-        };
-        match (mine, taken) {
-            (Ok(Some(by_client)), Ok(Some(shard))) => {
-                Ok(SendCount::Counted(CountedSend { by_client, shard }))
-            }
-            (Ok(Some(_)), taken) => {
-                self.give_back_client_send(client, &window).await;
-                taken.map(|_| SendCount::BudgetSpent)
-            }
-            (mine, Ok(Some(shard))) => {
-                self.give_back_logged(&budget, shard).await;
-                mine.map(|_| SendCount::ClientFull)
-            }
-            // Refused by the client's limit (a shard that failed may or may not have counted:
-            // left as it is, on the safe side), or failed on both sides.
-            (Ok(None), _) => Ok(SendCount::ClientFull),
-            (Err(e), _) => Err(e),
+        let counted = matches!((&mine, &theirs), (Ok(Some(_)), Ok(Some(_))));
+        // The caller counted and some level's first shard was full: the rest of that level.
+        let taken: Vec<Result<Option<(Budget, u32)>, StoreError>> =
+            join_all(draws.iter().zip(firsts).map(|(level, first)| async move {
+                match first {
+                    Ok(None) if counted => self.take_rest(level).await,
+                    other => other,
+                }
+            }))
+            .await;
+        if let (Ok(Some(by_client)), Ok(Some(by_range))) = (&mine, &theirs)
+            && taken.iter().all(|t| matches!(t, Ok(Some(_))))
+        {
+            let spent = taken.into_iter().filter_map(|t| t.ok().flatten()).collect();
+            return Ok(SendCount::Counted(CountedSend {
+                by_client: *by_client,
+                by_range: *by_range,
+                spent,
+            }));
         }
+        // Refused somewhere: give back whatever did count. A counter whose write failed may or
+        // may not have counted: left as it is, on the safe side.
+        let client_back = matches!(mine, Ok(Some(_))).then_some(&client_key);
+        let range_back = matches!(theirs, Ok(Some(_))).then_some(&range_key);
+        let budgets_back = taken
+            .iter()
+            .filter_map(|t| t.as_ref().ok().copied().flatten());
+        let backs = client_back
+            .into_iter()
+            .chain(range_back)
+            .map(|key| self.give_back_logged(key, SENDS, "caller"))
+            .collect::<Vec<_>>();
+        let shard_backs = budgets_back
+            .map(|(budget, shard)| async move {
+                let key = budget_shard_key(&budget, shard);
+                self.give_back_logged(&key, COUNT, budget.name).await;
+            })
+            .collect::<Vec<_>>();
+        tokio::join!(join_all(backs), join_all(shard_backs));
+        let by_client = mine?;
+        let by_range = theirs?;
+        let mut spent_level = None;
+        for (level, t) in taken.into_iter().enumerate() {
+            if t?.is_none() && spent_level.is_none() {
+                spent_level = Some(level);
+            }
+        }
+        Ok(match (by_client, by_range, spent_level) {
+            (None, _, _) => SendCount::ClientFull,
+            (_, None, _) => SendCount::RangeFull,
+            (_, _, Some(level)) => SendCount::BudgetSpent { level },
+            // Not reached: everything counted is the case above.
+            (Some(_), Some(_), None) => SendCount::BudgetSpent { level: 0 },
+        })
+    }
+
+    /// The first shard of a level's first budget, if it takes one.
+    async fn take_first(&self, level: &Draws) -> Result<Option<(Budget, u32)>, StoreError> {
+        let Some((budget, draw)) = level.first() else {
+            return Ok(None);
+        };
+        let Some(&shard) = draw.first() else {
+            return Ok(None);
+        };
+        Ok(self
+            .take_from_shard(budget, shard)
+            .await?
+            .then_some((*budget, shard)))
+    }
+
+    /// The rest of a level after its first shard was full: the first budget's other shards, then
+    /// each further budget's, one after another.
+    async fn take_rest(&self, level: &Draws) -> Result<Option<(Budget, u32)>, StoreError> {
+        for (i, (budget, draw)) in level.iter().enumerate() {
+            let tries = if i == 0 {
+                draw.get(1..).unwrap_or_default()
+            } else {
+                draw
+            };
+            if let Some(shard) = self.spend(budget, tries).await? {
+                return Ok(Some((*budget, shard)));
+            }
+        }
+        Ok(None)
     }
 
     /// Counts one on `budget`, trying the shards of `draw` (from [`Budget::draw`]) one after
@@ -137,40 +237,47 @@ impl Store {
         self.add_back(&budget_shard_key(budget, shard), COUNT).await
     }
 
-    /// Gives back a send counted for a code that was never delivered, on both of its counters at
+    /// Gives back a send counted for a code that was never delivered, on all of its counters at
     /// once. Best effort: the caller logs a failure, and the counters then err on the safe side.
     pub async fn uncount_send(
         &self,
-        client: &ClientTag,
+        caller: &Caller,
         window: HourWindow,
-        limits: &ClientLimits,
         counted: &CountedSend,
     ) -> Result<(), StoreError> {
-        let budget = Budget::sms(limits, &window);
-        let key = client_sends_key(client, &window);
-        let (mine, shard) = tokio::join!(
-            self.add_back(&key, SENDS),
-            self.give_back(&budget, counted.shard),
+        let client_key = client_sends_key(&caller.client, &window);
+        let range_key = range_sends_key(&caller.range, &window);
+        let (mine, theirs, shards) = tokio::join!(
+            self.add_back(&client_key, SENDS),
+            self.add_back(&range_key, SENDS),
+            join_all(
+                counted
+                    .spent
+                    .iter()
+                    .map(|(budget, shard)| self.give_back(budget, *shard))
+            ),
         );
-        mine.and(shard)
+        mine.and(theirs)?;
+        shards.into_iter().collect()
     }
 
-    /// One send on `client`'s own counter for the hour if it is under `limit`: the client's sends
-    /// so far, this one included, or `None` when it was at the limit (nothing counted).
-    async fn count_client_send(
+    /// One more on the hour's counter at `key` if it is under `limit`: the count so far, this one
+    /// included, or `None` when it was at the limit (nothing counted).
+    async fn count_up(
         &self,
-        client: &ClientTag,
-        window: &HourWindow,
+        key: &str,
+        attribute: &str,
         limit: u32,
+        window: &HourWindow,
     ) -> Result<Option<u32>, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", s(&client_sends_key(client, window)))
+            .key("phone", s(key))
             .update_expression("ADD #n :one SET #ttl = :ttl")
             .condition_expression("attribute_not_exists(#n) OR #n < :limit")
-            .expression_attribute_names("#n", SENDS)
+            .expression_attribute_names("#n", attribute)
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(limit))
@@ -179,7 +286,7 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Some(count(out.attributes.as_ref(), SENDS))),
+            Ok(out) => Ok(Some(count(out.attributes.as_ref(), attribute))),
             Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
@@ -188,6 +295,11 @@ impl Store {
     /// One on `budget`'s `shard` if the shard is under its cap; whether it took it. Exact under
     /// any parallelism: DynamoDB checks each write's condition against the count it finds.
     async fn take_from_shard(&self, budget: &Budget, shard: u32) -> Result<bool, StoreError> {
+        let cap = budget.shard_cap(shard);
+        // `attribute_not_exists` would let a first send through a shard that may hold none.
+        if cap == 0 {
+            return Ok(false);
+        }
         let result = self
             .client
             .update_item()
@@ -198,7 +310,7 @@ impl Store {
             .expression_attribute_names("#n", COUNT)
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":cap", n(budget.shard_cap(shard)))
+            .expression_attribute_values(":cap", n(cap))
             .expression_attribute_values(":ttl", n(budget.forget_at))
             .send()
             .await;
@@ -225,28 +337,41 @@ impl Store {
         Ok(())
     }
 
-    async fn give_back_client_send(&self, client: &ClientTag, window: &HourWindow) {
-        let key = client_sends_key(client, window);
-        if let Err(e) = self.add_back(&key, SENDS).await {
-            tracing::error!(error = %crate::error::Chain(&e), "a refused send stays counted against its client");
+    async fn give_back_logged(&self, key: &str, attribute: &str, what: &str) {
+        if let Err(e) = self.add_back(key, attribute).await {
+            tracing::error!(error = %crate::error::Chain(&e), counter = what, "a refused send stays counted");
         }
     }
 
-    async fn give_back_logged(&self, budget: &Budget, shard: u32) {
-        if let Err(e) = self.give_back(budget, shard).await {
-            tracing::error!(error = %crate::error::Chain(&e), budget = budget.name, "a refused send stays counted on the budget");
-        }
+    /// What sending a code needs, read in one call: the phone's code state, and whether the phone
+    /// has an account (its uniques claim), which decides the share of the SMS budget it spends.
+    pub async fn send_reads(&self, phone: &PhoneNumber) -> Result<(OtpState, bool), StoreError> {
+        let [state, owner] = self
+            .get_many([
+                Wanted {
+                    table: &self.tables.otp,
+                    key: "phone",
+                    value: phone.as_str().to_owned(),
+                },
+                Wanted {
+                    table: &self.tables.uniques,
+                    key: "key",
+                    value: phone_key(phone),
+                },
+            ])
+            .await?;
+        Ok((otp_state_from(state)?, owner.is_some()))
     }
 
-    /// What judging a code needs, read in one call: the phone's code state, `client`'s wrong
-    /// codes in the hour so far, and the phone's user if it has one.
+    /// What judging a code needs, read in one call: the phone's code state, the caller's
+    /// address's and range's wrong codes in the hour so far, and the phone's user if it has one.
     pub async fn verification_reads(
         &self,
         phone: &PhoneNumber,
-        client: &ClientTag,
+        caller: &Caller,
         window: HourWindow,
-    ) -> Result<(OtpState, u32, Option<UserId>), StoreError> {
-        let [state, failures, owner] = self
+    ) -> Result<VerificationReads, StoreError> {
+        let [state, failures, range_failures, owner] = self
             .get_many([
                 Wanted {
                     table: &self.tables.otp,
@@ -256,7 +381,12 @@ impl Store {
                 Wanted {
                     table: &self.tables.otp,
                     key: "phone",
-                    value: failures_key(client, &window),
+                    value: failures_key(&caller.client, &window),
+                },
+                Wanted {
+                    table: &self.tables.otp,
+                    key: "phone",
+                    value: range_failures_key(&caller.range, &window),
                 },
                 Wanted {
                     table: &self.tables.uniques,
@@ -265,17 +395,25 @@ impl Store {
                 },
             ])
             .await?;
-        Ok((
-            otp_state_from(state)?,
-            count(failures.as_ref(), FAILURES),
-            owner_from(owner)?,
-        ))
+        Ok(VerificationReads {
+            state: otp_state_from(state)?,
+            failures: count(failures.as_ref(), FAILURES),
+            range_failures: count(range_failures.as_ref(), FAILURES),
+            owner: owner_from(owner)?,
+        })
     }
 
     /// Saves a verification's outcome for the phone and, in the same transaction, counts a wrong
-    /// code against the client or checks that the client is under its limit. Either the client
-    /// was under the limit when the save landed, or nothing is saved: a guess is never judged
-    /// past the limit, however many run in parallel.
+    /// code against the caller's address and range, or checks that the address is under its
+    /// limit. Either the caller was under its limits when the save landed, or nothing is saved: a
+    /// wrong guess is never judged past a limit, however many run in parallel. (A right code is
+    /// held to the range by the read before it: the range's counter is shared by many callers,
+    /// and a transaction that holds it makes every other transaction on it wait or fail, so
+    /// only the writes that must count take it. A right code slipping past a range filled in the
+    /// meantime is one login, never a guess gained.)
+    ///
+    /// `next` is `None` for a try that found no live code: the transaction then only counts the
+    /// wrong code against the address and the range, so a probe costs what a wrong guess costs.
     ///
     /// `new_user` (a right code for a phone that has no user yet) joins the same transaction with
     /// its item and the claims of its phone and invite code: the code is used up only if the user
@@ -285,42 +423,56 @@ impl Store {
     pub async fn save_verification(
         &self,
         phone: &PhoneNumber,
-        next: &OtpState,
+        next: Option<&OtpState>,
         write_id: &WriteId,
         check: &FailureCheck<'_>,
         new_user: Option<&User>,
     ) -> Result<SaveOutcome, StoreError> {
-        let put = self.otp_put(phone, next, write_id)?;
-        let key = AttributeValue::S(failures_key(check.client, &check.window));
+        let mut items = Vec::new();
+        if let Some(next) = next {
+            let put = self.otp_put(phone, next, write_id)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        // Where the counters stand, so a cancellation's reasons are read by name.
+        let client_counter = items.len();
+        let range_counter = client_counter + 1;
         let under = "attribute_not_exists(#n) OR #n < :limit";
-        let counter = if check.wrong {
-            let update = Update::builder()
-                .table_name(&self.tables.otp)
-                .key("phone", key)
-                .update_expression("ADD #n :one SET #ttl = :ttl")
-                .condition_expression(under)
-                .expression_attribute_names("#n", FAILURES)
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":limit", n(check.limit))
-                .expression_attribute_values(":ttl", n(check.window.forget_at()))
-                .build()
-                .map_err(StoreError::mapping)?;
-            TransactWriteItem::builder().update(update).build()
+        let client_key = AttributeValue::S(failures_key(&check.caller.client, &check.window));
+        if check.wrong {
+            let range_key = range_failures_key(&check.caller.range, &check.window);
+            for (key, limit) in [
+                (client_key, check.limit),
+                (AttributeValue::S(range_key), check.range_limit),
+            ] {
+                let update = Update::builder()
+                    .table_name(&self.tables.otp)
+                    .key("phone", key)
+                    .update_expression("ADD #n :one SET #ttl = :ttl")
+                    .condition_expression(under)
+                    .expression_attribute_names("#n", FAILURES)
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":limit", n(limit))
+                    .expression_attribute_values(":ttl", n(check.window.forget_at()))
+                    .build()
+                    .map_err(StoreError::mapping)?;
+                items.push(TransactWriteItem::builder().update(update).build());
+            }
         } else {
             let condition = ConditionCheck::builder()
                 .table_name(&self.tables.otp)
-                .key("phone", key)
+                .key("phone", client_key)
                 .condition_expression(under)
                 .expression_attribute_names("#n", FAILURES)
                 .expression_attribute_values(":limit", n(check.limit))
                 .build()
                 .map_err(StoreError::mapping)?;
-            TransactWriteItem::builder()
-                .condition_check(condition)
-                .build()
-        };
-        let mut items = vec![TransactWriteItem::builder().put(put).build(), counter];
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(condition)
+                    .build(),
+            );
+        }
         if let Some(user) = new_user {
             items.extend(self.user_items(user)?);
         }
@@ -339,8 +491,10 @@ impl Store {
         match Cancelled::from_sdk(err) {
             // The new user's taken keys mean a changed phone as much as a moved state does.
             Cancelled::Condition(reasons) => {
-                if condition_failed(&reasons, CLIENT_COUNTER) {
+                if condition_failed(&reasons, client_counter) {
                     Ok(SaveOutcome::ClientFull)
+                } else if check.wrong && condition_failed(&reasons, range_counter) {
+                    Ok(SaveOutcome::RangeFull)
                 } else {
                     Ok(SaveOutcome::Moved)
                 }

@@ -35,7 +35,9 @@ use items::{
     Item, OtpItem, REFERRAL_COUNT_SHARDS, ReferralItem, UniqueItem, UserItem, count_of, from_item,
     invite_key, n, pair_key, phone_key, referral_count_key, s, to_item, user_from_item,
 };
-pub use limits::{CountedSend, FailureCheck, SaveOutcome, SendCount};
+pub use limits::{
+    CountedSend, FailureCheck, SaveOutcome, SendCount, SendCounters, VerificationReads,
+};
 
 use crate::config::TableNames;
 use rand::Rng;

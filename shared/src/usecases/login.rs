@@ -2,12 +2,12 @@
 use super::profile::PROFILE_REFERRALS;
 use super::{Limited, retry_on_conflict};
 use crate::domain::{
-    ClientTag, HourWindow, OtpCode, PhoneNumber, Quota, Referral, User, UserId, VerifyOutcome,
+    Caller, HourWindow, OtpCode, PhoneNumber, Quota, Referral, User, UserId, VerifyOutcome,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{self, Event};
 use crate::state::AppState;
-use crate::store::{CreateUserError, FailureCheck, SaveOutcome, WriteId};
+use crate::store::{CreateUserError, FailureCheck, SaveOutcome, VerificationReads, WriteId};
 
 /// The `RateLimit` policy name of the per-client wrong-code limit.
 pub const FAILURES: &str = "failures";
@@ -21,17 +21,17 @@ pub struct LoggedIn {
     pub token: String,
 }
 
-/// Checks `client`'s `code` and logs the phone's user in, creating the user on the first login.
-/// Also returns the client's standing under its hourly wrong-code limit.
-#[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %client))]
+/// Checks `caller`'s `code` and logs the phone's user in, creating the user on the first login.
+/// Also returns the caller's standing under its hourly wrong-code limits.
+#[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn login(
     state: &AppState,
     phone: &PhoneNumber,
     code: &OtpCode,
-    client: &ClientTag,
+    caller: &Caller,
 ) -> Limited<LoggedIn> {
     let mut quota = None;
-    let result = log_in(state, phone, code, client, &mut quota).await;
+    let result = log_in(state, phone, code, caller, &mut quota).await;
     Limited { result, quota }
 }
 
@@ -39,10 +39,10 @@ async fn log_in(
     state: &AppState,
     phone: &PhoneNumber,
     code: &OtpCode,
-    client: &ClientTag,
+    caller: &Caller,
     quota: &mut Option<Quota>,
 ) -> Result<LoggedIn> {
-    let (user, created, referrals) = match check_code(state, phone, code, client, quota).await? {
+    let (user, created, referrals) = match check_code(state, phone, code, caller, quota).await? {
         Checked::Returning(user, referrals) => (*user, false, referrals),
         Checked::Created(user) => {
             tracing::info!(user = user.id.as_str(), "user created");
@@ -70,8 +70,8 @@ enum Checked {
 }
 
 /// Checks the code against the phone's pending one and records the outcome (a used code, a
-/// wrong try, counted against the client too) before answering, so parallel guesses all count and
-/// a code verifies only once. A client at its hourly wrong-code limit gets no judgement at all:
+/// wrong try, counted against the client too; a try with no live code counted against the client
+/// alone) before answering, so parallel guesses all count and a code verifies only once. A client at its hourly wrong-code limit gets no judgement at all:
 /// refused at once when the counter read says so, and otherwise by the save's own condition.
 ///
 /// Round trips: the phone's state, the client's counter and the phone's user id are read
@@ -83,49 +83,67 @@ async fn check_code(
     state: &AppState,
     phone: &PhoneNumber,
     code: &OtpCode,
-    client: &ClientTag,
+    caller: &Caller,
     quota: &mut Option<Quota>,
 ) -> Result<Checked> {
     let guess = state.hasher.hash(phone, code);
     let policy = &state.config.otp;
-    let limit = state.config.limits.failures_per_hour;
+    let limits = &state.config.limits;
+    let (limit, range_limit) = (limits.failures_per_hour, limits.range_failures_per_hour);
     let window = HourWindow::at(state.clock.now_s());
-    let standing = |used: u32| Quota {
+    // What is left to this caller: of its address's wrong codes or its range's, whichever is
+    // less.
+    let standing = |used: u32, range_used: u32| Quota {
         name: FAILURES,
         limit,
-        remaining: limit.saturating_sub(used),
+        remaining: limit
+            .saturating_sub(used)
+            .min(range_limit.saturating_sub(range_used)),
         reset_in: window.ends_in,
     };
     let full = || Error::ClientFailureLimit {
         retry_after: window.ends_in,
     };
     let outcome = retry_on_conflict("one phone's code", || async {
-        let (current, failures, known) = state
+        let VerificationReads {
+            state: current,
+            failures,
+            range_failures,
+            owner: known,
+        } = state
             .store
-            .verification_reads(phone, client, window)
+            .verification_reads(phone, caller, window)
             .await?;
         if failures >= limit {
             return Err(full());
         }
-        let (next, outcome) = current.verify(state.clock.now_s(), policy, client, guess);
-        // Nothing to save: the code was not judged (expired, burned, locked).
-        let Some(next) = next else {
-            return Ok(Some((outcome, failures, None)));
-        };
-        let wrong = !matches!(outcome, VerifyOutcome::Verified);
+        if range_failures >= range_limit {
+            tracing::warn!(range = %caller.range, "address range wrong-code limit reached");
+            return Err(full());
+        }
+        let (next, outcome) = current.verify(state.clock.now_s(), policy, &caller.client, guess);
+        // A try with no live code behind it counts as a wrong code all the same, or probing
+        // phones for a login in progress would cost nothing. Only a locked-out client and the
+        // requester of a burned code (told so again) are not counted: they were not judged.
+        if next.is_none() && outcome != VerifyOutcome::Invalid {
+            return Ok(Some((outcome, (failures, range_failures), None)));
+        }
+        let wrong = outcome != VerifyOutcome::Verified;
         let check = FailureCheck {
-            client,
+            caller,
             window,
             limit,
+            range_limit,
             wrong,
         };
         let write = WriteId::random();
         // A right code for a phone without a user: the save creates the user.
         let new_user =
             (known.is_none() && !wrong).then(|| User::new(phone.clone(), state.clock.now_ms()));
-        let save = state
-            .store
-            .save_verification(phone, &next, &write, &check, new_user.as_ref());
+        let save =
+            state
+                .store
+                .save_verification(phone, next.as_ref(), &write, &check, new_user.as_ref());
         let (saved, checked) = match known {
             Some(id) if !wrong => {
                 let (saved, user, (referrals, _)) = tokio::try_join!(
@@ -140,10 +158,18 @@ async fn check_code(
                 (saved, new_user.map(|user| Checked::Created(Box::new(user))))
             }
         };
+        let used = (
+            failures + u32::from(wrong),
+            range_failures + u32::from(wrong),
+        );
         match saved {
-            SaveOutcome::Saved => Ok(Some((outcome, failures + u32::from(wrong), checked))),
+            SaveOutcome::Saved => Ok(Some((outcome, used, checked))),
             SaveOutcome::Moved => Ok(None),
             SaveOutcome::ClientFull => Err(full()),
+            SaveOutcome::RangeFull => {
+                tracing::warn!(range = %caller.range, "address range wrong-code limit reached");
+                Err(full())
+            }
         }
     })
     .await;
@@ -151,20 +177,24 @@ async fn check_code(
         Ok(done) => done,
         Err(e) => {
             if matches!(e, Error::ClientFailureLimit { .. }) {
-                *quota = Some(standing(limit));
-                tracing::warn!(client = %client, "client wrong-code limit reached");
+                *quota = Some(standing(limit, range_limit));
+                tracing::warn!(client = %caller.client, "client wrong-code limit reached");
             }
             return Err(e);
         }
     };
-    *quota = Some(standing(used));
+    *quota = Some(standing(used.0, used.1));
     match outcome {
         // A right code is always saved, so its round returned the user.
         VerifyOutcome::Verified => {
             checked.ok_or_else(|| Error::Internal("a verified code was not saved".into()))
         }
-        VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode { attempts_left }),
-        VerifyOutcome::Expired => Err(Error::CodeExpired),
+        VerifyOutcome::Wrong { attempts_left } => Err(Error::InvalidCode {
+            attempts_left: Some(attempts_left),
+        }),
+        VerifyOutcome::Invalid => Err(Error::InvalidCode {
+            attempts_left: None,
+        }),
         VerifyOutcome::Burned { retry_after } => Err(Error::TooManyAttempts { retry_after }),
         VerifyOutcome::Locked { retry_after } => Err(Error::PhoneLocked { retry_after }),
     }

@@ -70,7 +70,7 @@ mod tests {
         .await;
         assert_eq!(won.unwrap(), 2);
         let failed: Result<()> =
-            retry_on_conflict("test", || async { Err(Error::CodeExpired) }).await;
-        assert!(matches!(failed, Err(Error::CodeExpired)));
+            retry_on_conflict("test", || async { Err(Error::InvalidPhone) }).await;
+        assert!(matches!(failed, Err(Error::InvalidPhone)));
     }
 }

@@ -1,34 +1,41 @@
-//! Sending a login code: check the number may get one, draw the code, save its hash if the
-//! phone's cooldown and caps allow, count it against the client and the SMS budget, deliver.
+//! Sending a login code: check the number may get one (and the CAPTCHA, if any), draw the code,
+//! save its hash if the phone's cooldown and caps allow, count it against the client, its range
+//! and the SMS budget, deliver.
 use super::{Limited, retry_on_conflict};
+use crate::captcha;
 use crate::domain::otp::SendRejected;
 use crate::domain::{
-    ClientTag, HourWindow, OtpCode, OtpState, PhoneFacts, PhoneNumber, Quota, Unreachable,
+    BudgetLevel, Caller, ClientTag, DayWindow, HourWindow, OtpCode, OtpState, PhoneFacts,
+    PhoneNumber, Quota, Recipient, Unreachable,
 };
 use crate::error::{Chain, Error, Result};
 use crate::metrics::{self, Event};
 use crate::sms;
 use crate::state::AppState;
-use crate::store::{SendCount, WriteId};
+use crate::store::{SendCount, SendCounters, WriteId};
 
 /// The `RateLimit` policy name of the per-client send limit.
 pub const SENDS: &str = "sends";
 
-/// Issues a code for `phone`, asked for by `client`, and delivers it. Returns the code (shown only
-/// in demo mode) and the client's standing under its hourly send limit. The checks run cheapest
+/// Issues a code for `phone`, asked for by `caller`, and delivers it. Returns the code (shown only
+/// in demo mode) and the caller's standing under its hourly send limits. The checks run cheapest
 /// and most specific first, so a refused request moves no counter it did not need: the number's
-/// country and line kind, then the phone's own caps (one read), then the client's limit and the
-/// budget (one conditional update). A failed delivery withdraws the code and gives the counted
+/// country and line kind, then the CAPTCHA if there is one (asked side by side with the first
+/// read, and nothing is counted or stored unless it passed), then the phone's own caps (one read,
+/// which also says whether the phone has an account), then the address's and the range's limits
+/// and the hour's and the day's SMS budget, from the share of returning phones or of new numbers
+/// (conditional updates, at once). A failed delivery withdraws the code and gives the counted
 /// send back, so the phone may ask again at once.
-#[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %client))]
+#[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn send_code(
     state: &AppState,
     phone: &PhoneNumber,
     facts: &PhoneFacts,
-    client: &ClientTag,
+    caller: &Caller,
+    captcha: captcha::Answer<'_>,
 ) -> Limited<OtpCode> {
     let mut quota = None;
-    let result = send(state, phone, facts, client, &mut quota).await;
+    let result = send(state, phone, facts, caller, captcha, &mut quota).await;
     Limited { result, quota }
 }
 
@@ -36,9 +43,11 @@ async fn send(
     state: &AppState,
     phone: &PhoneNumber,
     facts: &PhoneFacts,
-    client: &ClientTag,
+    caller: &Caller,
+    captcha: captcha::Answer<'_>,
     quota: &mut Option<Quota>,
 ) -> Result<OtpCode> {
+    let client = &caller.client;
     state.config.reach.check(facts).map_err(|e| match e {
         Unreachable::Region => Error::RegionNotAllowed,
         Unreachable::NotMobile => Error::NotAMobileNumber,
@@ -48,46 +57,80 @@ async fn send(
     let now = state.clock.now_s();
     let code = OtpCode::generate(policy.digits);
     let hash = state.hasher.hash(phone, &code);
-    let current = state.store.otp_state(phone).await?;
+    state.captcha.precheck(captcha)?;
+    // The provider's answer and the phone's record at once: a CAPTCHA costs no extra wait
+    // beyond its own call, and a read is neither counting nor storing.
+    let (passed, read) = tokio::join!(state.captcha.check(captcha), state.store.send_reads(phone));
+    passed?;
+    let (current, has_account) = read?;
     current
         .send(now, policy, client, hash)
         .map_err(send_refused)?;
-    let window = HourWindow::at(now);
-    let counted = match state.store.count_send(client, window, limits).await? {
+    let (window, day) = (HourWindow::at(now), DayWindow::at(now));
+    let to = if has_account {
+        Recipient::Returning
+    } else {
+        Recipient::New
+    };
+    let counters = SendCounters {
+        caller,
+        window,
+        client_limit: limits.sends_per_hour,
+        range_limit: limits.range_sends_per_hour,
+        levels: limits.sms_levels(to, &window, &day),
+    };
+    let counted = match state.store.count_send(&counters).await? {
         SendCount::Counted(counted) => counted,
-        SendCount::ClientFull => {
+        full @ (SendCount::ClientFull | SendCount::RangeFull) => {
             *quota = Some(sends_quota(state, 0, window));
-            tracing::warn!(client = %client, "client send limit reached");
+            if full == SendCount::RangeFull {
+                tracing::warn!(range = %caller.range, "address range send limit reached");
+            } else {
+                tracing::warn!(client = %client, "client send limit reached");
+            }
             return Err(Error::ClientSendLimit {
                 retry_after: window.ends_in,
             });
         }
-        SendCount::BudgetSpent => {
-            tracing::error!(
-                budget = limits.sms_budget_per_hour,
-                "hourly SMS budget exhausted: no codes are sent until the hour ends"
-            );
-            return Err(Error::SmsBudgetExhausted {
-                retry_after: window.ends_in,
-            });
+        SendCount::BudgetSpent { level } => {
+            let share = match to {
+                Recipient::Returning => "every share",
+                Recipient::New => "the new numbers' share",
+            };
+            let retry_after = match BudgetLevel::ALL.get(level) {
+                Some(BudgetLevel::Day) => {
+                    tracing::error!(
+                        budget = limits.sms_budget_per_day,
+                        share,
+                        "daily SMS budget exhausted: no codes go to these phones until the day ends"
+                    );
+                    day.ends_in
+                }
+                _ => {
+                    tracing::error!(
+                        budget = limits.sms_budget_per_hour,
+                        share,
+                        "hourly SMS budget exhausted: no codes go to these phones until the hour ends"
+                    );
+                    window.ends_in
+                }
+            };
+            return Err(Error::SmsBudgetExhausted { retry_after });
         }
     };
-    *quota = Some(sends_quota(
-        state,
-        limits.sends_per_hour.saturating_sub(counted.by_client),
-        window,
-    ));
+    // What is left to this caller: of its address's sends or its range's, whichever is less.
+    let remaining = limits
+        .sends_per_hour
+        .saturating_sub(counted.by_client)
+        .min(limits.range_sends_per_hour.saturating_sub(counted.by_range));
+    *quota = Some(sends_quota(state, remaining, window));
     let (before, saved) = save_code(state, phone, client, hash, current).await?;
     let text = sms::message(&state.config.sms, &code, policy.ttl_seconds);
     let started = std::time::Instant::now();
     if let Err(e) = state.sms.send(phone, &text).await {
         tracing::warn!(phone = %phone.masked(), error = %Chain(&e), "sms not delivered; code withdrawn");
         withdraw(state, phone, before, &saved).await;
-        if let Err(e) = state
-            .store
-            .uncount_send(client, window, limits, &counted)
-            .await
-        {
+        if let Err(e) = state.store.uncount_send(caller, window, &counted).await {
             tracing::error!(error = %Chain(&e), "undelivered send still counted");
         }
         return Err(Error::SmsUnavailable(e));

@@ -18,7 +18,7 @@ async fn two_parallel_verifies_of_the_right_code_let_exactly_one_in() {
         statuses.sort_unstable();
         assert_eq!(statuses, [201, 401], "{a:#?} {b:#?}");
         let loser = if a.status == 401 { a } else { b };
-        loser.assert_problem(401, "code_expired");
+        loser.assert_problem(401, "invalid_code");
     }
 }
 
@@ -32,7 +32,7 @@ async fn eight_parallel_first_logins_with_one_code_make_one_user_and_let_one_in(
         let created: Vec<_> = answers.iter().filter(|r| r.status == 201).collect();
         assert_eq!(created.len(), 1, "{answers:#?}");
         for r in answers.iter().filter(|r| r.status != 201) {
-            r.assert_problem(401, "code_expired");
+            r.assert_problem(401, "invalid_code");
         }
         let id = created[0].body["profile"]["id"]
             .as_str()
@@ -264,10 +264,11 @@ async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
     let now = app.state.clock.now_s();
     let code = shared::domain::OtpCode::generate(4);
     let hash = app.state.hasher.hash(&phone, &code);
-    let client = app
+    let caller = app
         .state
         .hasher
-        .client_tag(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+        .caller(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+    let client = caller.client.clone();
     let sent = store
         .otp_state(&phone)
         .await
@@ -284,9 +285,10 @@ async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
     let (next, _) = pending.verify(now, policy, &client, hash);
     let next = next.unwrap();
     let check = FailureCheck {
-        client: &client,
+        caller: &caller,
         window: HourWindow::at(now),
         limit: app.state.config.limits.failures_per_hour,
+        range_limit: app.state.config.limits.range_failures_per_hour,
         wrong: false,
     };
 
@@ -295,7 +297,7 @@ async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
     clash.invite_code =
         shared::domain::InviteCode::parse(existing["invite_code"].as_str().unwrap()).unwrap();
     let write = WriteId::random();
-    let saved = store.save_verification(&phone, &next, &write, &check, Some(&clash));
+    let saved = store.save_verification(&phone, Some(&next), &write, &check, Some(&clash));
     assert_eq!(saved.await.unwrap(), SaveOutcome::Moved);
     assert_eq!(store.otp_state(&phone).await.unwrap(), pending);
     assert_eq!(store.user_id_by_phone(&phone).await.unwrap(), None);
@@ -304,7 +306,7 @@ async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
     // Another draw: the code is used and the user, its phone and its invite code are written.
     let user = User::new(phone.clone(), app.state.clock.now_ms());
     let write = WriteId::random();
-    let saved = store.save_verification(&phone, &next, &write, &check, Some(&user));
+    let saved = store.save_verification(&phone, Some(&next), &write, &check, Some(&user));
     assert_eq!(saved.await.unwrap(), SaveOutcome::Saved);
     assert_eq!(store.otp_state(&phone).await.unwrap().code_hash, None);
     assert_eq!(store.user(&user.id).await.unwrap().as_ref(), Some(&user));
@@ -317,7 +319,7 @@ async fn a_first_logins_save_uses_the_code_only_together_with_the_new_user() {
         Some(user.id.clone())
     );
     // The SDK's retry of that transaction (reply lost) succeeds on its idempotency token.
-    let retried = store.save_verification(&phone, &next, &write, &check, Some(&user));
+    let retried = store.save_verification(&phone, Some(&next), &write, &check, Some(&user));
     assert_eq!(retried.await.unwrap(), SaveOutcome::Saved);
 }
 
@@ -326,14 +328,16 @@ async fn a_first_logins_save_that_finds_its_phone_claimed_or_its_state_moved_wri
     // Two codes in a row for one phone: no cooldown between them.
     let app = app_with(&[("OTP_RESEND_SECONDS", "0")]).await;
     let store = &app.state.store;
-    let client = app
+    let caller = app
         .state
         .hasher
-        .client_tag(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+        .caller(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+    let client = caller.client.clone();
     let check = FailureCheck {
-        client: &client,
+        caller: &caller,
         window: HourWindow::at(app.state.clock.now_s()),
         limit: app.state.config.limits.failures_per_hour,
+        range_limit: app.state.config.limits.range_failures_per_hour,
         wrong: false,
     };
     // The phone was claimed since the read (a user made without a code): nothing is written.
@@ -342,7 +346,7 @@ async fn a_first_logins_save_that_finds_its_phone_claimed_or_its_state_moved_wri
     let (owner, _) = find_or_create_user(&app.state, &phone).await.unwrap();
     let user = User::new(phone.clone(), app.state.clock.now_ms());
     let write = WriteId::random();
-    let saved = store.save_verification(&phone, &next, &write, &check, Some(&user));
+    let saved = store.save_verification(&phone, Some(&next), &write, &check, Some(&user));
     assert_eq!(saved.await.unwrap(), SaveOutcome::Moved);
     assert_eq!(store.otp_state(&phone).await.unwrap(), pending);
     assert_eq!(store.user(&user.id).await.unwrap(), None);
@@ -361,7 +365,7 @@ async fn a_first_logins_save_that_finds_its_phone_claimed_or_its_state_moved_wri
     let (moved, _) = pending_code(&app, &client, &phone).await;
     let user = User::new(phone.clone(), app.state.clock.now_ms());
     let write = WriteId::random();
-    let saved = store.save_verification(&phone, &stale, &write, &check, Some(&user));
+    let saved = store.save_verification(&phone, Some(&stale), &write, &check, Some(&user));
     assert_eq!(saved.await.unwrap(), SaveOutcome::Moved);
     assert_eq!(store.otp_state(&phone).await.unwrap(), moved);
     assert_eq!(store.user(&user.id).await.unwrap(), None);

@@ -196,7 +196,7 @@ async fn a_first_login_whose_transaction_meets_another_is_made_again_and_creates
     // The code was used by the transaction that landed.
     app.verify(&phone, &code)
         .await
-        .assert_problem(401, "code_expired");
+        .assert_problem(401, "invalid_code");
 }
 
 #[tokio::test]

@@ -26,6 +26,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: HashMap<String, String>,
     pub body: Value,
+    /// The body as the function wrote it, byte for byte.
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -147,7 +149,9 @@ fn app_with_client(config: Config, client: aws_sdk_dynamodb::Client) -> TestApp 
         site: Site::new(Settings {
             otp_digits: config.otp.digits,
             demo_mode: config.expose_codes,
-        }),
+            captcha: config.captcha.provider,
+        })
+        .with_captcha_site_key(config.captcha.site_key.as_deref()),
         state: AppState::new(config, client),
     }
 }
@@ -170,6 +174,7 @@ impl TestApp {
         let is_json = headers
             .get("content-type")
             .is_some_and(|ct: &String| ct.contains("json"));
+        let bytes = resp.body().as_ref().to_vec();
         let body = match resp.body() {
             Body::Empty => Value::Null,
             other if is_json => serde_json::from_slice(other.as_ref()).expect("a JSON body"),
@@ -179,6 +184,7 @@ impl TestApp {
             status,
             headers,
             body,
+            bytes,
         };
         assert_documented(event, &resp);
         resp
@@ -235,10 +241,12 @@ impl TestApp {
 
     /// Moves this app's clock to the first minute of an hour of its own, years ahead, so the
     /// service-wide hourly counters it touches are its alone and no hour ends during the test.
+    /// The hour is the second of a day of its own too (01:01 UTC), for the daily budget's
+    /// counters, with 23 hours left in it.
     pub fn start_own_hour(&self) {
         let now = self.state.clock.now_s();
-        let hours_ahead = rand::random_range(100_000..1_000_000i64);
-        let target = (now / 3_600 + hours_ahead) * 3_600 + 60;
+        let days_ahead = rand::random_range(5_000..50_000i64);
+        let target = (now / 86_400 + days_ahead) * 86_400 + 3_600 + 60;
         self.state
             .clock
             .advance(std::time::Duration::from_secs((target - now) as u64));

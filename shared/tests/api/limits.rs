@@ -3,7 +3,7 @@
 //! limit small and uses addresses (and, for the budget, an hour) of its own.
 use futures::future::join_all;
 
-use crate::helpers::{Resp, app_with, random_ip, random_phone};
+use crate::helpers::{Resp, TestApp, app_with, random_ip, random_phone};
 
 #[tokio::test]
 async fn thirty_parallel_sends_from_one_address_against_a_limit_of_ten_send_exactly_ten() {
@@ -73,7 +73,12 @@ async fn addresses_of_one_ipv6_slash_64_share_one_limit() {
 
 #[tokio::test]
 async fn the_hourly_sms_budget_stops_every_client_with_503_and_stores_no_code() {
-    let app = app_with(&[("SMS_BUDGET_PER_HOUR", "3")]).await;
+    // All of it for new numbers, which is all these sends are.
+    let app = app_with(&[
+        ("SMS_BUDGET_PER_HOUR", "3"),
+        ("SMS_BUDGET_RETURNING_PERCENT", "0"),
+    ])
+    .await;
     app.start_own_hour();
     for _ in 0..3 {
         let r = app.send_code_from(&random_ip(), &random_phone()).await;
@@ -294,4 +299,193 @@ fn wrong_code(code: &str) -> String {
     code.bytes()
         .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
         .collect()
+}
+
+/// A /24 of TEST-NET-3 or of 198.18.0.0/15 of its own, as `a.b.c.`, so a test's range counters
+/// are its own.
+fn random_slash_24() -> String {
+    format!(
+        "198.{}.{}.",
+        18 + rand::random_range(0..2u8),
+        rand::random::<u8>()
+    )
+}
+
+/// Moves `app`'s clock to `other`'s, so both count in one hour's counters.
+fn same_hour(app: &TestApp, other: &TestApp) {
+    let behind = other.state.clock.now_ms() - app.state.clock.now_ms();
+    app.state
+        .clock
+        .advance(std::time::Duration::from_millis(behind.max(0) as u64));
+}
+
+#[tokio::test]
+async fn many_addresses_in_one_slash_24_are_held_together_at_five_times_one_address() {
+    let app = app_with(&[("IP_MAX_SENDS_PER_HOUR", "2")]).await;
+    assert_eq!(app.state.config.limits.range_sends_per_hour, 10);
+    app.start_own_hour();
+    let range = random_slash_24();
+    // Twelve neighbours, each well under its own limit of 2.
+    let mut answers = Vec::new();
+    for host in 1..=12 {
+        let ip = format!("{range}{host}");
+        answers.push(app.send_code_from(&ip, &random_phone()).await);
+    }
+    for (i, r) in answers.iter().enumerate() {
+        if i < 10 {
+            assert_eq!(r.status, 200, "{i}: {r:#?}");
+        } else {
+            r.assert_problem(429, "client_send_limit");
+            let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
+            assert!(in_the_hour(retry), "{r:#?}");
+            assert_eq!(standing(r), ("\"sends\"".into(), 0, true));
+        }
+    }
+    // The tenth send left the range nothing: its answer says so, though its address sent once.
+    assert_eq!(standing(&answers[9]), ("\"sends\"".into(), 0, true));
+    assert_eq!(standing(&answers[0]), ("\"sends\"".into(), 1, true));
+    // Addresses of another /24, even the next one, are not held.
+    let other = app
+        .send_code_from(&format!("{}1", random_slash_24()), &random_phone())
+        .await;
+    assert_eq!(other.status, 200, "{other:#?}");
+}
+
+#[tokio::test]
+async fn thirty_parallel_sends_from_thirty_addresses_of_one_slash_24_send_exactly_its_limit() {
+    let app = app_with(&[
+        ("IP_MAX_SENDS_PER_HOUR", "10"),
+        ("IP_RANGE_MAX_SENDS_PER_HOUR", "10"),
+    ])
+    .await;
+    app.start_own_hour();
+    let range = random_slash_24();
+    let ips: Vec<String> = (1..=30).map(|h| format!("{range}{h}")).collect();
+    let phones: Vec<String> = ips.iter().map(|_| random_phone()).collect();
+    let answers = join_all(
+        ips.iter()
+            .zip(&phones)
+            .map(|(ip, p)| app.send_code_from(ip, p)),
+    )
+    .await;
+    let sent = answers.iter().filter(|r| r.status == 200).count();
+    assert_eq!(sent, 10, "{answers:#?}");
+    for r in answers.iter().filter(|r| r.status != 200) {
+        r.assert_problem(429, "client_send_limit");
+    }
+}
+
+#[tokio::test]
+async fn a_send_refused_by_its_range_leaves_its_addresss_own_count_as_it_was() {
+    let app = app_with(&[
+        ("IP_MAX_SENDS_PER_HOUR", "2"),
+        ("IP_RANGE_MAX_SENDS_PER_HOUR", "3"),
+    ])
+    .await;
+    app.start_own_hour();
+    let range = random_slash_24();
+    let mine = format!("{range}1");
+    assert_eq!(app.send_code_from(&mine, &random_phone()).await.status, 200);
+    for host in 2..=3 {
+        let ip = format!("{range}{host}");
+        assert_eq!(app.send_code_from(&ip, &random_phone()).await.status, 200);
+    }
+    app.send_code_from(&mine, &random_phone())
+        .await
+        .assert_problem(429, "client_send_limit");
+    // The same hour with a roomier range: the address has one send left, not none.
+    let roomy = app_with(&[
+        ("IP_MAX_SENDS_PER_HOUR", "2"),
+        ("IP_RANGE_MAX_SENDS_PER_HOUR", "100"),
+    ])
+    .await;
+    same_hour(&roomy, &app);
+    let again = roomy.send_code_from(&mine, &random_phone()).await;
+    assert_eq!(again.status, 200, "{again:#?}");
+    assert_eq!(standing(&again), ("\"sends\"".into(), 0, true));
+}
+
+#[tokio::test]
+async fn ipv6_clients_of_one_slash_48_share_a_range_and_other_slash_48s_do_not() {
+    let app = app_with(&[
+        ("IP_MAX_SENDS_PER_HOUR", "1"),
+        ("IP_RANGE_MAX_SENDS_PER_HOUR", "2"),
+    ])
+    .await;
+    app.start_own_hour();
+    let site = format!("2001:db8:{:x}", rand::random::<u16>());
+    // Three /64s of one /48: three clients, one range.
+    for (subnet, status) in [(1, 200), (2, 200), (3, 429)] {
+        let r = app
+            .send_code_from(&format!("{site}:{subnet:x}::1"), &random_phone())
+            .await;
+        assert_eq!(r.status, status, "{r:#?}");
+    }
+    let elsewhere = format!("2001:db9:{:x}:1::1", rand::random::<u16>());
+    let r = app.send_code_from(&elsewhere, &random_phone()).await;
+    assert_eq!(r.status, 200, "{r:#?}");
+}
+
+#[tokio::test]
+async fn wrong_codes_from_many_addresses_in_one_slash_24_are_held_together_and_other_ranges_are_not()
+ {
+    let app = app_with(&[("IP_MAX_FAILURES_PER_HOUR", "3")]).await;
+    assert_eq!(app.state.config.limits.range_failures_per_hour, 15);
+    app.start_own_hour();
+    let range = random_slash_24();
+    // A code to guess, sent from elsewhere.
+    let (owner, phone) = (random_ip(), random_phone());
+    let code = app.send_code_from(&owner, &phone).await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Fifteen guessers of one /24, one wrong code each, then their neighbours are refused.
+    for host in 1..=15 {
+        let r = app
+            .verify_from(&format!("{range}{host}"), &phone, &wrong_code(&code))
+            .await;
+        // The code burns after five of them; to strangers that is no code, still 401.
+        r.assert_problem(401, "invalid_code");
+    }
+    let held = app
+        .verify_from(&format!("{range}16"), &random_phone(), "1234")
+        .await;
+    held.assert_problem(429, "client_failure_limit");
+    assert_eq!(standing(&held), ("\"failures\"".into(), 0, true));
+    // Not judged at all, not even a right code.
+    let fresh = random_phone();
+    let right = app.send_code_from(&owner, &fresh).await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.verify_from(&format!("{range}17"), &fresh, &right)
+        .await
+        .assert_problem(429, "client_failure_limit");
+    // Another /24 is judged as usual.
+    let elsewhere = app
+        .verify_from(&format!("{}1", random_slash_24()), &fresh, &right)
+        .await;
+    assert_eq!(elsewhere.status, 201, "{elsewhere:#?}");
+}
+
+#[tokio::test]
+async fn parallel_wrong_codes_from_one_slash_24_are_judged_exactly_up_to_its_limit() {
+    let app = &app_with(&[
+        ("IP_MAX_FAILURES_PER_HOUR", "20"),
+        ("IP_RANGE_MAX_FAILURES_PER_HOUR", "20"),
+    ])
+    .await;
+    app.start_own_hour();
+    let range = random_slash_24();
+    let answers = join_all((1..=40).map(|host| {
+        let ip = format!("{range}{host}");
+        async move { app.verify_from(&ip, &random_phone(), "1234").await }
+    }))
+    .await;
+    let judged = answers.iter().filter(|r| r.status == 401).count();
+    let refused = answers
+        .iter()
+        .filter(|r| r.status == 429 && r.code() == "client_failure_limit")
+        .count();
+    assert_eq!((judged, refused), (20, 20), "{answers:#?}");
 }

@@ -4,12 +4,15 @@
 
 mod helpers;
 
+mod budget;
+mod captcha;
 mod concurrency;
 mod conflicts;
 mod events;
 mod limits;
 mod logs;
 mod metrics;
+mod probes;
 mod profile;
 mod scale;
 mod send_code;

@@ -20,7 +20,7 @@ use futures::future::join_all;
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use shared::config::TableNames;
-use shared::domain::{HourWindow, User};
+use shared::domain::{DayWindow, HourWindow, User};
 use shared::state::dynamodb_client;
 use shared::store::item_size;
 use shared::testing::test_config;
@@ -167,9 +167,11 @@ async fn read_back(
     items
 }
 
-/// A distinct address for each of up to 65,000 clients (198.18.0.0/15, kept for benchmarks).
+/// A distinct address for each of up to 65,000 clients (198.18.0.0/15, kept for benchmarks),
+/// spread over its 512 /24s as real callers spread over ranges: client `i` and client `i + 512`
+/// are neighbours, so each range's counters see a few clients, as each address's see one.
 fn address(i: usize) -> String {
-    format!("198.18.{}.{}", i / 250, i % 250 + 1)
+    format!("198.{}.{}.{}", 18 + (i % 512) / 256, i % 256, 1 + i / 512)
 }
 
 /// Sends `phone` a code from `ip`; then, when `log_in`, logs it in (after one wrong guess when
@@ -238,30 +240,56 @@ async fn no_key_but_a_shard_is_written_more_than_a_handful_of_times_and_no_item_
 
     // 2,000 sends, each from an address and to a phone of its own; every other one logs in
     // (one in ten of those after a wrong code), and 300 of those then activate one code. 16
-    // requests at a time, all mixed.
+    // requests at a time, all mixed. Then 320 of the users who logged in ask for a code again,
+    // each from an address of its own: returning phones, on their share of the budget.
     let (app, code) = (&app, &code);
+    let logged_in = Mutex::new(Vec::new());
     let activated = stream::iter(0..2_000)
-        .map(|i| async move {
-            let (ip, phone, log_in) = (address(i), random_phone(), i % 2 == 0);
-            let token = send_and_log_in(app, &ip, &phone, log_in, i % 20 == 0).await;
-            let activates = log_in && i < 600;
-            if let (Some(token), true) = (token, activates) {
-                let resp = app.activate(&token, code).await;
-                assert_eq!(resp.status, 200, "{resp:#?}");
+        .map(|i| {
+            let logged_in = &logged_in;
+            async move {
+                let (ip, phone, log_in) = (address(i), random_phone(), i % 2 == 0);
+                let token = send_and_log_in(app, &ip, &phone, log_in, i % 20 == 0).await;
+                if log_in {
+                    logged_in.lock().unwrap().push(phone);
+                }
+                let activates = log_in && i < 600;
+                if let (Some(token), true) = (token, activates) {
+                    let resp = app.activate(&token, code).await;
+                    assert_eq!(resp.status, 200, "{resp:#?}");
+                }
+                activates
             }
-            activates
         })
         .buffer_unordered(16)
         .filter(|activated| std::future::ready(*activated))
         .count()
         .await;
     assert_eq!(activated, 300);
+    let returning: Vec<String> = logged_in
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .take(320)
+        .collect();
+    stream::iter(returning.iter().enumerate())
+        .for_each_concurrent(16, |(j, phone)| async move {
+            let sent = app.send_code_from(&address(2_000 + j), phone).await;
+            assert_eq!(sent.status, 200, "{sent:#?}");
+        })
+        .await;
 
     let written = recorder.taken();
-    let window = HourWindow::at(app.state.clock.now_s());
-    let budget_shard = format!("limit#budget#{}#", window.start);
+    let now = app.state.clock.now_s();
+    let (hour, day) = (HourWindow::at(now).start, DayWindow::at(now).start);
     let owner_id = owner["id"].as_str().unwrap();
-    let count_shard = format!("referrals#{owner_id}#");
+    let sharded = [
+        format!("limit#budget-new#{hour}#"),
+        format!("limit#day-new#{day}#"),
+        format!("limit#budget-returning#{hour}#"),
+        format!("limit#day-returning#{day}#"),
+        format!("referrals#{owner_id}#"),
+    ];
     let shards = |prefix: &str| -> Vec<usize> {
         written
             .iter()
@@ -269,11 +297,10 @@ async fn no_key_but_a_shard_is_written_more_than_a_handful_of_times_and_no_item_
             .map(|(_, w)| w.writes)
             .collect()
     };
-    let (budget, counts) = (shards(&budget_shard), shards(&count_shard));
     let hot: Vec<_> = written
         .iter()
         .filter(|((_, key), w)| {
-            !key.starts_with(&budget_shard) && !key.starts_with(&count_shard) && w.writes > HANDFUL
+            !sharded.iter().any(|p| key.starts_with(p.as_str())) && w.writes > HANDFUL
         })
         .collect();
     assert!(
@@ -284,15 +311,38 @@ async fn no_key_but_a_shard_is_written_more_than_a_handful_of_times_and_no_item_
         !written.keys().any(|(_, key)| key == owner_id),
         "the referrer's user item was written by activations of their code"
     );
-    // Every send counted on one budget shard, every activation on one count shard, and each
-    // shard took about its share: at most twice it, and a little slack for small numbers.
-    for (what, taken, total, shards) in [
-        ("budget", &budget, 2_000, 32),
-        ("referral count", &counts, 300, 16),
+    // Every kind of counter was written, so the check above audited each: an address's and a
+    // range's sends and wrong codes.
+    for prefix in [
+        "limit#sends#",
+        "limit#failures#",
+        "limit#range-sends#",
+        "limit#range-failures#",
     ] {
+        let keys = written
+            .keys()
+            .filter(|(_, k)| k.starts_with(prefix))
+            .count();
+        assert!(keys > 0, "no {prefix} key was written");
+    }
+    // 2,320 addresses over 512 ranges: each range's counter took its clients' sends, no more.
+    let range_sends: usize = written
+        .iter()
+        .filter(|((_, k), _)| k.starts_with("limit#range-sends#"))
+        .map(|(_, w)| w.writes)
+        .sum();
+    assert_eq!(range_sends, 2_320);
+    // Every send counted on one shard of each level of its share of the budget (the new
+    // numbers' or the returning phones', the hour's and the day's), every activation on one
+    // count shard, and each shard took about its share: at most twice it, and a little slack for
+    // small numbers.
+    let totals = [2_000, 2_000, 320, 320, 300];
+    let counts = [32, 32, 32, 32, 16];
+    for ((prefix, total), n_shards) in sharded.iter().zip(totals).zip(counts) {
+        let (what, taken) = (prefix.as_str(), shards(prefix));
         assert_eq!(taken.iter().sum::<usize>(), total, "{what}: {taken:?}");
-        assert_eq!(taken.len(), shards, "{what}: {taken:?}");
-        let share = total / shards;
+        assert_eq!(taken.len(), n_shards, "{what}: {taken:?}");
+        let share = total / n_shards;
         assert!(
             taken.iter().all(|&n| n <= 2 * share + 10),
             "{what}: a shard took more than twice its share of {share}: {taken:?}"
@@ -325,7 +375,11 @@ async fn no_key_but_a_shard_is_written_more_than_a_handful_of_times_and_no_item_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_sends_against_a_small_budget_over_many_shards_pass_exactly_the_budget() {
-    let mut config = test_config(&[("SMS_BUDGET_PER_HOUR", "40"), ("SMS_BUDGET_SHARDS", "16")]);
+    let mut config = test_config(&[
+        ("SMS_BUDGET_PER_HOUR", "40"),
+        ("SMS_BUDGET_RETURNING_PERCENT", "0"),
+        ("SMS_BUDGET_SHARDS", "16"),
+    ]);
     // Every send may try every shard, so the budget is spent to the last code.
     config.limits.sms_budget_tries = 16;
     let app = app_on(config);
@@ -337,9 +391,12 @@ async fn parallel_sends_against_a_small_budget_over_many_shards_pass_exactly_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_four_tries_a_send_parallel_sends_never_pass_the_budget() {
-    let app =
-        crate::helpers::app_with(&[("SMS_BUDGET_PER_HOUR", "40"), ("SMS_BUDGET_SHARDS", "16")])
-            .await;
+    let app = crate::helpers::app_with(&[
+        ("SMS_BUDGET_PER_HOUR", "40"),
+        ("SMS_BUDGET_RETURNING_PERCENT", "0"),
+        ("SMS_BUDGET_SHARDS", "16"),
+    ])
+    .await;
     assert_eq!(app.state.config.limits.sms_budget_tries, 4);
     app.start_own_hour();
     let sent = parallel_sends(&app, 120).await;
@@ -363,13 +420,18 @@ async fn parallel_sends(app: &TestApp, n: usize) -> usize {
     answers.iter().filter(|r| r.status == 200).count()
 }
 
-/// What each shard of the app's hourly SMS budget holds now.
+/// What each shard of the app's hourly SMS budget for new numbers holds now.
 async fn shard_counts(app: &TestApp) -> Vec<u32> {
     let window = HourWindow::at(app.state.clock.now_s());
     let shards = app.state.config.limits.sms_budget_shards;
     let otp = &app.state.config.tables.otp;
     let keys: Vec<(String, String)> = (0..shards)
-        .map(|i| (otp.clone(), format!("limit#budget#{}#{i}", window.start)))
+        .map(|i| {
+            (
+                otp.clone(),
+                format!("limit#budget-new#{}#{i}", window.start),
+            )
+        })
         .collect();
     let names = HashMap::from([(otp.clone(), "phone")]);
     read_back(&keys, &names)

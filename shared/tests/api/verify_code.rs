@@ -113,9 +113,9 @@ async fn a_code_expires_after_its_ttl() {
     let phone = random_phone();
     let code = app.code_for(&phone).await;
     app.state.clock.advance(Duration::from_secs(300));
-    app.verify(&phone, &code)
-        .await
-        .assert_problem(401, "code_expired");
+    let expired = app.verify(&phone, &code).await;
+    expired.assert_problem(401, "invalid_code");
+    assert!(expired.body.get("attempts_left").is_none(), "{expired:#?}");
 }
 
 #[tokio::test]
@@ -124,17 +124,17 @@ async fn a_code_works_once() {
     let phone = random_phone();
     let code = app.code_for(&phone).await;
     assert_eq!(app.verify(&phone, &code).await.status, 201);
-    app.verify(&phone, &code)
-        .await
-        .assert_problem(401, "code_expired");
+    let used = app.verify(&phone, &code).await;
+    used.assert_problem(401, "invalid_code");
+    assert!(used.body.get("attempts_left").is_none(), "{used:#?}");
 }
 
 #[tokio::test]
-async fn verifying_with_no_code_pending_is_code_expired() {
+async fn verifying_with_no_code_pending_is_an_invalid_code_without_attempts_left() {
     let app = app().await;
-    app.verify(&random_phone(), "1234")
-        .await
-        .assert_problem(401, "code_expired");
+    let resp = app.verify(&random_phone(), "1234").await;
+    resp.assert_problem(401, "invalid_code");
+    assert!(resp.body.get("attempts_left").is_none(), "{resp:#?}");
 }
 
 #[tokio::test]
