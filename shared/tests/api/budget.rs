@@ -1,14 +1,10 @@
 //! The SMS budget that an attack cannot spend for real users: the hour's and the day's budget are
 //! each split between phones that already have an account and new numbers, so pumping codes to
 //! new numbers spends only their share, and people who log in again still get codes.
-use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
 use shared::usecases::login::find_or_create_user;
 
-use crate::helpers::{Resp, TestApp, app_intercepted, app_with, parsed, random_phone};
+use crate::helpers::{Calls, Resp, TestApp, app_intercepted, app_with, parsed, random_phone};
 
 /// An address of a /24 of its own for each `i`, so no address or range limit is what refuses.
 fn address(i: usize) -> String {
@@ -140,31 +136,6 @@ async fn the_daily_budget_is_split_between_returning_phones_and_new_numbers_like
         assert_eq!(send(&app, 10 + i, phone).await.status, 200);
     }
     assert_spent(&send(&app, 12, &returning[2]).await, rest_of_the_day);
-}
-
-/// Records the DynamoDB operation of every call, in order.
-#[derive(Debug, Clone, Default)]
-struct Calls(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for Calls {
-    fn name(&self) -> &'static str {
-        "calls"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target");
-        let operation = target.and_then(|t| t.strip_prefix("DynamoDB_20120810."));
-        self.0
-            .lock()
-            .unwrap()
-            .push(operation.unwrap_or("?").to_owned());
-        Ok(())
-    }
 }
 
 #[tokio::test]

@@ -10,12 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
 use serde_json::{Value, json};
 
-use crate::helpers::{Resp, TestApp, app_intercepted, app_with, parsed, random_ip, random_phone};
+use crate::helpers::{
+    Calls, Resp, TestApp, app_intercepted, app_with, parsed, random_ip, random_phone,
+};
 
 const SECRET: &str = "0x4AAAAAAAtest-secret";
 const PATH: &str = "/turnstile/v0/siteverify";
@@ -247,31 +246,6 @@ async fn a_token_that_cannot_be_one_is_403_captcha_refused_and_the_provider_is_n
     .await;
     assert_eq!(sent.status, 200, "{sent:#?}");
     assert_eq!(provider.forms()[0]["response"], PASS);
-}
-
-/// Records the DynamoDB operation of every call.
-#[derive(Debug, Clone, Default)]
-struct Calls(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for Calls {
-    fn name(&self) -> &'static str {
-        "calls"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target");
-        let operation = target.and_then(|t| t.strip_prefix("DynamoDB_20120810."));
-        self.0
-            .lock()
-            .unwrap()
-            .push(operation.unwrap_or("?").to_owned());
-        Ok(())
-    }
 }
 
 #[tokio::test]

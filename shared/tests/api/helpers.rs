@@ -2,8 +2,11 @@
 //! `scripts/with-dynamodb.sh` started. Requests are API Gateway HTTP API (payload 2.0) events,
 //! parsed by `lambda_http` exactly as in Lambda, and routed like template.yaml routes them.
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::Intercept;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use shared::api::openapi::Settings;
@@ -290,4 +293,30 @@ impl TestApp {
 /// A test phone (`random_phone`'s) as the domain type, the way the API parses it.
 pub fn parsed(phone: &str) -> PhoneNumber {
     PhoneNumber::parse(phone, parse_region("RU").unwrap()).unwrap()
+}
+
+/// Records the DynamoDB operation of every call, in order (`Calls.0`), for tests of what a
+/// request reads and writes.
+#[derive(Debug, Clone, Default)]
+pub struct Calls(pub Arc<Mutex<Vec<String>>>);
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "calls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context.request().headers().get("x-amz-target");
+        let operation = target.and_then(|t| t.strip_prefix("DynamoDB_20120810."));
+        self.0
+            .lock()
+            .unwrap()
+            .push(operation.unwrap_or("?").to_owned());
+        Ok(())
+    }
 }
