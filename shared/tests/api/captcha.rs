@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Calls, Resp, TestApp, app_intercepted, app_with, parsed, random_ip, random_phone,
+    Calls, Resp, TestApp, app_intercepted, app_with, logged_at_trace, parsed, random_ip,
+    random_phone,
 };
 
 const SECRET: &str = "0x4AAAAAAAtest-secret";
@@ -330,45 +331,15 @@ async fn with_the_captcha_off_a_token_is_not_needed_and_ignored_if_sent() {
     assert_eq!(sent.status, 200, "{sent:#?}");
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn neither_the_captcha_secret_nor_a_token_reaches_the_logs_even_at_trace() {
-    use tracing_subscriber::prelude::*;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::registry()
-        .with(shared::logging::caps())
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(move || writer.clone()),
-        );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let provider = Siteverify::start();
-    tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            let app = app_with(&settings("turnstile", &provider.url)).await;
-            for token in [PASS, REFUSE, FAIL_500] {
-                send(&app, &random_ip(), &random_phone(), Some(token)).await;
-            }
-        })
+    let ((), logs) = logged_at_trace(async {
+        let app = app_with(&settings("turnstile", &provider.url)).await;
+        for token in [PASS, REFUSE, FAIL_500] {
+            send(&app, &random_ip(), &random_phone(), Some(token)).await;
+        }
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     // The checks were logged, by their outcome.
     for line in [
         "captcha passed",

@@ -320,3 +320,38 @@ impl Intercept for Calls {
         Ok(())
     }
 }
+
+/// Runs `work` on a fresh runtime with everything logged at TRACE through the production caps
+/// (`logging::caps`), and returns its result and the log text: for tests that secrets stay out.
+pub fn logged_at_trace<T>(work: impl std::future::Future<Output = T>) -> (T, String) {
+    use tracing_subscriber::prelude::*;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(shared::logging::caps())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(move || writer.clone()),
+        );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = tracing::subscriber::with_default(subscriber, || runtime.block_on(work));
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (out, logs)
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

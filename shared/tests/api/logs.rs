@@ -1,76 +1,42 @@
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use tracing_subscriber::prelude::*;
-
-use crate::helpers::{app_with, random_phone};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::helpers::{app_with, logged_at_trace, random_phone};
 
 /// Runs a login with everything logged at TRACE (through the production caps) and returns the
 /// log text, the phone, the code and the token.
 fn logged_login(expose_codes: &str) -> (String, String, String, String) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::registry()
-        .with(shared::logging::caps())
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(move || writer.clone()),
-        );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let ((phone, code, token), logs) = logged_at_trace(async {
+        let app = app_with(&[("EXPOSE_CODES", expose_codes)]).await;
+        let phone = random_phone();
+        assert_eq!(app.send_code(&phone).await.status, 200);
+        // Outside demo mode the test finds the code the way an attacker cannot: by trying
+        // all 10,000 against the stored hash with the server's key.
+        let parsed = shared::domain::PhoneNumber::parse(
+            &phone,
+            shared::domain::phone::parse_region("RU").unwrap(),
+        )
         .unwrap();
-    let (phone, code, token) = tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            let app = app_with(&[("EXPOSE_CODES", expose_codes)]).await;
-            let phone = random_phone();
-            assert_eq!(app.send_code(&phone).await.status, 200);
-            // Outside demo mode the test finds the code the way an attacker cannot: by trying
-            // all 10,000 against the stored hash with the server's key.
-            let parsed = shared::domain::PhoneNumber::parse(
-                &phone,
-                shared::domain::phone::parse_region("RU").unwrap(),
-            )
+        let stored = app
+            .state
+            .store
+            .otp_state(&parsed)
+            .await
+            .unwrap()
+            .code_hash
             .unwrap();
-            let stored = app
-                .state
-                .store
-                .otp_state(&parsed)
-                .await
-                .unwrap()
-                .code_hash
-                .unwrap();
-            let code = (0..10_000)
-                .map(|n| format!("{n:04}"))
-                .find(|c| {
-                    let candidate = shared::domain::OtpCode::parse(c, 4).unwrap();
-                    app.state.hasher.hash(&parsed, &candidate) == stored
-                })
-                .unwrap();
-            let wrong = if code == "0000" { "1111" } else { "0000" };
-            assert_eq!(app.verify(&phone, wrong).await.status, 401);
-            let ok = app.verify(&phone, &code).await;
-            assert_eq!(ok.status, 201);
-            let token = ok.body["access_token"].as_str().unwrap().to_owned();
-            assert_eq!(app.profile(&token).await.status, 200);
-            (phone, code, token)
-        })
+        let code = (0..10_000)
+            .map(|n| format!("{n:04}"))
+            .find(|c| {
+                let candidate = shared::domain::OtpCode::parse(c, 4).unwrap();
+                app.state.hasher.hash(&parsed, &candidate) == stored
+            })
+            .unwrap();
+        let wrong = if code == "0000" { "1111" } else { "0000" };
+        assert_eq!(app.verify(&phone, wrong).await.status, 401);
+        let ok = app.verify(&phone, &code).await;
+        assert_eq!(ok.status, 201);
+        let token = ok.body["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(app.profile(&token).await.status, 200);
+        (phone, code, token)
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     (logs, phone, code, token)
 }
 
