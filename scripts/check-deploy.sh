@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Everything about the deploy that can be checked without an AWS account: the template lints
-# clean, `make deploy`/`make destroy` run the right sam commands (scripts/test-deploy.sh), the
+# Everything about the deploy that can be checked without an AWS account: the templates lint
+# clean (the API's, the edge's in deploy/edge.yaml, the GitHub deploy role's), the SAM-transformed
+# template and the deploy role pass scripts/check-templates.py, `make deploy`/`make destroy` run
+# the right sam and aws commands (scripts/test-deploy.sh), the
 # import template for the kept tables lints clean, `sam build` (the Makefile's build-* targets)
 # produces one static arm64 bootstrap per function, without the test helpers and with the SNS
 # client in send-code only, and the GitHub workflows pass actionlint. Prints each bootstrap's size.
@@ -9,10 +11,16 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 export SAM_CLI_TELEMETRY=0
 
-log "cfn-lint"
-cfn-lint template.yaml
-log "sam validate --lint"
-sam validate --lint --region us-east-1 >/dev/null
+TEMPLATES=(template.yaml deploy/edge.yaml deploy/github-role.yaml)
+log "cfn-lint ${TEMPLATES[*]}"
+cfn-lint "${TEMPLATES[@]}"
+for template in "${TEMPLATES[@]}"; do
+  log "sam validate --lint -t $template"
+  sam validate --lint -t "$template" --region us-east-1 >/dev/null
+done
+
+log "the transformed template and the deploy role (scripts/check-templates.py)"
+python3 scripts/check-templates.py
 
 log "make deploy / destroy (scripts/deploy.sh with a stub sam)"
 scripts/test-deploy.sh
