@@ -459,7 +459,7 @@ impl Bench {
         );
         Ok(Self {
             endpoint,
-            state: AppState::new(config, client),
+            state: AppState::load(config, client).await?,
             site,
             meter,
         })
