@@ -12,7 +12,7 @@ ifeq ($(filter demo prod,$(ENV)),)
 override ENV := demo
 endif
 endif
-.PHONY: setup dev test lint unit postman bench profile check-deploy deploy destroy smoke event-token \
+.PHONY: setup dev test lint unit postman bench profile check-deploy deploy destroy rotate-secret smoke event-token \
   soak build-SendCodeFunction build-VerifyCodeFunction build-ProfileFunction build-WebFunction
 
 ## setup: install Java, DynamoDB Local, cargo-lambda, SAM CLI, cfn-lint, Node tools where missing
@@ -86,6 +86,11 @@ check-deploy: setup
 ## (AWS_REGION, AWS_DEFAULT_REGION or profile)
 deploy:
 	scripts/deploy.sh $(ENV)
+
+## rotate-secret: a new token signing key for the deployed stack (ENV=demo|prod); tokens signed
+## with the old one keep working (docs/secrets.md)
+rotate-secret:
+	scripts/rotate-secret.sh $(ENV)
 
 ## smoke: check a deployed API, URL=https://... (ENV=prod: no real SMS is sent; demo: runs Postman)
 smoke: setup

@@ -4,8 +4,9 @@
 # template and the deploy role pass scripts/check-templates.py, `make deploy`/`make destroy` run
 # the right sam and aws commands (scripts/test-deploy.sh), the
 # import template for the kept tables lints clean, `sam build` (the Makefile's build-* targets)
-# produces one static arm64 bootstrap per function, without the test helpers and with the SNS
-# client in send-code only, and the GitHub workflows pass actionlint. Prints each bootstrap's size.
+# produces one static arm64 bootstrap per function, without the test helpers, with the SNS
+# client in send-code only and the Secrets Manager client in all but web, and the GitHub
+# workflows pass actionlint. Prints each bootstrap's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -48,7 +49,7 @@ MAX_BYTES=$((8 * 1024 * 1024))
 shopt -s nullglob
 functions=(.aws-sam/build/*Function)
 [ ${#functions[@]} -eq 4 ] || { log "sam build produced ${#functions[@]} functions, expected 4"; exit 1; }
-printf '%-22s %10s  %-7s %s\n' function bytes linking SNS
+printf '%-22s %10s  %-7s %-4s %s\n' function bytes linking SNS keys
 for dir in "${functions[@]}"; do
   bin="$dir/bootstrap"
   [ -f "$bin" ] || { log "$bin is missing"; exit 1; }
@@ -62,9 +63,14 @@ for dir in "${functions[@]}"; do
   sns=no; grep -qa AmazonSimpleNotificationService "$bin" && sns=yes
   want=no; [ "$(basename "$dir")" = SendCodeFunction ] && want=yes
   [ "$sns" = "$want" ] || { log "$bin: SNS client linked: $sns, expected $want"; exit 1; }
+  # The Secrets Manager client (the token keys, read at cold start) is linked into the three
+  # functions that sign or check tokens, and not into web.
+  keys=no; grep -qa 'secretsmanager' "$bin" && keys=yes
+  want_keys=yes; [ "$(basename "$dir")" = WebFunction ] && want_keys=no
+  [ "$keys" = "$want_keys" ] || { log "$bin: Secrets Manager client linked: $keys, expected $want_keys"; exit 1; }
   bytes=$(stat -c %s "$bin")
   [ "$bytes" -le "$MAX_BYTES" ] || { log "$bin is $bytes bytes, over the 8 MiB budget"; exit 1; }
-  printf '%-22s %10s  %-7s %s\n' "$(basename "$dir")" "$bytes" static "$sns"
+  printf '%-22s %10s  %-7s %-4s %s\n' "$(basename "$dir")" "$bytes" static "$sns" "$keys"
 done
 
 log "actionlint"

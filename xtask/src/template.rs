@@ -588,6 +588,14 @@ mod tests {
         )
     }
 
+    /// The token keys' secret, which the functions that sign or check tokens read.
+    fn token_keys() -> (String, Target) {
+        (
+            "secretsmanager:GetSecretValue".to_owned(),
+            Target::Other("AppSecret".to_owned()),
+        )
+    }
+
     /// What each function's code touches (see shared/src/store.rs and the api modules).
     fn needed() -> BTreeMap<&'static str, BTreeSet<(String, Target)>> {
         BTreeMap::from([
@@ -601,6 +609,7 @@ mod tests {
                     table("dynamodb:BatchGetItem", "OtpTable", None),
                     table("dynamodb:BatchGetItem", "UniquesTable", None),
                     ("sns:Publish".to_owned(), Target::Everything),
+                    token_keys(),
                 ]),
             ),
             (
@@ -615,6 +624,7 @@ mod tests {
                     table("dynamodb:PutItem", "UsersTable", None),
                     table("dynamodb:PutItem", "UniquesTable", None),
                     table("dynamodb:Query", "UsersTable", Some("referrer-index")),
+                    token_keys(),
                 ]),
             ),
             (
@@ -626,9 +636,36 @@ mod tests {
                     table("dynamodb:GetItem", "UniquesTable", None),
                     table("dynamodb:BatchGetItem", "UsersTable", None),
                     table("dynamodb:BatchGetItem", "UniquesTable", None),
+                    token_keys(),
                 ]),
             ),
         ])
+    }
+
+    #[test]
+    fn the_token_keys_are_read_from_secrets_manager_never_put_in_the_environment() {
+        let text = root_file("template.yaml");
+        assert!(
+            !text.contains("${AppSecret}:SecretString"),
+            "resolved at deploy time"
+        );
+        let doc: Value = serde_norway::from_str(&text).unwrap();
+        for function in ["SendCodeFunction", "VerifyCodeFunction", "ProfileFunction"] {
+            let vars = &doc["Resources"][function]["Properties"]["Environment"]["Variables"];
+            assert_eq!(
+                target(&vars["JWT_SECRET_ARN"]),
+                Target::Other("AppSecret".into()),
+                "{function}"
+            );
+            // Declared empty for `sam local` (env.json); a value here would be a key in plain text.
+            assert_eq!(
+                vars["JWT_SECRET"],
+                Value::String(String::new()),
+                "{function}"
+            );
+        }
+        let web = &doc["Resources"]["WebFunction"]["Properties"]["Environment"]["Variables"];
+        assert!(web.get("JWT_SECRET_ARN").is_none() && web.get("JWT_SECRET").is_none());
     }
 
     #[test]

@@ -1128,7 +1128,10 @@ mod tests {
         let send = &off["paths"]["/v1/auth/send-code"]["post"]["responses"];
         let codes_403 = &send["403"]["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]
             ["code"]["enum"];
-        assert_eq!(*codes_403, json!(["captcha_refused"]));
+        assert_eq!(
+            *codes_403,
+            json!(["direct_access_refused", "captcha_refused"])
+        );
     }
 
     #[test]
