@@ -15,6 +15,14 @@ pub struct Claims {
     pub ver: u64,
 }
 
+impl Claims {
+    /// Whether the token was issued (at a login) no more than `max_age_s` seconds before `now_s`:
+    /// what deleting the account asks, so a token lost or left on a shared device cannot.
+    pub fn issued_within(&self, max_age_s: i64, now_s: i64) -> bool {
+        now_s.saturating_sub(self.iat) <= max_age_s
+    }
+}
+
 pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -97,6 +105,15 @@ mod tests {
                 ver: 7
             }
         );
+    }
+
+    #[test]
+    fn a_token_counts_as_a_recent_login_up_to_the_age_given_and_not_after() {
+        let t = tokens();
+        let claims = t.verify(&t.issue(&user(), 0, NOW), NOW).unwrap();
+        assert!(claims.issued_within(300, NOW));
+        assert!(claims.issued_within(300, NOW + 300));
+        assert!(!claims.issued_within(300, NOW + 301));
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub enum Error {
 
     #[error("{0}")]
     Unauthorized(AuthFailure),
+    /// Deleting the account takes a recent login; this token is older.
+    #[error("deleting the account takes a recent login: log in again, then delete within {max_age_s} seconds")]
+    ReauthenticationRequired { max_age_s: i64 },
 
     #[error("a code was sent recently; wait before asking for another")]
     ResendTooSoon { retry_after: i64 },
@@ -131,6 +134,7 @@ impl Error {
             Self::Unauthorized(AuthFailure::Invalid) => C::InvalidToken,
             Self::Unauthorized(AuthFailure::Expired) => C::TokenExpired,
             Self::Unauthorized(AuthFailure::Revoked) => C::TokenRevoked,
+            Self::ReauthenticationRequired { .. } => C::ReauthenticationRequired,
             Self::ResendTooSoon { .. } => C::ResendTooSoon,
             Self::TooManyCodes { .. } => C::TooManyCodes,
             Self::PhoneLocked { .. } => C::PhoneLocked,
@@ -192,6 +196,7 @@ pub enum ProblemCode {
     InvalidToken,
     TokenExpired,
     TokenRevoked,
+    ReauthenticationRequired,
     ResendTooSoon,
     TooManyCodes,
     PhoneLocked,
@@ -234,6 +239,7 @@ impl ProblemCode {
             C::MissingToken | C::InvalidToken | C::TokenExpired | C::TokenRevoked => {
                 (S::UNAUTHORIZED, "Unauthorized")
             }
+            C::ReauthenticationRequired => (S::UNAUTHORIZED, "Reauthentication required"),
             C::ResendTooSoon => (S::TOO_MANY_REQUESTS, "Too soon for a new code"),
             C::TooManyCodes => (S::TOO_MANY_REQUESTS, "Too many codes"),
             C::PhoneLocked => (S::TOO_MANY_REQUESTS, "Phone temporarily locked"),

@@ -393,7 +393,7 @@ fn dashboard(doc: &Value) -> (Json, String) {
 
 #[test]
 fn the_dashboard_is_valid_json_shows_the_business_metrics_and_every_alarm() {
-    use shared::metrics::{ACTIVATIONS, CODES_SENT, LOGINS, NAMESPACE, PROBLEMS};
+    use shared::metrics::{ACCOUNTS_DELETED, ACTIVATIONS, CODES_SENT, LOGINS, NAMESPACE, PROBLEMS};
     let doc = template();
     let (body, text) = dashboard(&doc);
     let widgets = body["widgets"].as_array().unwrap();
@@ -402,7 +402,7 @@ fn the_dashboard_is_valid_json_shows_the_business_metrics_and_every_alarm() {
         .filter_map(|w| w["properties"]["metrics"].as_array())
         .flatten()
         .collect();
-    for name in [CODES_SENT, LOGINS, ACTIVATIONS] {
+    for name in [CODES_SENT, LOGINS, ACTIVATIONS, ACCOUNTS_DELETED] {
         assert!(
             metrics.iter().any(|m| m[0] == NAMESPACE && m[1] == name),
             "{name}"

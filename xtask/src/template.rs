@@ -604,10 +604,18 @@ mod tests {
                 BTreeSet::from([
                     table("dynamodb:GetItem", "UsersTable", None),
                     table("dynamodb:UpdateItem", "UsersTable", None),
+                    table("dynamodb:DeleteItem", "UsersTable", None),
                     table("dynamodb:Query", "UsersTable", Some("referrer-index")),
                     table("dynamodb:GetItem", "UniquesTable", None),
+                    table("dynamodb:PutItem", "UniquesTable", None),
+                    table("dynamodb:UpdateItem", "UniquesTable", None),
+                    table("dynamodb:DeleteItem", "UniquesTable", None),
+                    table("dynamodb:GetItem", "OtpTable", None),
+                    table("dynamodb:PutItem", "OtpTable", None),
+                    table("dynamodb:ConditionCheckItem", "OtpTable", None),
                     table("dynamodb:BatchGetItem", "UsersTable", None),
                     table("dynamodb:BatchGetItem", "UniquesTable", None),
+                    table("dynamodb:BatchGetItem", "OtpTable", None),
                 ]),
             ),
         ])

@@ -32,7 +32,8 @@ use crate::usecases::{login::FAILURES, send_code::SENDS};
         profile::logout,
         profile::get_profile,
         profile::activate,
-        profile::list_referrals
+        profile::list_referrals,
+        profile::delete_account
     ),
     components(schemas(Problem, ProblemCode)),
     tags(
