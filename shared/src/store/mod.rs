@@ -181,6 +181,8 @@ pub enum Revoke {
     Moved,
     /// A transaction held the user item (an activation of theirs): nothing was written; try again.
     Held,
+    /// The user is gone (their account was deleted).
+    Gone,
 }
 
 #[derive(Clone, Debug)]
@@ -747,7 +749,13 @@ impl Store {
                     .await?;
                 let ours = stored.get("logout_id") == Some(&s(logout_id))
                     && stored.get("token_version") == Some(&n(current + 1));
-                Ok(if ours { Revoke::Done } else { Revoke::Moved })
+                Ok(if ours {
+                    Revoke::Done
+                } else if stored.is_empty() {
+                    Revoke::Gone
+                } else {
+                    Revoke::Moved
+                })
             }
             Err(e) => Err(StoreError::from_sdk(e)),
         }

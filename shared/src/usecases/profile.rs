@@ -114,13 +114,12 @@ pub async fn logout(state: &AppState, claims: &Claims) -> Result<()> {
     let id = user_id(claims);
     let logout = WriteId::random();
     let revoked = retry_on_conflict("one user's logout", || async {
-        Ok(
-            match state.store.revoke_tokens(&id, claims.ver, &logout).await? {
-                Revoke::Done => Some(true),
-                Revoke::Moved => Some(false),
-                Revoke::Held => None,
-            },
-        )
+        match state.store.revoke_tokens(&id, claims.ver, &logout).await? {
+            Revoke::Done => Ok(Some(true)),
+            Revoke::Moved => Ok(Some(false)),
+            Revoke::Held => Ok(None),
+            Revoke::Gone => Err(Error::Unauthorized(AuthFailure::Invalid)),
+        }
     })
     .await?;
     if revoked {

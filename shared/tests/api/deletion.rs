@@ -347,7 +347,7 @@ async fn a_deletion_failed_before_its_transaction_answers_503_changes_nothing_an
 #[tokio::test]
 async fn a_deletion_whose_answer_was_lost_after_it_landed_is_answered_204_on_the_retry() {
     let fail = FailOnce::new("TransactWriteItems", true);
-    let app = app_intercepted(&[], fail.clone()).await;
+    let app = app_intercepted(&[("OTP_RESEND_SECONDS", "0")], fail.clone()).await;
     let (phone, token, _) = app.new_user().await;
     // Another token of mine, issued a second later.
     app.state.clock.advance(std::time::Duration::from_secs(1));
@@ -370,7 +370,7 @@ async fn a_deletion_whose_answer_was_lost_after_it_landed_is_answered_204_on_the
 
 #[tokio::test]
 async fn two_deletions_in_parallel_give_one_204_and_one_401() {
-    let app = app().await;
+    let app = app_with(&[("OTP_RESEND_SECONDS", "0")]).await;
     for _ in 0..5 {
         let (phone, first, _) = app.new_user().await;
         app.state.clock.advance(std::time::Duration::from_secs(1));
