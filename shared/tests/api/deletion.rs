@@ -438,6 +438,8 @@ async fn activations_of_a_code_racing_its_owners_deletion_land_before_it_or_are_
             assert!(shard.contains_key("closed"));
             assert!(!shard.contains_key("count"), "counted after the deletion: {shard:?}");
         }
+        let landed = answers.iter().filter(|a| a.status == 200).count();
+        eprintln!("{landed} of 12 activations landed before the deletion");
         // A refused activator may still activate another code.
         let (_, _, other) = app.new_user().await;
         let refused = answers.iter().position(|a| a.status != 200);
@@ -482,4 +484,45 @@ async fn a_users_own_activation_racing_their_deletion_leaves_the_referrer_exactl
         .sum();
     assert_eq!(sum, 0);
     eprintln!("{landed} of 12 activations landed before their deletion");
+}
+
+#[tokio::test]
+async fn an_activation_that_read_the_code_before_its_owner_was_deleted_is_refused_and_counts_nothing()
+ {
+    use shared::domain::{ActivationRefused, InviteCode, Referrer, UserId};
+    use shared::store::ActivateError;
+    let app = app().await;
+    let (_, owner_token, owner) = app.new_user().await;
+    let (owner_id, owner_code) = id_and_code(&owner);
+    let (_, my_token, me) = app.new_user().await;
+    let my_id = UserId::from_trusted(id_and_code(&me).0);
+    // The activation's first read, as the use case makes it: the code's claim names its owner.
+    let code = InviteCode::parse(&owner_code).unwrap();
+    let (user, holder) = app
+        .state
+        .store
+        .user_and_invite_owner(&my_id, &code)
+        .await
+        .unwrap();
+    let user = user.unwrap();
+    let holder = Referrer {
+        id: holder.unwrap(),
+        invite_code: code.clone(),
+        referred_by: None,
+    };
+    let activation = user.activate(&code, Some(&holder), app.state.clock.now_ms()).unwrap();
+    // The owner leaves before the activation's transaction goes out.
+    assert_eq!(delete(&app, &owner_token).await.status, 204);
+    let refused = app.state.store.activate(&user, &activation).await;
+    assert!(
+        matches!(refused, Err(ActivateError::Refused(ActivationRefused::NotFound))),
+        "{refused:?}"
+    );
+    // Nothing of it was written: no activation of mine, no pair claim, no count.
+    let profile = app.profile(&my_token).await;
+    assert_eq!(profile.body["activated_invite_code"], Value::Null);
+    assert!(unique(&app, &pair_key(my_id.as_str(), &owner_id)).await.is_none());
+    for shard in count_shards(&app, &owner_id).await {
+        assert!(!shard.unwrap().contains_key("count"));
+    }
 }
