@@ -38,7 +38,9 @@ pub enum Error {
     #[error("{0}")]
     Unauthorized(AuthFailure),
     /// Deleting the account takes a recent login; this token is older.
-    #[error("deleting the account takes a recent login: log in again, then delete within {max_age_s} seconds")]
+    #[error(
+        "deleting the account takes a recent login: log in again, then delete within {max_age_s} seconds"
+    )]
     ReauthenticationRequired { max_age_s: i64 },
 
     #[error("a code was sent recently; wait before asking for another")]

@@ -412,10 +412,16 @@ mod tests {
                 // The phone's hour of sends, from as many callers.
                 pending(marks(policy.phone_max_sends_per_hour, 600, &tag), vec![]),
                 // The phone's day of wrong codes, from as many callers.
-                pending(vec![], marks(policy.phone_max_failures_per_day, 6_000, &tag)),
+                pending(
+                    vec![],
+                    marks(policy.phone_max_failures_per_day, 6_000, &tag),
+                ),
                 // One caller's sends to the phone within the cooldown, and its day of wrong codes.
                 pending(marks(1, 10, &|_| newcomer.clone()), vec![]),
-                pending(vec![], marks(policy.max_failures_per_day, 6_000, &|_| newcomer.clone())),
+                pending(
+                    vec![],
+                    marks(policy.max_failures_per_day, 6_000, &|_| newcomer.clone()),
+                ),
             ];
             for state in states {
                 let before = state.send(NOW, policy, &newcomer, CodeHash([2; 32]));
@@ -430,7 +436,10 @@ mod tests {
                 );
                 let after = state.withdrawn();
                 assert_eq!(after.code_hash, None);
-                assert_eq!(after.send(NOW, policy, &newcomer, CodeHash([2; 32])), before);
+                assert_eq!(
+                    after.send(NOW, policy, &newcomer, CodeHash([2; 32])),
+                    before
+                );
                 assert_eq!(after.forget_at(), state.forget_at());
             }
         }

@@ -868,16 +868,27 @@ mod tests {
     fn a_withdrawn_code_no_longer_logs_in_and_the_phones_limits_stay() {
         let policy = OtpPolicy::default();
         let (mut state, _) = sent("1234", T0).verify(T0 + 1, &policy, &me(), hash_of("0000"));
-        let state = state.take().unwrap().send(T0 + 61, &policy, &me(), hash_of("5678")).unwrap();
+        let state = state
+            .take()
+            .unwrap()
+            .send(T0 + 61, &policy, &me(), hash_of("5678"))
+            .unwrap();
         let withdrawn = state.withdrawn();
         assert_eq!(withdrawn.code_hash, None);
-        assert_eq!((&withdrawn.sends, &withdrawn.failures), (&state.sends, &state.failures));
+        assert_eq!(
+            (&withdrawn.sends, &withdrawn.failures),
+            (&state.sends, &state.failures)
+        );
         assert_eq!(withdrawn.forget_at(), state.forget_at());
         assert_eq!(
             withdrawn.verify(T0 + 62, &policy, &me(), hash_of("5678")).1,
             VerifyOutcome::Invalid
         );
         // The sends still count against the phone's hourly cap and the cooldown.
-        assert!(withdrawn.send(T0 + 62, &policy, &me(), hash_of("1111")).is_err());
+        assert!(
+            withdrawn
+                .send(T0 + 62, &policy, &me(), hash_of("1111"))
+                .is_err()
+        );
     }
 }

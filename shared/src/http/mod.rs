@@ -157,7 +157,9 @@ pub fn problem(err: &Error) -> Response<Body> {
         // A 401 names its scheme (RFC 9110): this token is valid, but too old for the operation.
         headers.push((
             WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\", error_description=\"a recent login is required\""),
+            HeaderValue::from_static(
+                "Bearer error=\"invalid_token\", error_description=\"a recent login is required\"",
+            ),
         ));
     }
     if let Error::MethodNotAllowed { allow } = err

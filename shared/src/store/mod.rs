@@ -372,9 +372,8 @@ impl Store {
                 .map(|p| TransactWriteItem::builder().put(p).build())
                 .map_err(StoreError::mapping)
         };
-        let claims =
-            [phone_key(&user.phone), invite_key(&user.invite_code)]
-                .map(|key| UniqueItem::held(key, &user.id));
+        let claims = [phone_key(&user.phone), invite_key(&user.invite_code)]
+            .map(|key| UniqueItem::held(key, &user.id));
         Ok([
             put(&self.tables.users, to_item(&UserItem::from(user))?, "id")?,
             put(&self.tables.uniques, to_item(&claims[0])?, "key")?,

@@ -52,7 +52,9 @@ async fn unique(app: &TestApp, key: &str) -> Option<Item> {
 }
 
 fn text<'a>(item: &'a Item, attribute: &str) -> Option<&'a str> {
-    item.get(attribute).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(attribute)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 /// The 16 shards of `user`'s referral count as they stand.
@@ -99,7 +101,10 @@ async fn a_deleted_account_is_gone_its_phone_registers_anew_and_its_code_answers
     assert_eq!(app.activate(&token, &referrer_code).await.status, 200);
     let (_, referred_token, _) = app.new_user().await;
     assert_eq!(app.activate(&referred_token, &my_code).await.status, 200);
-    assert_eq!(app.profile(&referrer_token).await.body["referrals_count"], 1);
+    assert_eq!(
+        app.profile(&referrer_token).await.body["referrals_count"],
+        1
+    );
     // A code asked for and not used: the deletion withdraws it.
     let pending = app.code_for(&phone).await;
 
@@ -108,7 +113,9 @@ async fn a_deleted_account_is_gone_its_phone_registers_anew_and_its_code_answers
     assert!(deleted.bytes.is_empty());
 
     // Every token of mine is refused.
-    app.profile(&token).await.assert_problem(401, "invalid_token");
+    app.profile(&token)
+        .await
+        .assert_problem(401, "invalid_token");
     app.call("POST", "/v1/auth/logout", Some(&token), None)
         .await
         .assert_problem(401, "invalid_token");
@@ -142,7 +149,11 @@ async fn a_deleted_account_is_gone_its_phone_registers_anew_and_its_code_answers
     assert_ne!(new_id, my_id);
     assert_ne!(new_code, my_code);
     assert_eq!(again.body["profile"]["activated_invite_code"], Value::Null);
-    assert!(item(&app, &app.state.config.tables.users.clone(), &my_id).await.is_none());
+    assert!(
+        item(&app, &app.state.config.tables.users.clone(), &my_id)
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -191,10 +202,16 @@ fn a_deletion_logs_one_line_with_the_user_id_and_no_phone_and_counts_accounts_de
         (phone, me["id"].as_str().unwrap().to_owned(), seen)
     });
     assert_eq!(seen, [metrics::ACCOUNTS_DELETED]);
-    let lines: Vec<&str> = logs.lines().filter(|l| l.contains("account deleted")).collect();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("account deleted"))
+        .collect();
     assert_eq!(lines.len(), 1, "{logs}");
     assert!(lines[0].contains(&id), "{logs}");
-    assert!(!logs.contains(&phone) && !logs.contains(&phone[1..]), "{logs}");
+    assert!(
+        !logs.contains(&phone) && !logs.contains(&phone[1..]),
+        "{logs}"
+    );
 }
 
 #[tokio::test]
@@ -227,11 +244,18 @@ async fn per_phone_limits_survive_a_deletion_and_hold_the_numbers_next_account()
     app.send_code_from(&ip(3), &phone)
         .await
         .assert_problem(429, "too_many_codes");
-    let otp = item(&app, &app.state.config.tables.otp.clone(), &parsed(&phone).as_str().to_owned())
-        .await
-        .unwrap();
+    let otp = item(
+        &app,
+        &app.state.config.tables.otp.clone(),
+        &parsed(&phone).as_str().to_owned(),
+    )
+    .await
+    .unwrap();
     assert!(otp.contains_key("sends"), "{otp:?}");
-    assert!(!otp.contains_key("code_hash"), "the pending code was withdrawn: {otp:?}");
+    assert!(
+        !otp.contains_key("code_hash"),
+        "the pending code was withdrawn: {otp:?}"
+    );
 
     // The day's wrong codes: two against the pending code lock the number, and the deletion does
     // not unlock it.
@@ -248,9 +272,13 @@ async fn per_phone_limits_survive_a_deletion_and_hold_the_numbers_next_account()
     app.send_code_from(&ip(14), &phone)
         .await
         .assert_problem(429, "phone_locked");
-    let otp = item(&app, &app.state.config.tables.otp.clone(), &parsed(&phone).as_str().to_owned())
-        .await
-        .unwrap();
+    let otp = item(
+        &app,
+        &app.state.config.tables.otp.clone(),
+        &parsed(&phone).as_str().to_owned(),
+    )
+    .await
+    .unwrap();
     assert!(otp.contains_key("failures"), "{otp:?}");
 }
 
@@ -324,13 +352,18 @@ impl Intercept for FailOnce {
         if !self.sent.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
-        assert_eq!(context.response().status().as_u16(), 200, "the call had landed");
+        assert_eq!(
+            context.response().status().as_u16(),
+            200,
+            "the call had landed"
+        );
         self.fail()
     }
 }
 
 #[tokio::test]
-async fn a_deletion_failed_before_its_transaction_answers_503_changes_nothing_and_the_retry_deletes() {
+async fn a_deletion_failed_before_its_transaction_answers_503_changes_nothing_and_the_retry_deletes()
+ {
     let fail = FailOnce::new("TransactWriteItems", false);
     let app = app_intercepted(&[], fail.clone()).await;
     let (_, token, _) = app.new_user().await;
@@ -341,7 +374,9 @@ async fn a_deletion_failed_before_its_transaction_answers_503_changes_nothing_an
     assert_eq!(fail.failed(), 1);
     assert_eq!(app.profile(&token).await.status, 200, "nothing was deleted");
     assert_eq!(delete(&app, &token).await.status, 204);
-    app.profile(&token).await.assert_problem(401, "invalid_token");
+    app.profile(&token)
+        .await
+        .assert_problem(401, "invalid_token");
 }
 
 #[tokio::test]
@@ -362,10 +397,14 @@ async fn a_deletion_whose_answer_was_lost_after_it_landed_is_answered_204_on_the
     assert!(failed.header("retry-after").is_some());
     assert_eq!(fail.failed(), 1);
     // It had landed: the account is gone at once, whole.
-    app.profile(&token).await.assert_problem(401, "invalid_token");
+    app.profile(&token)
+        .await
+        .assert_problem(401, "invalid_token");
     // The same request again finishes it; any other token of mine finds no account.
     assert_eq!(delete(&app, &token).await.status, 204);
-    delete(&app, &other).await.assert_problem(401, "invalid_token");
+    delete(&app, &other)
+        .await
+        .assert_problem(401, "invalid_token");
 }
 
 #[tokio::test]
@@ -392,7 +431,9 @@ async fn the_same_deletion_sent_twice_at_once_is_one_request_answered_204_twice(
     let (_, token, _) = app.new_user().await;
     let (a, b) = tokio::join!(delete(&app, &token), delete(&app, &token));
     assert_eq!((a.status, b.status), (204, 204), "{a:#?} {b:#?}");
-    app.profile(&token).await.assert_problem(401, "invalid_token");
+    app.profile(&token)
+        .await
+        .assert_problem(401, "invalid_token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -436,7 +477,10 @@ async fn activations_of_a_code_racing_its_owners_deletion_land_before_it_or_are_
         for shard in count_shards(app, &owner_id).await {
             let shard = shard.expect("every shard is closed");
             assert!(shard.contains_key("closed"));
-            assert!(!shard.contains_key("count"), "counted after the deletion: {shard:?}");
+            assert!(
+                !shard.contains_key("count"),
+                "counted after the deletion: {shard:?}"
+            );
         }
         let landed = answers.iter().filter(|a| a.status == 200).count();
         eprintln!("{landed} of 12 activations landed before the deletion");
@@ -460,10 +504,8 @@ async fn a_users_own_activation_racing_their_deletion_leaves_the_referrer_exactl
     for _ in 0..12 {
         let (_, token, me) = app.new_user().await;
         let my_id = id_and_code(&me).0;
-        let (activated, deleted) = tokio::join!(
-            app.activate(&token, &referrer_code),
-            delete(app, &token)
-        );
+        let (activated, deleted) =
+            tokio::join!(app.activate(&token, &referrer_code), delete(app, &token));
         assert_eq!(deleted.status, 204, "{deleted:#?}");
         match activated.status {
             200 => landed += 1,
@@ -480,7 +522,11 @@ async fn a_users_own_activation_racing_their_deletion_leaves_the_referrer_exactl
         .await
         .iter()
         .flatten()
-        .filter_map(|s| s.get("count").and_then(|c| c.as_n().ok()).map(|n| n.parse::<i64>().unwrap()))
+        .filter_map(|s| {
+            s.get("count")
+                .and_then(|c| c.as_n().ok())
+                .map(|n| n.parse::<i64>().unwrap())
+        })
         .sum();
     assert_eq!(sum, 0);
     eprintln!("{landed} of 12 activations landed before their deletion");
@@ -510,18 +556,27 @@ async fn an_activation_that_read_the_code_before_its_owner_was_deleted_is_refuse
         invite_code: code.clone(),
         referred_by: None,
     };
-    let activation = user.activate(&code, Some(&holder), app.state.clock.now_ms()).unwrap();
+    let activation = user
+        .activate(&code, Some(&holder), app.state.clock.now_ms())
+        .unwrap();
     // The owner leaves before the activation's transaction goes out.
     assert_eq!(delete(&app, &owner_token).await.status, 204);
     let refused = app.state.store.activate(&user, &activation).await;
     assert!(
-        matches!(refused, Err(ActivateError::Refused(ActivationRefused::NotFound))),
+        matches!(
+            refused,
+            Err(ActivateError::Refused(ActivationRefused::NotFound))
+        ),
         "{refused:?}"
     );
     // Nothing of it was written: no activation of mine, no pair claim, no count.
     let profile = app.profile(&my_token).await;
     assert_eq!(profile.body["activated_invite_code"], Value::Null);
-    assert!(unique(&app, &pair_key(my_id.as_str(), &owner_id)).await.is_none());
+    assert!(
+        unique(&app, &pair_key(my_id.as_str(), &owner_id))
+            .await
+            .is_none()
+    );
     for shard in count_shards(&app, &owner_id).await {
         assert!(!shard.unwrap().contains_key("count"));
     }

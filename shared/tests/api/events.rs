@@ -77,7 +77,11 @@ async fn every_route_in_the_table_reaches_its_function_and_others_are_refused() 
             .filter(|r| r.path == route.path)
             .map(|r| r.method)
             .collect();
-        assert_eq!(resp.header("allow"), Some(methods.join(", ").as_str()), "{route:?}");
+        assert_eq!(
+            resp.header("allow"),
+            Some(methods.join(", ").as_str()),
+            "{route:?}"
+        );
     }
     app.call("GET", "/v1/nowhere", None, None)
         .await
