@@ -10,11 +10,12 @@
 //! - uniques: `key` = `phone#<E.164>` or `invite#<CODE>` -> `user_id`. Written in the same
 //!   transaction as the user with `attribute_not_exists`, these items are what makes a phone or an
 //!   invite code unique, and the strongly consistent way to find a user by either (a GSI can do
-//!   neither: it is eventually consistent and accepts duplicates).
+//!   neither: it is eventually consistent and accepts duplicates). A deleted account's invite
+//!   code stays claimed by nobody (retired), and its count shards closed ([`Store::delete_user`]).
 //! - otp: one item per phone with the pending code's hash and the rate-limit windows, guarded
 //!   by a `revision` number (optimistic locking), expired by DynamoDB TTL on `ttl`; beside them
 //!   the hourly counters of the per-client limits and the SMS budget (`limit#...` keys, see
-//!   `limits`).
+//!   `limits`), and a deletion's note (`deleted#<id>`) while its token could repeat it.
 mod error;
 mod items;
 mod limits;
