@@ -247,7 +247,7 @@ async fn per_phone_limits_survive_a_deletion_and_hold_the_numbers_next_account()
     let otp = item(
         &app,
         &app.state.config.tables.otp.clone(),
-        &parsed(&phone).as_str().to_owned(),
+        parsed(&phone).as_str(),
     )
     .await
     .unwrap();
@@ -275,7 +275,7 @@ async fn per_phone_limits_survive_a_deletion_and_hold_the_numbers_next_account()
     let otp = item(
         &app,
         &app.state.config.tables.otp.clone(),
-        &parsed(&phone).as_str().to_owned(),
+        parsed(&phone).as_str(),
     )
     .await
     .unwrap();
