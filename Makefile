@@ -12,7 +12,7 @@ ifeq ($(filter demo prod,$(ENV)),)
 override ENV := demo
 endif
 endif
-.PHONY: setup dev test lint unit postman bench profile check-deploy deploy destroy smoke event-token \
+.PHONY: setup dev test lint unit postman bench profile check-deploy deploy destroy rotate-secret smoke event-token \
   soak build-SendCodeFunction build-VerifyCodeFunction build-ProfileFunction build-WebFunction
 
 ## setup: install Java, DynamoDB Local, cargo-lambda, SAM CLI, cfn-lint, Node tools where missing
@@ -75,18 +75,25 @@ profile: setup
 	BENCH_BINARIES=$(PROFILING_TARGET)/release scripts/with-dynamodb.sh \
 	  $(PROFILING_TARGET)/release/xtask profile $(FUNCTION) --out $(PROFILING_TARGET)/perf
 
-## check-deploy: cfn-lint, sam validate, deploy.sh with a stub sam, import template lint, sam build
-## (arm64 bootstraps for AL2023), actionlint
+## check-deploy: cfn-lint and sam validate on every template, the SAM-transformed template and the
+## deploy role (scripts/check-templates.py), deploy.sh with a stub sam and aws, import template
+## lint, sam build (arm64 bootstraps for AL2023), actionlint
 check-deploy: setup
 	scripts/check-deploy.sh
 
-## deploy: sam build + sam deploy of the demo, or of production with ENV=prod; never asks questions
-## (everything is in samconfig.toml); needs an AWS region (AWS_REGION, AWS_DEFAULT_REGION or profile)
+## deploy: sam build + sam deploy of the demo, or of production with ENV=prod (its edge's web ACL
+## first, in us-east-1); never asks questions (everything is in samconfig.toml); needs an AWS region
+## (AWS_REGION, AWS_DEFAULT_REGION or profile)
 deploy:
 	scripts/deploy.sh $(ENV)
 
+## rotate-secret: a new token signing key for the deployed stack (ENV=demo|prod); tokens signed
+## with the old one keep working (docs/secrets.md)
+rotate-secret:
+	scripts/rotate-secret.sh $(ENV)
+
 ## smoke: check a deployed API, URL=https://... (ENV=prod: no real SMS is sent; demo: runs Postman)
-smoke:
+smoke: setup
 	@[ -n "$(URL)" ] || { echo "usage: make smoke URL=<the stack's ApiUrl> [ENV=prod]" >&2; exit 2; }
 	DEMO=$(if $(filter prod,$(ENV)),0,1) scripts/smoke.sh '$(URL)'
 
@@ -104,6 +111,7 @@ build-ProfileFunction:
 build-WebFunction:
 	scripts/build-lambda.sh arm64 web
 
-## destroy: delete the demo stack, or production with ENV=prod (users and uniques tables are kept)
+## destroy: delete the demo stack, or production and its edge with ENV=prod (users and uniques tables
+## are kept, and production's logs)
 destroy:
 	scripts/deploy.sh --destroy $(ENV)

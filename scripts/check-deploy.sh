@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# Everything about the deploy that can be checked without an AWS account: the template lints
-# clean, `make deploy`/`make destroy` run the right sam commands (scripts/test-deploy.sh), the
+# Everything about the deploy that can be checked without an AWS account: the templates lint
+# clean (the API's, the edge's in deploy/edge.yaml, the GitHub deploy role's), the SAM-transformed
+# template and the deploy role pass scripts/check-templates.py, `make deploy`/`make destroy` run
+# the right sam and aws commands (scripts/test-deploy.sh), the
 # import template for the kept tables lints clean, `sam build` (the Makefile's build-* targets)
-# produces one static arm64 bootstrap per function, without the test helpers and with the SNS
-# client in send-code only, and the GitHub workflows pass actionlint. Prints each bootstrap's size.
+# produces one static arm64 bootstrap per function, without the test helpers, with the SNS
+# client in send-code only and the Secrets Manager client in all but web, and the GitHub
+# workflows pass actionlint. Prints each bootstrap's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 export SAM_CLI_TELEMETRY=0
 
-log "cfn-lint"
-cfn-lint template.yaml
-log "sam validate --lint"
-sam validate --lint --region us-east-1 >/dev/null
+TEMPLATES=(template.yaml deploy/edge.yaml deploy/github-role.yaml)
+log "cfn-lint ${TEMPLATES[*]}"
+cfn-lint "${TEMPLATES[@]}"
+for template in "${TEMPLATES[@]}"; do
+  log "sam validate --lint -t $template"
+  sam validate --lint -t "$template" --region us-east-1 >/dev/null
+done
+
+log "the transformed template and the deploy role (scripts/check-templates.py)"
+python3 scripts/check-templates.py
 
 log "make deploy / destroy (scripts/deploy.sh with a stub sam)"
 scripts/test-deploy.sh
@@ -40,7 +49,7 @@ MAX_BYTES=$((8 * 1024 * 1024))
 shopt -s nullglob
 functions=(.aws-sam/build/*Function)
 [ ${#functions[@]} -eq 4 ] || { log "sam build produced ${#functions[@]} functions, expected 4"; exit 1; }
-printf '%-22s %10s  %-7s %s\n' function bytes linking SNS
+printf '%-22s %10s  %-7s %-4s %s\n' function bytes linking SNS keys
 for dir in "${functions[@]}"; do
   bin="$dir/bootstrap"
   [ -f "$bin" ] || { log "$bin is missing"; exit 1; }
@@ -54,9 +63,14 @@ for dir in "${functions[@]}"; do
   sns=no; grep -qa AmazonSimpleNotificationService "$bin" && sns=yes
   want=no; [ "$(basename "$dir")" = SendCodeFunction ] && want=yes
   [ "$sns" = "$want" ] || { log "$bin: SNS client linked: $sns, expected $want"; exit 1; }
+  # The Secrets Manager client (the token keys, read at cold start) is linked into the three
+  # functions that sign or check tokens, and not into web.
+  keys=no; grep -qa 'secretsmanager' "$bin" && keys=yes
+  want_keys=yes; [ "$(basename "$dir")" = WebFunction ] && want_keys=no
+  [ "$keys" = "$want_keys" ] || { log "$bin: Secrets Manager client linked: $keys, expected $want_keys"; exit 1; }
   bytes=$(stat -c %s "$bin")
   [ "$bytes" -le "$MAX_BYTES" ] || { log "$bin is $bytes bytes, over the 8 MiB budget"; exit 1; }
-  printf '%-22s %10s  %-7s %s\n' "$(basename "$dir")" "$bytes" static "$sns"
+  printf '%-22s %10s  %-7s %-4s %s\n' "$(basename "$dir")" "$bytes" static "$sns" "$keys"
 done
 
 log "actionlint"

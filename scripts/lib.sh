@@ -58,8 +58,9 @@ stop_dynamodb() {
   fi
 }
 
-# Starts moto's SNS emulator (tests/sns/moto_sns.py) in the background; sets MOTO_PID and
-# exports MOTO_SNS_ENDPOINT (the SNS API) and MOTO_SMS_URL (the SMS it accepted, as JSON).
+# Starts moto's server (tests/sns/moto_sns.py) in the background; sets MOTO_PID and exports
+# MOTO_SNS_ENDPOINT (the SNS API), MOTO_SMS_URL (the SMS it accepted, as JSON) and
+# MOTO_SECRETS_ENDPOINT (Secrets Manager: the same server, which answers every service).
 start_moto() {
   local sns_port sms_port
   sns_port="$(free_port)"
@@ -67,9 +68,10 @@ start_moto() {
   python3 tests/sns/moto_sns.py "$sns_port" "$sms_port" >"${MOTO_LOG:-/dev/null}" 2>&1 &
   MOTO_PID=$!
   export MOTO_SNS_ENDPOINT="http://127.0.0.1:$sns_port" MOTO_SMS_URL="http://127.0.0.1:$sms_port/"
+  export MOTO_SECRETS_ENDPOINT="$MOTO_SNS_ENDPOINT"
   wait_for_port "$sns_port" 60 "$MOTO_PID"
   wait_for_port "$sms_port" 60 "$MOTO_PID"
-  log "moto SNS (pid $MOTO_PID) at $MOTO_SNS_ENDPOINT"
+  log "moto SNS and Secrets Manager (pid $MOTO_PID) at $MOTO_SNS_ENDPOINT"
 }
 
 stop_moto() {

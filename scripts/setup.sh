@@ -37,12 +37,19 @@ if [ -n "$missing_tools" ]; then
 fi
 
 { command -v schemathesis >/dev/null 2>&1 && command -v openapi-spec-validator >/dev/null 2>&1 &&
+  command -v aws >/dev/null 2>&1 &&
   python3 -c 'import moto.server, flask, waitress' >/dev/null 2>&1; } ||
   python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 
 if ! command -v chromium >/dev/null 2>&1; then
   log "installing Chromium for the browser tests"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+# scripts/rotate-secret.sh edits the secret's JSON with jq (its test runs in make test).
+if ! command -v jq >/dev/null 2>&1; then
+  log "installing jq"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq jq >/dev/null
 fi
 
 # check-deploy.sh inspects the built binaries with file and objdump.

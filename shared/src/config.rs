@@ -5,6 +5,7 @@ use crate::domain::limits::{DAILY_BUDGET_HOURS, DEFAULT_BUDGET_SHARDS, RANGE_FAC
 use crate::domain::otp::MAX_PHONE_MARKS;
 use crate::domain::phone::{Region, parse_region};
 use crate::domain::{ClientLimits, OtpPolicy, SmsReach};
+use crate::http::origin::Edge;
 
 /// A secret that never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -50,7 +51,8 @@ pub const SMS_BUDGET_SHARDS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
 /// the default of any per-address limit fits.
 pub const IP_RANGE_LIMIT_MAX: u32 = 5_000_000;
 
-/// Both secrets must be at least this long: 256 bits for HS256 and the code HMAC.
+/// Every secret must be at least this long: 256 bits for HS256 and the code HMAC, and as much
+/// for the edge's header.
 pub const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,9 +89,15 @@ impl TableNames {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub jwt_secret: Secret,
-    /// Key for hashing login codes; derived from `jwt_secret` when `OTP_SECRET` is not set.
-    pub otp_secret: Secret,
+    /// Where the token signing keys are.
+    pub token_keys: TokenKeys,
+    /// `OTP_SECRET`, the key for hashing login codes; unset, it derives from the token keys'
+    /// secret ([`derive_otp_secret`]).
+    pub otp_secret: Option<Secret>,
+    /// Where Secrets Manager is, if not AWS's (moto in the tests).
+    pub secrets_manager_endpoint: Option<String>,
+    /// The edge in front of the API, if any (`EDGE_SECRET`).
+    pub edge: Edge,
     pub token_ttl_seconds: i64,
     /// Deleting the account takes a token issued at most this long ago (a recent login).
     pub delete_max_token_age_seconds: i64,
@@ -108,6 +116,14 @@ pub struct Config {
     pub limits: ClientLimits,
     /// The optional CAPTCHA on send-code.
     pub captcha: CaptchaSettings,
+}
+
+/// The token signing keys: `JWT_SECRET` itself (this machine, tests), or the Secrets Manager
+/// secret `JWT_SECRET_ARN` names, read at init (deployed stacks: see `crate::keys`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKeys {
+    Local(Secret),
+    SecretsManager { secret_id: String },
 }
 
 /// Which CAPTCHA send-code asks for (`CAPTCHA_PROVIDER`).
@@ -195,12 +211,24 @@ impl Config {
     /// Reads settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let jwt_secret =
-            secret(get("JWT_SECRET"), "JWT_SECRET")?.ok_or(ConfigError::Missing("JWT_SECRET"))?;
-        let otp_secret = match secret(get("OTP_SECRET"), "OTP_SECRET")? {
-            Some(s) => s,
-            None => derive_otp_secret(&jwt_secret),
+        let token_keys = match (
+            get("JWT_SECRET_ARN"),
+            secret(get("JWT_SECRET"), "JWT_SECRET")?,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_SECRET_ARN",
+                    reason: "set it or JWT_SECRET, not both".into(),
+                });
+            }
+            (Some(arn), None) => TokenKeys::SecretsManager {
+                secret_id: arn.trim().to_owned(),
+            },
+            (None, Some(key)) => TokenKeys::Local(key),
+            (None, None) => return Err(ConfigError::Missing("JWT_SECRET")),
         };
+        let otp_secret = secret(get("OTP_SECRET"), "OTP_SECRET")?;
+        let edge = Edge::new(secret(get("EDGE_SECRET"), "EDGE_SECRET")?);
         let region_text = get("DEFAULT_REGION").unwrap_or_else(|| "RU".into());
         let default_region = parse_region(&region_text).ok_or_else(|| ConfigError::Invalid {
             name: "DEFAULT_REGION",
@@ -352,8 +380,10 @@ impl Config {
             });
         }
         Ok(Self {
-            jwt_secret,
+            token_keys,
             otp_secret,
+            secrets_manager_endpoint: get("SECRETS_MANAGER_ENDPOINT"),
+            edge,
             token_ttl_seconds: number(
                 get("TOKEN_TTL_SECONDS"),
                 "TOKEN_TTL_SECONDS",
@@ -454,6 +484,15 @@ fn captcha_settings(get: impl Fn(&str) -> Option<String>) -> Result<CaptchaSetti
     })
 }
 
+/// The edge in front of the API (`EDGE_SECRET`), for the web function, which needs no other
+/// secret.
+pub fn edge_from_env() -> Result<Edge, ConfigError> {
+    let value = std::env::var("EDGE_SECRET")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    Ok(Edge::new(secret(value, "EDGE_SECRET")?))
+}
+
 /// Whether the API runs in demo mode, for the web function, which needs no other setting.
 pub fn expose_codes_from_env() -> Result<bool, ConfigError> {
     boolean(
@@ -538,7 +577,7 @@ fn secret(value: Option<String>, name: &'static str) -> Result<Option<Secret>, C
 }
 
 /// A separate key for code hashes, so the token key is never used for two purposes.
-fn derive_otp_secret(jwt_secret: &Secret) -> Secret {
+pub fn derive_otp_secret(jwt_secret: &Secret) -> Secret {
     use hmac::{Hmac, Mac};
     let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(jwt_secret.expose()) else {
         unreachable!("HMAC takes keys of any length")
@@ -722,6 +761,46 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_arn_replaces_jwt_secret_but_not_both_at_once() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:s-AbCdEf";
+        let c = config(&[("JWT_SECRET_ARN", arn)]).unwrap();
+        assert_eq!(
+            c.token_keys,
+            TokenKeys::SecretsManager {
+                secret_id: arn.into()
+            }
+        );
+        let err = config(&[("JWT_SECRET_ARN", arn), ("JWT_SECRET", SECRET)]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "JWT_SECRET_ARN",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_edge_secret_turns_the_origin_check_on_and_must_be_long() {
+        let c = config(&[("JWT_SECRET", SECRET), ("EDGE_SECRET", SECRET)]).unwrap();
+        assert!(c.edge.enabled());
+        let err = config(&[("JWT_SECRET", SECRET), ("EDGE_SECRET", "short")]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "EDGE_SECRET",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn defaults_follow_the_contract() {
         let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
         assert_eq!(c.otp, OtpPolicy::default());
@@ -733,7 +812,13 @@ mod tests {
         assert_eq!(c.reach, SmsReach::default());
         assert_eq!(c.limits, ClientLimits::default());
         assert_eq!(c.tables.users, "referral-users");
-        assert_ne!(c.otp_secret, c.jwt_secret);
+        assert_eq!(c.token_keys, TokenKeys::Local(Secret::new(SECRET)));
+        assert_eq!(c.otp_secret, None);
+        assert_ne!(
+            derive_otp_secret(&Secret::new(SECRET)).expose(),
+            SECRET.as_bytes()
+        );
+        assert!(!c.edge.enabled());
     }
 
     #[test]
@@ -806,7 +891,10 @@ mod tests {
                 mobile_only: true
             }
         );
-        assert_eq!(c.otp_secret.expose(), b"fedcba9876543210fedcba9876543210");
+        assert_eq!(
+            c.otp_secret,
+            Some(Secret::new("fedcba9876543210fedcba9876543210"))
+        );
         assert_eq!(c.token_ttl_seconds, 600);
         assert_eq!(c.default_region, parse_region("US").unwrap());
         assert_eq!(c.sms_delay_ms, (0, 0));

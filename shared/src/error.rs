@@ -42,6 +42,9 @@ pub enum Error {
         "deleting the account takes a recent login: log in again, then delete within {max_age_s} seconds"
     )]
     ReauthenticationRequired { max_age_s: i64 },
+    /// `EDGE_SECRET` is set and the request did not come through the edge (CloudFront).
+    #[error("this API is reachable only through its public URL")]
+    DirectAccessRefused,
 
     #[error("a code was sent recently; wait before asking for another")]
     ResendTooSoon { retry_after: i64 },
@@ -137,6 +140,7 @@ impl Error {
             Self::Unauthorized(AuthFailure::Expired) => C::TokenExpired,
             Self::Unauthorized(AuthFailure::Revoked) => C::TokenRevoked,
             Self::ReauthenticationRequired { .. } => C::ReauthenticationRequired,
+            Self::DirectAccessRefused => C::DirectAccessRefused,
             Self::ResendTooSoon { .. } => C::ResendTooSoon,
             Self::TooManyCodes { .. } => C::TooManyCodes,
             Self::PhoneLocked { .. } => C::PhoneLocked,
@@ -199,6 +203,7 @@ pub enum ProblemCode {
     TokenExpired,
     TokenRevoked,
     ReauthenticationRequired,
+    DirectAccessRefused,
     ResendTooSoon,
     TooManyCodes,
     PhoneLocked,
@@ -242,6 +247,7 @@ impl ProblemCode {
                 (S::UNAUTHORIZED, "Unauthorized")
             }
             C::ReauthenticationRequired => (S::UNAUTHORIZED, "Reauthentication required"),
+            C::DirectAccessRefused => (S::FORBIDDEN, "Direct access refused"),
             C::ResendTooSoon => (S::TOO_MANY_REQUESTS, "Too soon for a new code"),
             C::TooManyCodes => (S::TOO_MANY_REQUESTS, "Too many codes"),
             C::PhoneLocked => (S::TOO_MANY_REQUESTS, "Phone temporarily locked"),

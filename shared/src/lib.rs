@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod routes;

@@ -54,6 +54,9 @@ const TOKEN: [C; 4] = [
     C::TokenExpired,
     C::TokenRevoked,
 ];
+/// What every operation answers, behind the edge only (`EDGE_SECRET`), to a request that did not
+/// come through it.
+const EDGE: [C; 1] = [C::DirectAccessRefused];
 /// What every operation that reads or writes DynamoDB can answer.
 const SERVER: [C; 2] = [C::ServiceUnavailable, C::InternalError];
 
@@ -97,11 +100,12 @@ impl Operation {
             Self::ListReferrals => &[C::InvalidQuery, C::InvalidCursor],
             Self::DeleteAccount => &[C::ReauthenticationRequired],
             Self::Logout | Self::GetProfile => &[],
-            Self::Page | Self::Docs | Self::OpenApi => return Vec::new(),
+            // Only behind the edge (`EDGE_SECRET`), and before anything else.
+            Self::Page | Self::Docs | Self::OpenApi => return vec![C::DirectAccessRefused],
         };
         let body: &[C] = if self.reads_a_body() { &BODY } else { &[] };
         let token: &[C] = if self.public() { &[] } else { &TOKEN };
-        [body, token, only, &SERVER].concat()
+        [&EDGE, body, token, only, &SERVER].concat()
     }
 
     /// Whether the operation takes a JSON body.

@@ -13,8 +13,9 @@ use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use crate::auth::Tokens;
 use crate::captcha::Captcha;
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, TokenKeys, derive_otp_secret};
 use crate::domain::CodeHasher;
+use crate::keys::{FetchError, KeySet, SecretSource};
 use crate::sms::Sms;
 use crate::store::Store;
 
@@ -28,25 +29,52 @@ pub struct AppState {
     pub captcha: Captcha,
 }
 
+/// Why a function could not start: a setting, or the token keys' secret.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the token keys could not be read from Secrets Manager")]
+    Keys(#[from] FetchError),
+}
+
 impl AppState {
-    /// Reads the configuration (a missing `JWT_SECRET` fails the cold start here) and builds the
-    /// DynamoDB client from the standard AWS environment.
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    /// Reads the configuration (a missing `JWT_SECRET` fails the cold start here), builds the
+    /// DynamoDB client from the standard AWS environment and reads the token keys.
+    pub async fn from_env() -> Result<Self, InitError> {
         let config = Config::from_env()?;
         let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
-        Ok(Self::new(config, client))
+        Self::load(config, client).await
     }
 
-    pub fn new(config: Config, client: Client) -> Self {
-        Self {
+    /// The state for `config`, reading the token keys from Secrets Manager if that is where
+    /// they are (a failure fails the cold start, as a missing setting does).
+    pub async fn load(config: Config, client: Client) -> Result<Self, InitError> {
+        let clock = Clock::default();
+        let (tokens, keys) = match &config.token_keys {
+            TokenKeys::Local(secret) => (
+                Tokens::new(secret, config.token_ttl_seconds),
+                KeySet::single(secret.clone()),
+            ),
+            TokenKeys::SecretsManager { secret_id } => {
+                let source =
+                    SecretSource::new(secret_id, config.secrets_manager_endpoint.as_deref());
+                Tokens::load(source, config.token_ttl_seconds, clock.now_s()).await?
+            }
+        };
+        let otp_secret = match &config.otp_secret {
+            Some(secret) => secret.clone(),
+            None => derive_otp_secret(keys.otp_material()),
+        };
+        Ok(Self {
             store: Store::new(client, config.tables.clone()),
-            tokens: Tokens::new(&config.jwt_secret, config.token_ttl_seconds),
-            hasher: CodeHasher::new(config.otp_secret.expose()),
-            clock: Clock::default(),
+            tokens,
+            hasher: CodeHasher::new(otp_secret.expose()),
+            clock,
             sms: Sms::from_config(&config),
             captcha: Captcha::from_config(&config.captcha),
             config,
-        }
+        })
     }
 }
 

@@ -69,6 +69,9 @@ const SEND_CODE_SNS_LABEL: &str = "send-code, SMS through SNS";
 /// row waited on (a Publish that fails answers 503, and the benchmark stops).
 const PUBLISHES_PER_SEND: u32 = 1;
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
+/// profile reading its token keys from Secrets Manager (moto's server) at cold start, as deployed
+/// stacks do (`JWT_SECRET_ARN`), beside profile with `JWT_SECRET`: only in the cold starts.
+const PROFILE_KEYS_READ: &str = "profile-keys-from-secrets-manager";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -145,6 +148,36 @@ pub(crate) fn moto_sns_endpoint() -> anyhow::Result<String> {
     )
 }
 
+/// moto's server as Secrets Manager (the same server as its SNS, which answers every service).
+fn moto_secrets_endpoint() -> anyhow::Result<String> {
+    std::env::var("MOTO_SECRETS_ENDPOINT").context(
+        "MOTO_SECRETS_ENDPOINT is not set: run through `make bench` (it starts moto's server)",
+    )
+}
+
+/// A secret in moto holding a token key, as a stack's `AppSecret` does: its ARN.
+async fn keys_secret() -> anyhow::Result<String> {
+    let config = aws_sdk_secretsmanager::config::Builder::from(&shared::state::sdk_config())
+        .endpoint_url(moto_secrets_endpoint()?)
+        .build();
+    let created = aws_sdk_secretsmanager::Client::from_conf(config)
+        .create_secret()
+        .name(format!("bench-keys-{}", uuid_like()))
+        .secret_string(SECRET)
+        .send()
+        .await
+        .context("creating the bench's token key secret in moto")?;
+    created
+        .arn()
+        .map(str::to_owned)
+        .context("moto answered no ARN")
+}
+
+/// A name no earlier bench run used in the same moto.
+fn uuid_like() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
 /// The floor binary on a single-threaded runtime, as the functions run (`xtask/src/bin/floor.rs`).
 pub(crate) const SINGLE_THREADED_FLOOR: &str = "floor-single";
 
@@ -168,6 +201,7 @@ pub(crate) fn build_of(name: &str) -> &str {
         SINGLE_THREADED_FLOOR => "floor",
         SEND_CODE_SNS => "send-code",
         RETURNING_LOGIN => "verify-code",
+        PROFILE_KEYS_READ => "profile",
         _ => name,
     }
 }
@@ -459,7 +493,7 @@ impl Bench {
         );
         Ok(Self {
             endpoint,
-            state: AppState::new(config, client),
+            state: AppState::load(config, client).await?,
             site,
             meter,
         })
@@ -1103,6 +1137,18 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             binaries.push((*name, binary_of(name)?.0, env));
         }
     }
+    // In the same turns as the floor and the functions: profile reading its keys from moto.
+    let keys_secret = keys_secret().await?;
+    let mut keys_env = function_env(&bench.endpoint, "", "profile");
+    keys_env.retain(|(k, _)| k != "JWT_SECRET");
+    keys_env.extend([
+        ("JWT_SECRET_ARN".to_owned(), keys_secret),
+        (
+            "SECRETS_MANAGER_ENDPOINT".to_owned(),
+            moto_secrets_endpoint()?,
+        ),
+    ]);
+    binaries.push((PROFILE_KEYS_READ, binary_of("profile")?.0, keys_env));
     let inits = cold_starts(&binaries)?;
     let init_of = |name: &str| inits.get(name).unwrap_or_else(|| &inits[build_of(name)]);
     let floor_init = median(&inits["floor"].0);
@@ -1176,6 +1222,44 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             each_round(&w.cpu_rounds)
         )?;
     }
+    writeln!(report, "\n## Reading the token keys at cold start\n")?;
+    writeln!(
+        report,
+        "Deployed stacks read the token keys with one Secrets Manager `GetSecretValue` during init \
+         (`JWT_SECRET_ARN`, docs/secrets.md) instead of taking them from the environment (`JWT_SECRET`). The \
+         profile function both ways, in the same turns as the floor above: the difference is the client's \
+         construction and the call, here to moto's server on this machine over plain HTTP (on AWS add the TLS \
+         handshake and the network round trip to the regional endpoint, see \"What TLS adds\" below).\n"
+    )?;
+    writeln!(report, "| profile | init p50 (× floor 1) | init CPU p50 |")?;
+    writeln!(report, "| --- | ---: | ---: |")?;
+    let keys_rows = [
+        ("keys from `JWT_SECRET`", "profile"),
+        ("keys from Secrets Manager (moto)", PROFILE_KEYS_READ),
+    ];
+    for (label, name) in keys_rows {
+        let (wall, cpu) = &inits[name];
+        writeln!(
+            report,
+            "| {label} | {:.2} ms ({:.1}×) | {:.2} ms |",
+            median(wall),
+            median(wall) / single_init,
+            median(cpu)
+        )?;
+    }
+    let added = |i: usize| {
+        let of = |name: &str| {
+            let runs = &inits[name];
+            median(if i == 0 { &runs.0 } else { &runs.1 })
+        };
+        of(PROFILE_KEYS_READ) - of("profile")
+    };
+    writeln!(
+        report,
+        "\nReading the secret adds {:.2} ms of wall time and {:.2} ms of CPU to a cold start.",
+        added(0),
+        added(1)
+    )?;
     writeln!(report, "\n## Memory over many invocations\n")?;
     writeln!(
         report,

@@ -26,7 +26,7 @@ const STEPS: [&str; 6] = [
     "`logging::init`: the log subscriber and its filters",
     "`Config::from_env`: every setting read and checked",
     "`dynamodb_client`: the SDK's config, HTTPS client and DynamoDB client",
-    "`AppState::new`: token keys, code hasher, store, SMS sender (not its client)",
+    "`AppState::load`: token keys (`JWT_SECRET`), code hasher, store, SMS sender (not its client)",
     "`PhoneNumber::prepare`: the default region's phone rules",
     "`Sms::prepare`: the SNS client",
 ];
@@ -67,7 +67,8 @@ fn timed_steps(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<(Laps,
     laps.lap();
     let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
     laps.lap();
-    let state = AppState::new(config, client);
+    // With `JWT_SECRET`, as here, nothing in it waits: no runtime needed.
+    let state = futures::executor::block_on(AppState::load(config, client))?;
     laps.lap();
     PhoneNumber::prepare(state.config.default_region);
     laps.lap();

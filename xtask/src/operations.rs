@@ -62,11 +62,19 @@ fn promised_alarms() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("AWS/DynamoDB", "WriteThrottleEvents"),
     );
     alarms.insert(
-        "DynamoDbSystemErrorsAlarm",
+        "DynamoDbReadSystemErrorsAlarm",
+        ("AWS/DynamoDB", "SystemErrors"),
+    );
+    alarms.insert(
+        "DynamoDbWriteSystemErrorsAlarm",
         ("AWS/DynamoDB", "SystemErrors"),
     );
     alarms.insert("SmsBudgetExhaustedAlarm", ("ReferralApi", "Problems"));
     alarms.insert("SmsFailuresAlarm", ("ReferralApi", "Problems"));
+    alarms.insert(
+        "SmsDeliveryFailuresAlarm",
+        ("AWS/SNS", "NumberOfNotificationsFailed"),
+    );
     alarms
 }
 
@@ -104,7 +112,7 @@ fn watched(alarm: &Value) -> Vec<(String, String, BTreeMap<String, Value>)> {
 }
 
 #[test]
-fn every_alarm_the_runbook_covers_exists_and_notifies_the_alarm_topic() {
+fn every_alarm_the_runbook_covers_exists_and_notifies_the_alarm_topic_of_alarms_only() {
     let doc = template();
     let alarms = of_type(&doc, "AWS::CloudWatch::Alarm");
     let promised = promised_alarms();
@@ -150,15 +158,70 @@ fn every_alarm_the_runbook_covers_exists_and_notifies_the_alarm_topic() {
             description.contains("Runbook in README"),
             "{id}: {description}"
         );
-        for actions in ["AlarmActions", "OKActions"] {
-            let list = p[actions].as_sequence().unwrap();
-            assert!(
-                list.len() == 1 && is_ref(&list[0], "AlarmTopic"),
-                "{id}: {actions}"
-            );
-        }
+        let list = p["AlarmActions"].as_sequence().unwrap();
+        assert!(
+            list.len() == 1 && is_ref(&list[0], "AlarmTopic"),
+            "{id}: AlarmActions"
+        );
+        // A new alarm goes from INSUFFICIENT_DATA to OK, which would run OKActions: a new stack
+        // sent one "OK" per alarm. Recoveries come from AlarmRecoveredRule instead.
+        assert!(p.get("OKActions").is_none(), "{id}: OKActions");
         assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"), "{id}");
     }
+}
+
+#[test]
+fn the_topic_hears_of_an_alarm_going_back_to_ok_only_after_it_was_in_alarm() {
+    let doc = template();
+    let rule = &resources(&doc)["AlarmRecoveredRule"]["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"][0].as_str(), Some("aws.cloudwatch"));
+    assert_eq!(
+        pattern["detail-type"][0].as_str(),
+        Some("CloudWatch Alarm State Change")
+    );
+    assert_eq!(
+        pattern["detail"]["previousState"]["value"][0].as_str(),
+        Some("ALARM")
+    );
+    assert_eq!(pattern["detail"]["state"]["value"][0].as_str(), Some("OK"));
+    // Every alarm of the stack, by ARN (a name prefix would also match a stack whose name starts
+    // with this one's, referral-api-prod's alarms for referral-api).
+    let listed: BTreeSet<String> = pattern["resources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (tag, text) = tagged(r).unwrap();
+            assert_eq!(tag, "GetAtt");
+            text.strip_suffix(".Arn").unwrap().to_owned()
+        })
+        .collect();
+    let alarms: BTreeSet<String> = of_type(&doc, "AWS::CloudWatch::Alarm")
+        .into_keys()
+        .collect();
+    assert_eq!(listed, alarms);
+    let [target] = rule["Targets"].as_sequence().unwrap().as_slice() else {
+        panic!("one target");
+    };
+    assert!(is_ref(&target["Arn"], "AlarmTopic"));
+    // The topic's policy lets exactly this rule (and the account's alarms) publish.
+    let policy = &resources(&doc)["AlarmTopicPolicy"]["Properties"];
+    let statements = policy["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    let events = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"].as_str() == Some("events.amazonaws.com"))
+        .expect("EventBridge may publish");
+    assert_eq!(
+        tagged(&events["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        Some(("GetAtt".into(), "AlarmRecoveredRule.Arn".into()))
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Principal"]["Service"].as_str() == Some("cloudwatch.amazonaws.com")),
+        "the alarms may still publish once the topic has a policy"
+    );
 }
 
 #[test]
@@ -248,7 +311,8 @@ fn the_dynamodb_alarms_watch_every_table_of_the_stack() {
             "DynamoDbThrottlesAlarm",
             &["ReadThrottleEvents", "WriteThrottleEvents"][..],
         ),
-        ("DynamoDbSystemErrorsAlarm", &["SystemErrors"][..]),
+        ("DynamoDbReadSystemErrorsAlarm", &["SystemErrors"][..]),
+        ("DynamoDbWriteSystemErrorsAlarm", &["SystemErrors"][..]),
     ] {
         let alarm = &resources(&doc)[id];
         for metric in metrics {
@@ -268,6 +332,75 @@ fn the_dynamodb_alarms_watch_every_table_of_the_stack() {
             .collect::<Vec<_>>();
         assert_eq!(expression, ["SUM(METRICS())"], "{id}: one summed series");
     }
+}
+
+#[test]
+fn every_table_operation_the_functions_may_run_is_watched_for_system_errors() {
+    use crate::template::{Target, permissions};
+    let doc = template();
+    let watched: BTreeSet<(String, String)> = of_type(&doc, "AWS::CloudWatch::Alarm")
+        .values()
+        .flat_map(|alarm| watched(alarm))
+        .filter(|(ns, m, _)| ns == "AWS/DynamoDB" && m == "SystemErrors")
+        .map(|(_, _, d)| {
+            (
+                tagged(&d["TableName"]).unwrap().1,
+                d["Operation"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let granted = permissions(&root_file("template.yaml")).unwrap();
+    let mut checked = 0;
+    for (function, grants) in &granted {
+        for (action, target) in grants {
+            let (Some(operation), Target::Table { table, .. }) =
+                (action.strip_prefix("dynamodb:"), target)
+            else {
+                continue;
+            };
+            checked += 1;
+            // A ConditionCheck runs inside a transaction, and verify-code's Puts and Updates do
+            // too: their errors count under TransactWriteItems.
+            let watched_as = |op: &str| watched.contains(&(table.clone(), op.to_owned()));
+            let ok = match operation {
+                "ConditionCheckItem" => watched_as("TransactWriteItems"),
+                "PutItem" | "UpdateItem" => {
+                    watched_as(operation) || watched_as("TransactWriteItems")
+                }
+                _ => watched_as(operation),
+            };
+            assert!(ok, "{function}: {operation} on {table} is not watched");
+        }
+    }
+    assert!(checked > 10, "{checked}");
+    for table in ["OtpTable", "UsersTable", "UniquesTable"] {
+        assert!(
+            watched.contains(&(table.to_owned(), "BatchGetItem".to_owned())),
+            "BatchGetItem on {table}: the first read of send-code, verify-code and activations"
+        );
+    }
+}
+
+#[test]
+fn failed_sms_deliveries_raise_an_alarm() {
+    let doc = template();
+    let alarm = &resources(&doc)["SmsDeliveryFailuresAlarm"];
+    let metrics: BTreeSet<(String, Option<String>)> = watched(alarm)
+        .into_iter()
+        .map(|(ns, m, d)| {
+            assert_eq!(ns, "AWS/SNS");
+            (m, d["PhoneNumber"].as_str().map(str::to_owned))
+        })
+        .collect();
+    // What SNS counts for messages published straight to a phone number.
+    let direct = Some("PhoneNumberDirect".to_owned());
+    assert_eq!(
+        metrics,
+        BTreeSet::from([
+            ("NumberOfNotificationsFailed".to_owned(), direct.clone()),
+            ("NumberOfNotificationsDelivered".to_owned(), direct),
+        ])
+    );
 }
 
 #[test]
@@ -332,8 +465,20 @@ fn the_api_writes_a_json_access_log_kept_as_long_as_the_function_logs() {
         tagged(&settings["DestinationArn"]),
         Some(("GetAtt".into(), "ApiAccessLogs.Arn".into()))
     );
-    // Every $context variable stands in for a string, so the format is JSON as written.
-    let line: Json = serde_json::from_str(settings["Format"].as_str().unwrap()).unwrap();
+    // Every $context variable stands in for a string; `messageString` is the error message
+    // already quoted and JSON-escaped, so it stands unquoted. With it in quotes the format is
+    // JSON as written.
+    let format = settings["Format"].as_str().unwrap();
+    assert!(
+        format.contains(r#""error":$context.error.messageString}"#),
+        "{format}"
+    );
+    assert!(!format.contains(r#""$context.error.message""#), "{format}");
+    let line: Json = serde_json::from_str(&format.replace(
+        "$context.error.messageString",
+        r#""$context.error.messageString""#,
+    ))
+    .unwrap();
     for (key, variable) in [
         ("requestId", "$context.requestId"),
         ("lambdaRequestId", "$context.integration.requestId"),
@@ -351,6 +496,53 @@ fn the_api_writes_a_json_access_log_kept_as_long_as_the_function_logs() {
             "{id}"
         );
     }
+}
+
+#[test]
+fn production_keeps_its_logs_when_the_stack_is_deleted_and_the_demo_does_not() {
+    let doc = template();
+    for (id, group) in of_type(&doc, "AWS::Logs::LogGroup") {
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            assert_eq!(
+                format!("{:?}", group[policy]),
+                format!(
+                    "{:?}",
+                    serde_norway::from_str::<Value>("!If [KeepsLogs, Retain, Delete]").unwrap()
+                ),
+                "{id}: {policy}"
+            );
+        }
+    }
+    let transforms: Vec<&str> = doc["Transform"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        transforms,
+        ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"],
+        "only AWS::LanguageExtensions resolves an !If in DeletionPolicy"
+    );
+    let condition = format!("{:?}", doc["Conditions"]["KeepsLogs"]);
+    assert!(condition.contains("RetainLogs"), "{condition}");
+    let config: toml::Table = toml::from_str(&root_file("samconfig.toml")).unwrap();
+    let overrides = |env: &str| {
+        config[env]["deploy"]["parameters"]["parameter_overrides"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        overrides("prod")
+            .split_whitespace()
+            .any(|p| p == "RetainLogs=true")
+    );
+    assert!(!overrides("default").contains("RetainLogs"));
+    assert_eq!(
+        doc["Parameters"]["RetainLogs"]["Default"].as_str(),
+        Some("false")
+    );
 }
 
 #[test]
@@ -389,6 +581,33 @@ fn dashboard(doc: &Value) -> (Json, String) {
     }
     plain.push_str(rest);
     (serde_json::from_str(&plain).unwrap(), body)
+}
+
+#[test]
+fn the_dashboard_name_is_unique_per_region_and_the_output_links_to_it() {
+    let doc = template();
+    let (tag, name) = tagged(&resources(&doc)["Dashboard"]["Properties"]["DashboardName"]).unwrap();
+    assert_eq!(tag, "Sub");
+    // Dashboard names are global to the account: the same stack name in two regions collides.
+    assert_eq!(name, "${AWS::StackName}-${AWS::Region}-operations");
+    let (_, url) = tagged(&doc["Outputs"]["DashboardUrl"]["Value"]).unwrap();
+    assert!(
+        url.ends_with(&format!("#dashboards/dashboard/{name}")),
+        "{url}"
+    );
+}
+
+#[test]
+fn make_smoke_installs_what_it_runs_first() {
+    let makefile = root_file("Makefile");
+    let smoke = makefile
+        .lines()
+        .find(|l| l.starts_with("smoke:"))
+        .expect("a smoke target");
+    assert!(
+        smoke.split_whitespace().skip(1).any(|d| d == "setup"),
+        "{smoke}"
+    );
 }
 
 #[test]
@@ -444,9 +663,9 @@ fn the_dashboard_is_valid_json_shows_the_business_metrics_and_every_alarm() {
 
 #[test]
 fn every_resource_in_the_template_is_of_a_type_a_check_covers() {
-    // A new type needs its check (here or in template.rs) before it joins this list. No IAM
-    // resource appears beside the functions' own roles: topics, alarms, logs and the dashboard
-    // need none (API Gateway writes access logs through its service-linked role).
+    // A new type needs its check (here, in template.rs or in scripts/check-templates.py, which
+    // also checks that the deploy role covers it) before it joins this list. The one IAM role
+    // beside the functions' own is SNS's for SMS delivery status (template.rs checks it).
     let checked = BTreeSet::from([
         "AWS::Serverless::Function",
         "AWS::Serverless::HttpApi",
@@ -455,8 +674,14 @@ fn every_resource_in_the_template_is_of_a_type_a_check_covers() {
         "AWS::Logs::LogGroup",
         "AWS::SNS::Topic",
         "AWS::SNS::Subscription",
+        "AWS::SNS::TopicPolicy",
+        "AWS::Events::Rule",
         "AWS::CloudWatch::Alarm",
         "AWS::CloudWatch::Dashboard",
+        "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::CachePolicy",
+        "AWS::CloudFront::OriginRequestPolicy",
+        "AWS::IAM::Role",
     ]);
     let doc = template();
     for (id, r) in resources(&doc) {

@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
         demo_mode: shared::config::expose_codes_from_env()?,
         captcha: captcha.provider,
     })
-    .with_captcha_site_key(captcha.site_key.as_deref());
+    .with_captcha_site_key(captcha.site_key.as_deref())
+    .with_edge(shared::config::edge_from_env()?);
     let site = &site;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(site.handle(&req))

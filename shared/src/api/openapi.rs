@@ -191,8 +191,16 @@ const JWT_PATTERN: &str = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$";
 fn servers(doc: &mut Value) {
     doc["servers"] = json!([
         {
+            "url": "https://{distribution}.cloudfront.net",
+            "description": "Production: the edge (CloudFront and AWS WAF) in front of the API, the stack's `ApiUrl` output (`make deploy ENV=prod`); the API itself refuses requests that did not come through it",
+            "x-internal": false,
+            "variables": {
+                "distribution": { "default": "d1234abcd5678", "description": "The CloudFront distribution's domain label, the first label of `ApiUrl`" }
+            }
+        },
+        {
             "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
-            "description": "Production (or the demo stack): the deployed API, the stack's `ApiUrl` output (`make deploy`)",
+            "description": "The demo stack (no edge): the deployed API, the stack's `ApiUrl` output (`make deploy`)",
             "x-internal": false,
             "variables": {
                 "apiId": { "default": "abcde12345", "description": "The HTTP API's id, the first label of `ApiUrl`" },
@@ -721,7 +729,7 @@ mod tests {
     }
 
     #[test]
-    fn the_servers_are_the_deployed_api_and_the_local_stack() {
+    fn the_servers_are_the_edge_the_demo_api_and_the_local_stack() {
         let doc = doc();
         let urls: Vec<&str> = doc["servers"]
             .as_array()
@@ -732,6 +740,7 @@ mod tests {
         assert_eq!(
             urls,
             [
+                "https://{distribution}.cloudfront.net",
                 "https://{apiId}.execute-api.{region}.amazonaws.com",
                 "http://127.0.0.1:{port}"
             ]
@@ -1120,7 +1129,10 @@ mod tests {
         let send = &off["paths"]["/v1/auth/send-code"]["post"]["responses"];
         let codes_403 = &send["403"]["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]
             ["code"]["enum"];
-        assert_eq!(*codes_403, json!(["captcha_refused"]));
+        assert_eq!(
+            *codes_403,
+            json!(["direct_access_refused", "captcha_refused"])
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{ProfileView, ReferralView};
 use crate::auth::Claims;
 use crate::domain::InviteCode;
 use crate::error::{Error, Result};
-use crate::http::{bearer_token, cursor, json, no_content, read_json, respond};
+use crate::http::{bearer_token, cursor, json, no_content, problem, read_json, respond};
 use crate::routes::{self, Function, Operation};
 use crate::state::AppState;
 use crate::usecases::profile;
@@ -19,6 +19,9 @@ pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
+    if let Err(e) = state.config.edge.admit(&req) {
+        return problem(&e);
+    }
     let result = match routes::operation(Function::Profile, &req) {
         Ok(Operation::GetProfile) => get_profile(state, &req).await,
         Ok(Operation::ActivateInviteCode) => activate(state, &req).await,
@@ -32,8 +35,8 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 }
 
 /// The verified claims of the request's bearer token.
-fn claims(state: &AppState, req: &Request) -> Result<Claims> {
-    profile::authenticate(state, bearer_token(req)?)
+async fn claims(state: &AppState, req: &Request) -> Result<Claims> {
+    profile::authenticate(state, bearer_token(req)?).await
 }
 
 /// My profile
@@ -51,7 +54,7 @@ fn claims(state: &AppState, req: &Request) -> Result<Claims> {
     ),
 )]
 async fn get_profile(state: &AppState, req: &Request) -> Result<Response<Body>> {
-    let (user, referrals) = profile::profile(state, &claims(state, req)?).await?;
+    let (user, referrals) = profile::profile(state, &claims(state, req).await?).await?;
     Ok(json(StatusCode::OK, &ProfileView::new(&user, &referrals)))
 }
 
@@ -78,7 +81,7 @@ pub struct ActivateRequest {
     ),
 )]
 async fn activate(state: &AppState, req: &Request) -> Result<Response<Body>> {
-    let claims = claims(state, req)?;
+    let claims = claims(state, req).await?;
     let body: ActivateRequest = read_json(req)?;
     let code = InviteCode::parse(&body.invite_code).map_err(|_| Error::InvalidInviteCode)?;
     let (user, referrals) = profile::activate(state, &claims, &code).await?;
@@ -112,7 +115,7 @@ pub struct ReferralPage {
     ),
 )]
 async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body>> {
-    let claims = claims(state, req)?;
+    let claims = claims(state, req).await?;
     let query = req.query_string_parameters_ref();
     let limit = match query.and_then(|q| q.first("limit")) {
         None => DEFAULT_PAGE,
@@ -152,7 +155,7 @@ async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body
     ),
 )]
 async fn logout(state: &AppState, req: &Request) -> Result<Response<Body>> {
-    profile::logout(state, &claims(state, req)?).await?;
+    profile::logout(state, &claims(state, req).await?).await?;
     Ok(no_content())
 }
 

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::captcha;
 use crate::domain::{PhoneNumber, Quota};
 use crate::error::{Error, Result};
-use crate::http::{client_address, json, read_json, respond, with_quota};
+use crate::http::{json, read_json, respond, with_quota};
 use crate::routes::{self, Function};
 use crate::state::AppState;
 use crate::usecases;
@@ -64,11 +64,12 @@ async fn send_code(
     req: &Request,
     quota: &mut Option<Quota>,
 ) -> Result<Response<Body>> {
+    // Before anything else: a request that bypassed the edge costs nothing.
+    let address = state.config.edge.admit(req)?;
     routes::operation(Function::SendCode, req)?;
     let body: SendCodeRequest = read_json(req)?;
     let (phone, facts) = PhoneNumber::parse_with_facts(&body.phone, state.config.default_region)
         .map_err(|_| Error::InvalidPhone)?;
-    let address = client_address(req);
     let caller = state.hasher.caller(&address);
     let captcha = captcha::Answer {
         token: body.captcha_token.as_deref(),

@@ -8,7 +8,7 @@ use super::ProfileView;
 use super::openapi::MAX_CODE_INPUT_LEN;
 use crate::domain::{OtpCode, PhoneNumber, Quota};
 use crate::error::{Error, Result};
-use crate::http::{client_address, json, read_json, respond, with_quota};
+use crate::http::{json, read_json, respond, with_quota};
 use crate::routes::{self, Function};
 use crate::state::AppState;
 use crate::usecases::login::login;
@@ -63,6 +63,8 @@ async fn verify_code(
     req: &Request,
     quota: &mut Option<Quota>,
 ) -> Result<Response<Body>> {
+    // Before anything else: a request that bypassed the edge costs nothing.
+    let address = state.config.edge.admit(req)?;
     routes::operation(Function::VerifyCode, req)?;
     let body: VerifyCodeRequest = read_json(req)?;
     let phone = PhoneNumber::parse(&body.phone, state.config.default_region)
@@ -73,7 +75,7 @@ async fn verify_code(
         return Err(Error::InvalidCodeFormat(digits));
     }
     let code = OtpCode::parse(&body.code, digits).map_err(|_| Error::InvalidCodeFormat(digits))?;
-    let caller = state.hasher.caller(&client_address(req));
+    let caller = state.hasher.caller(&address);
     let logged_in = login(state, &phone, &code, &caller).await;
     *quota = logged_in.quota;
     let done = logged_in.result?;

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use super::openapi::Settings;
 use crate::config::CaptchaProvider;
 use crate::error::Error;
+use crate::http::origin::Edge;
 use crate::http::problem;
 use crate::routes::{self, Function, Operation};
 use base64::Engine;
@@ -27,6 +28,8 @@ pub struct Site {
     /// serve the page or the docs, and the document takes about a millisecond to build.
     openapi: OnceLock<String>,
     page_csp: String,
+    /// The edge in front of the API, if any: the page and the docs are served through it only.
+    edge: Edge,
 }
 
 /// The CSP source for the inline block between `open` and `close` (as a browser hashes it).
@@ -93,7 +96,15 @@ impl Site {
     /// The site with the CAPTCHA widget of `settings.captcha` on the page, for `site_key`
     /// (`CAPTCHA_SITE_KEY`, already checked to be letters, digits, `-` and `_`).
     pub fn with_captcha_site_key(self, site_key: Option<&str>) -> Self {
-        Self::build(self.settings, site_key)
+        Self {
+            edge: self.edge,
+            ..Self::build(self.settings, site_key)
+        }
+    }
+
+    /// The site behind `edge` (`EDGE_SECRET`): requests that did not come through it are refused.
+    pub fn with_edge(self, edge: Edge) -> Self {
+        Self { edge, ..self }
     }
 
     fn build(settings: Settings, site_key: Option<&str>) -> Self {
@@ -140,10 +151,14 @@ impl Site {
             settings,
             openapi: OnceLock::new(),
             page_csp,
+            edge: Edge::default(),
         }
     }
 
     pub fn handle(&self, req: &Request) -> Response<Body> {
+        if let Err(e) = self.edge.admit(req) {
+            return problem(&e);
+        }
         // The page and the docs must never be confused with API routes: only the web routes.
         match routes::operation(Function::Web, req) {
             Ok(Operation::Page) => page(

@@ -5,15 +5,15 @@ use lambda_http::http::header::{
     ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{ClientAddress, Quota};
+use crate::domain::Quota;
 use crate::error::{AuthFailure, Chain, Error, ProblemCode, Result};
 
 pub mod cursor;
+pub mod origin;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -78,15 +78,6 @@ pub fn no_content() -> Response<Body> {
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
-}
-
-/// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`), grouped for limits.
-pub fn client_address(req: &Request) -> ClientAddress {
-    let source_ip = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref(),
-        _ => None,
-    };
-    ClientAddress::from_source_ip(source_ip)
 }
 
 /// Adds the client's standing under a limit as the IETF draft fields (draft-ietf-httpapi-

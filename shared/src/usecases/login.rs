@@ -50,9 +50,10 @@ async fn log_in(
         }
     };
     metrics::record(Event::Login { new_user: created });
-    let token = state
-        .tokens
-        .issue(&user.id, user.token_version, state.clock.now_s());
+    let now_s = state.clock.now_s();
+    // A warm function whose keys are old reads them first: it must not sign with a retired key.
+    state.tokens.refresh_if_old(now_s).await;
+    let token = state.tokens.issue(&user.id, user.token_version, now_s);
     Ok(LoggedIn {
         user,
         created,

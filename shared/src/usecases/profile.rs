@@ -12,10 +12,11 @@ use crate::store::{ActivateError, DeletedBy, Deletion, Revoke, WriteId};
 pub const PROFILE_REFERRALS: usize = 100;
 
 /// The verified claims of a bearer token (signature, algorithm, expiry).
-pub fn authenticate(state: &AppState, token: &str) -> Result<Claims> {
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Claims> {
     state
         .tokens
         .verify(token, state.clock.now_s())
+        .await
         .map_err(Error::Unauthorized)
 }
 

@@ -94,16 +94,16 @@ pub async fn app() -> TestApp {
 pub async fn app_with(overrides: &[(&str, &str)]) -> TestApp {
     let config = test_config(overrides);
     let client = dynamodb_client(config.dynamodb_endpoint.as_deref());
-    app_with_client(config, client)
+    app_with_client(config, client).await
 }
 
 /// An app on `config` as given, for what no setting reaches (how many budget shards a send
 /// tries), whose DynamoDB calls are [`patient`].
-pub fn app_on(config: Config) -> TestApp {
+pub async fn app_on(config: Config) -> TestApp {
     let client = aws_sdk_dynamodb::Client::from_conf(
         patient(dynamodb_config(config.dynamodb_endpoint.as_deref())).build(),
     );
-    app_with_client(config, client)
+    app_with_client(config, client).await
 }
 
 /// An [`app_intercepted`] whose DynamoDB calls are [`patient`].
@@ -117,7 +117,7 @@ pub async fn patient_app_intercepted(
             .interceptor(interceptor)
             .build(),
     );
-    app_with_client(config, client)
+    app_with_client(config, client).await
 }
 
 /// DynamoDB settings that wait as long as DynamoDB Local takes under hundreds of parallel calls,
@@ -144,18 +144,21 @@ pub async fn app_intercepted(
             .interceptor(interceptor)
             .build(),
     );
-    app_with_client(config, client)
+    app_with_client(config, client).await
 }
 
-fn app_with_client(config: Config, client: aws_sdk_dynamodb::Client) -> TestApp {
+pub async fn app_with_client(config: Config, client: aws_sdk_dynamodb::Client) -> TestApp {
     TestApp {
         site: Site::new(Settings {
             otp_digits: config.otp.digits,
             demo_mode: config.expose_codes,
             captcha: config.captcha.provider,
         })
-        .with_captcha_site_key(config.captcha.site_key.as_deref()),
-        state: AppState::new(config, client),
+        .with_captcha_site_key(config.captcha.site_key.as_deref())
+        .with_edge(config.edge.clone()),
+        state: AppState::load(config, client)
+            .await
+            .expect("the token keys"),
     }
 }
 

@@ -390,7 +390,7 @@ async fn parallel_sends_against_a_small_budget_over_many_shards_pass_exactly_the
     ]);
     // Every send may try every shard, so the budget is spent to the last code.
     config.limits.sms_budget_tries = 16;
-    let app = app_on(config);
+    let app = app_on(config).await;
     app.start_own_hour();
     let sent = parallel_sends(&app, 120).await;
     assert_eq!(sent, 40);
@@ -451,7 +451,7 @@ async fn shard_counts(app: &TestApp) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_hundred_parallel_activations_of_one_code_all_succeed_and_all_count() {
-    let app = app_on(test_config(&[]));
+    let app = app_on(test_config(&[])).await;
     let (_, owner_token, owner) = app.new_user().await;
     let code = owner["invite_code"].as_str().unwrap();
     let now = app.state.clock.now_ms();
@@ -483,7 +483,7 @@ async fn three_hundred_parallel_activations_of_one_code_all_succeed_and_all_coun
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_pairs_activating_each_others_codes_at_once_leave_one_winner_per_pair() {
-    let app = app_on(test_config(&[]));
+    let app = app_on(test_config(&[])).await;
     let mut pairs = Vec::new();
     for _ in 0..20 {
         pairs.push((app.new_user().await, app.new_user().await));
@@ -523,7 +523,7 @@ async fn twenty_pairs_activating_each_others_codes_at_once_leave_one_winner_per_
 #[tokio::test]
 async fn an_activation_from_before_pair_claims_still_counts_and_refuses_the_mutual_one_once_backfilled()
  {
-    let app = app_on(test_config(&[]));
+    let app = app_on(test_config(&[])).await;
     let (_, token_a, a) = app.new_user().await;
     let (_, token_b, b) = app.new_user().await;
     // B activated A's code the way activations were written before: on both user items, with
