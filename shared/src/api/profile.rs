@@ -180,6 +180,6 @@ async fn logout(state: &AppState, req: &Request) -> Result<Response<Body>> {
     ),
 )]
 async fn delete_account(state: &AppState, req: &Request) -> Result<Response<Body>> {
-    profile::delete_account(state, &claims(state, req)?).await?;
+    profile::delete_account(state, &claims(state, req).await?).await?;
     Ok(no_content())
 }
