@@ -359,12 +359,12 @@ fn every_table_operation_the_functions_may_run_is_watched_for_system_errors() {
                 continue;
             };
             checked += 1;
-            // A ConditionCheck runs inside a transaction, and verify-code's Puts and Updates do
-            // too: their errors count under TransactWriteItems.
+            // A ConditionCheck runs inside a transaction, and so do verify-code's Puts and Updates
+            // and a deletion's Deletes: their errors count under TransactWriteItems.
             let watched_as = |op: &str| watched.contains(&(table.clone(), op.to_owned()));
             let ok = match operation {
                 "ConditionCheckItem" => watched_as("TransactWriteItems"),
-                "PutItem" | "UpdateItem" => {
+                "PutItem" | "UpdateItem" | "DeleteItem" => {
                     watched_as(operation) || watched_as("TransactWriteItems")
                 }
                 _ => watched_as(operation),
