@@ -200,7 +200,7 @@ fn servers(doc: &mut Value) {
         },
         {
             "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
-            "description": "The demo stack (no edge): the deployed API, the stack's `ApiUrl` output (`make deploy`)",
+            "description": "Demo or staging: the deployed API without the edge, the stack's `ApiUrl` output (`make deploy`)",
             "x-internal": false,
             "variables": {
                 "apiId": { "default": "abcde12345", "description": "The HTTP API's id, the first label of `ApiUrl`" },
