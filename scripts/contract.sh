@@ -53,13 +53,16 @@ run() {
     --generation-codec utf-8 \
     --request-timeout 60 --report junit --report-dir target/schemathesis --no-color "$@"
 }
-# Logout revokes the token the other operations use: it runs after them, on its own, and the
-# stateful phase (every operation, each login flow with the token of its own verify-code) last,
-# with a fresh token for the steps that start without one.
+# Logout revokes the token the other operations use, and deleting the account refuses it: each
+# runs after them, on its own (deleting with a fresh login's token, as it asks), and the stateful
+# phase (every operation, each login flow with the token of its own verify-code) last, with a
+# fresh token for the steps that start without one.
 token=$(login)
 examples=(--max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --generation-deterministic)
-run --phases examples,coverage,fuzzing "${examples[@]}" --exclude-operation-id logout
+run --phases examples,coverage,fuzzing "${examples[@]}" --exclude-operation-id logout --exclude-operation-id delete_account
 run --phases examples,coverage,fuzzing "${examples[@]}" --include-operation-id logout
+token=$(login)
+run --phases examples,coverage,fuzzing "${examples[@]}" --include-operation-id delete_account
 token=$(login)
 # Each scenario is a short chain of calls; 500 of them cover the links (7 of 9 with this seed).
 run --phases stateful --max-examples "${SCHEMATHESIS_STATEFUL_EXAMPLES:-500}" --seed 15

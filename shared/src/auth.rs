@@ -22,6 +22,14 @@ pub struct Claims {
     pub ver: u64,
 }
 
+impl Claims {
+    /// Whether the token was issued (at a login) no more than `max_age_s` seconds before `now_s`:
+    /// what deleting the account asks, so a token lost or left on a shared device cannot.
+    pub fn issued_within(&self, max_age_s: i64, now_s: i64) -> bool {
+        now_s.saturating_sub(self.iat) <= max_age_s
+    }
+}
+
 /// Signs tokens with the current key and verifies them with whichever key their `kid` names;
 /// with a [`SecretSource`], reads the keys again after a rotation (see [`crate::keys`]).
 pub struct Tokens {
@@ -232,6 +240,15 @@ mod tests {
                 ver: 7
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_counts_as_a_recent_login_up_to_the_age_given_and_not_after() {
+        let t = tokens();
+        let claims = t.verify(&t.issue(&user(), 0, NOW), NOW).await.unwrap();
+        assert!(claims.issued_within(300, NOW));
+        assert!(claims.issued_within(300, NOW + 300));
+        assert!(!claims.issued_within(300, NOW + 301));
     }
 
     #[tokio::test]

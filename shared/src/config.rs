@@ -33,6 +33,8 @@ pub const OTP_TTL_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 1..=86_400;
 pub const OTP_RESEND_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 0..=3_600;
 pub const OTP_MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
 pub const TOKEN_TTL_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 60..=31_536_000;
+/// How old a token may be to delete its account: a recent login, at most a day.
+pub const DELETE_MAX_TOKEN_AGE_SECONDS_RANGE: std::ops::RangeInclusive<i64> = 1..=86_400;
 
 /// The SMS budget's range: no item grows with it (it is split into shards), so the ceiling is only
 /// a guard against a typo; 10 million an hour is about 2,800 sends a second.
@@ -97,6 +99,8 @@ pub struct Config {
     /// The edge in front of the API, if any (`EDGE_SECRET`).
     pub edge: Edge,
     pub token_ttl_seconds: i64,
+    /// Deleting the account takes a token issued at most this long ago (a recent login).
+    pub delete_max_token_age_seconds: i64,
     pub tables: TableNames,
     pub dynamodb_endpoint: Option<String>,
     pub default_region: Region,
@@ -385,6 +389,12 @@ impl Config {
                 "TOKEN_TTL_SECONDS",
                 86_400,
                 TOKEN_TTL_SECONDS_RANGE,
+            )?,
+            delete_max_token_age_seconds: number(
+                get("DELETE_MAX_TOKEN_AGE_SECONDS"),
+                "DELETE_MAX_TOKEN_AGE_SECONDS",
+                300,
+                DELETE_MAX_TOKEN_AGE_SECONDS_RANGE,
             )?,
             tables: TableNames::from_lookup(&lookup),
             dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
@@ -795,6 +805,7 @@ mod tests {
         let c = config(&[("JWT_SECRET", SECRET)]).unwrap();
         assert_eq!(c.otp, OtpPolicy::default());
         assert_eq!(c.token_ttl_seconds, 86_400);
+        assert_eq!(c.delete_max_token_age_seconds, 300);
         assert_eq!(c.default_region, parse_region("RU").unwrap());
         assert_eq!(c.sms_delay_ms, (1_000, 2_000));
         assert!(!c.expose_codes);

@@ -37,6 +37,11 @@ pub enum Error {
 
     #[error("{0}")]
     Unauthorized(AuthFailure),
+    /// Deleting the account takes a recent login; this token is older.
+    #[error(
+        "deleting the account takes a recent login: log in again, then delete within {max_age_s} seconds"
+    )]
+    ReauthenticationRequired { max_age_s: i64 },
     /// `EDGE_SECRET` is set and the request did not come through the edge (CloudFront).
     #[error("this API is reachable only through its public URL")]
     DirectAccessRefused,
@@ -134,6 +139,7 @@ impl Error {
             Self::Unauthorized(AuthFailure::Invalid) => C::InvalidToken,
             Self::Unauthorized(AuthFailure::Expired) => C::TokenExpired,
             Self::Unauthorized(AuthFailure::Revoked) => C::TokenRevoked,
+            Self::ReauthenticationRequired { .. } => C::ReauthenticationRequired,
             Self::DirectAccessRefused => C::DirectAccessRefused,
             Self::ResendTooSoon { .. } => C::ResendTooSoon,
             Self::TooManyCodes { .. } => C::TooManyCodes,
@@ -196,6 +202,7 @@ pub enum ProblemCode {
     InvalidToken,
     TokenExpired,
     TokenRevoked,
+    ReauthenticationRequired,
     DirectAccessRefused,
     ResendTooSoon,
     TooManyCodes,
@@ -239,6 +246,7 @@ impl ProblemCode {
             C::MissingToken | C::InvalidToken | C::TokenExpired | C::TokenRevoked => {
                 (S::UNAUTHORIZED, "Unauthorized")
             }
+            C::ReauthenticationRequired => (S::UNAUTHORIZED, "Reauthentication required"),
             C::DirectAccessRefused => (S::FORBIDDEN, "Direct access refused"),
             C::ResendTooSoon => (S::TOO_MANY_REQUESTS, "Too soon for a new code"),
             C::TooManyCodes => (S::TOO_MANY_REQUESTS, "Too many codes"),

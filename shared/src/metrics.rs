@@ -30,6 +30,8 @@ pub enum Event {
     Login { new_user: bool },
     /// An invite code was activated.
     Activation,
+    /// A user deleted their account.
+    AccountDeleted,
     /// A request was answered with this problem: wrong codes, lockouts, rate limits, refused
     /// activations, SMS and DynamoDB outages, and every other refusal.
     Problem(ProblemCode),
@@ -39,6 +41,7 @@ pub enum Event {
 pub const CODES_SENT: &str = "CodesSent";
 pub const LOGINS: &str = "Logins";
 pub const ACTIVATIONS: &str = "Activations";
+pub const ACCOUNTS_DELETED: &str = "AccountsDeleted";
 pub const PROBLEMS: &str = "Problems";
 
 impl Event {
@@ -51,6 +54,7 @@ impl Event {
                 (LOGINS, Some(("outcome", outcome.to_owned())))
             }
             Self::Activation => (ACTIVATIONS, None),
+            Self::AccountDeleted => (ACCOUNTS_DELETED, None),
             Self::Problem(code) => (PROBLEMS, Some(("code", code.as_str()))),
         }
     }
@@ -266,6 +270,10 @@ mod tests {
         assert_eq!(
             one(Event::Activation),
             (ACTIVATIONS.into(), dims(&[("function", f)]))
+        );
+        assert_eq!(
+            one(Event::AccountDeleted),
+            (ACCOUNTS_DELETED.into(), dims(&[("function", f)]))
         );
         assert_eq!(
             one(Event::Problem(ProblemCode::SmsBudgetExhausted)),

@@ -32,6 +32,7 @@ pub enum Operation {
     GetProfile,
     ActivateInviteCode,
     ListReferrals,
+    DeleteAccount,
     Page,
     Docs,
     OpenApi,
@@ -97,6 +98,7 @@ impl Operation {
                 C::MutualReferral,
             ],
             Self::ListReferrals => &[C::InvalidQuery, C::InvalidCursor],
+            Self::DeleteAccount => &[C::ReauthenticationRequired],
             Self::Logout | Self::GetProfile => &[],
             // Only behind the edge (`EDGE_SECRET`), and before anything else.
             Self::Page | Self::Docs | Self::OpenApi => return vec![C::DirectAccessRefused],
@@ -182,6 +184,12 @@ pub const ROUTES: &[Route] = &[
         Function::Profile,
         Operation::ListReferrals,
     ),
+    route(
+        "DELETE",
+        "/v1/profile",
+        Function::Profile,
+        Operation::DeleteAccount,
+    ),
     route("GET", "/", Function::Web, Operation::Page),
     route("GET", "/docs", Function::Web, Operation::Docs),
     route("GET", "/openapi.json", Function::Web, Operation::OpenApi),
@@ -261,9 +269,13 @@ mod tests {
             Ok(Operation::GetProfile)
         );
         assert_eq!(
-            find(Function::Profile, "DELETE", "/v1/profile"),
+            find(Function::Profile, "DELETE", "/v1/profile").map(|r| r.operation),
+            Ok(Operation::DeleteAccount)
+        );
+        assert_eq!(
+            find(Function::Profile, "PUT", "/v1/profile"),
             Err(NoRoute::MethodNotAllowed {
-                allow: "GET".into()
+                allow: "GET, DELETE".into()
             })
         );
         assert_eq!(
@@ -276,11 +288,19 @@ mod tests {
     #[test]
     fn web_refuses_other_methods_on_every_known_path_with_the_methods_it_has() {
         for route in ROUTES {
+            let methods: Vec<&str> = ROUTES
+                .iter()
+                .filter(|r| r.path == route.path)
+                .map(|r| r.method)
+                .collect();
             for method in ["DELETE", "PUT", "PATCH", "TRACE", "HEAD", "OPTIONS"] {
+                if methods.contains(&method) {
+                    continue;
+                }
                 assert_eq!(
                     find(Function::Web, method, route.path),
                     Err(NoRoute::MethodNotAllowed {
-                        allow: route.method.into()
+                        allow: methods.join(", ")
                     }),
                     "{method} {}",
                     route.path

@@ -382,6 +382,69 @@ mod tests {
 
     const CAPTCHA: &[(&str, &str)] = &[("CAPTCHA_PROVIDER", "turnstile"), ("CAPTCHA_SECRET", "s")];
 
+    /// Deleting the account withdraws the phone's pending code and keeps its record
+    /// ([`crate::domain::OtpState::withdrawn`]): every per-phone limit this model counts on
+    /// refuses after a deletion (and so after the number registers again) exactly as before it.
+    #[test]
+    fn deleting_the_account_and_registering_again_resets_no_per_phone_limit() {
+        use crate::domain::{ClientTag, CodeHash, Mark, OtpState, SendRejected};
+        const NOW: i64 = 1_800_000_000;
+        let tag = |i: u32| ClientTag::from_trusted(format!("caller-{i:010}"));
+        let marks = |n: u32, ago: i64, by: &dyn Fn(u32) -> ClientTag| -> Vec<Mark> {
+            (0..n)
+                .map(|i| Mark {
+                    at: NOW - ago + i64::from(i),
+                    client: by(i),
+                })
+                .collect()
+        };
+        for config in [config(&[]), production(&[])] {
+            let policy = &config.otp;
+            let newcomer = tag(999_999);
+            let pending = |sends, failures| OtpState {
+                code_hash: Some(CodeHash([1; 32])),
+                expires_at: NOW + 60,
+                sends,
+                failures,
+                ..OtpState::default()
+            };
+            let states = [
+                // The phone's hour of sends, from as many callers.
+                pending(marks(policy.phone_max_sends_per_hour, 600, &tag), vec![]),
+                // The phone's day of wrong codes, from as many callers.
+                pending(
+                    vec![],
+                    marks(policy.phone_max_failures_per_day, 6_000, &tag),
+                ),
+                // One caller's sends to the phone within the cooldown, and its day of wrong codes.
+                pending(marks(1, 10, &|_| newcomer.clone()), vec![]),
+                pending(
+                    vec![],
+                    marks(policy.max_failures_per_day, 6_000, &|_| newcomer.clone()),
+                ),
+            ];
+            for state in states {
+                let before = state.send(NOW, policy, &newcomer, CodeHash([2; 32]));
+                assert!(
+                    matches!(
+                        before,
+                        Err(SendRejected::HourlyLimit { .. }
+                            | SendRejected::Locked { .. }
+                            | SendRejected::TooSoon { .. })
+                    ),
+                    "{before:?}"
+                );
+                let after = state.withdrawn();
+                assert_eq!(after.code_hash, None);
+                assert_eq!(
+                    after.send(NOW, policy, &newcomer, CodeHash([2; 32])),
+                    before
+                );
+                assert_eq!(after.forget_at(), state.forget_at());
+            }
+        }
+    }
+
     #[test]
     fn readme_carries_the_threat_model_of_the_default_and_production_settings() {
         let (defaults, prod) = (config(&[]), production(&[]));

@@ -88,6 +88,53 @@ test("two users log in, one activates the other's code, and the referral shows u
   await first.shot("6-logged-out");
 });
 
+test("a user deletes their account after confirming, lands on the login form and the number registers anew", async () => {
+  const referrer = await newPage("delete-referrer");
+  const page = await newPage("delete");
+  const referrerCode = await logIn(referrer, randomPhone());
+  const phone = randomPhone();
+  const oldCode = await logIn(page, phone);
+  await page.getByLabel("A friend's invite code").fill(referrerCode);
+  await page.getByRole("button", { name: "Activate" }).click();
+  await page.getByText(`Activated ${referrerCode}`).waitFor();
+  await referrer.reload();
+  await referrer.locator("#referrals li").first().waitFor();
+  assert.equal(await referrer.locator("#referrals-count").textContent(), "1");
+
+  // The first click only asks; "Keep my account" takes the question back, nothing deleted.
+  await page.getByRole("button", { name: "Delete my account" }).click();
+  await page.getByText("Delete your account for good?").waitFor();
+  await page.shot("1-confirm");
+  await page.getByRole("button", { name: "Keep my account" }).click();
+  assert.ok(await page.locator("#delete-confirm").isHidden());
+  assert.ok(await page.locator("#profile").isVisible());
+
+  await page.getByRole("button", { name: "Delete my account" }).click();
+  const [deleted] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/v1/profile") && r.request().method() === "DELETE"),
+    page.getByRole("button", { name: "Yes, delete my account" }).click(),
+  ]);
+  assert.equal(deleted.status(), 204);
+  await page.getByText("Your account was deleted.").waitFor();
+  assert.ok(await page.locator("#login").isVisible(), "back to the login form");
+  assert.ok(await page.locator("#profile").isHidden());
+  assert.ok(await page.locator("#delete-section").isHidden());
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  await page.shot("2-deleted");
+
+  // The referrer's count and list no longer hold the deleted user.
+  await referrer.reload();
+  await referrer.locator("#profile").waitFor({ state: "visible" });
+  assert.equal(await referrer.locator("#referrals-count").textContent(), "0");
+  assert.equal(await referrer.locator("#referrals li").count(), 0);
+
+  // The same number logs in as a new user with a new invite code.
+  const newCode = await logIn(page, phone);
+  assert.notEqual(newCode, oldCode);
+  assert.equal(await page.locator("#activated-code").textContent(), "none yet");
+  await page.shot("3-new-account");
+});
+
 test("a wrong code is explained with the tries left", async () => {
   const page = await newPage("wrong-code");
   await page.goto(API_URL + "/");
@@ -190,7 +237,7 @@ test("the docs render every operation with ReDoc", async () => {
   await page.goto(API_URL + "/docs");
   await page.getByText("Referral API").first().waitFor();
   // Each operation is a heading in the rendered reference.
-  const operations = ["Send a login code", "Log in with the code", "Log out", "My profile", "Activate an invite code", "My referrals, page by page"];
+  const operations = ["Send a login code", "Log in with the code", "Log out", "My profile", "Activate an invite code", "My referrals, page by page", "Delete my account"];
   await page.locator("h2", { hasText: "My referrals, page by page" }).waitFor({ state: "attached" });
   const headings = await page.locator("h2").evaluateAll((hs) => hs.map((h) => h.textContent.trim()));
   for (const operation of operations) {

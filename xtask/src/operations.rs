@@ -359,12 +359,12 @@ fn every_table_operation_the_functions_may_run_is_watched_for_system_errors() {
                 continue;
             };
             checked += 1;
-            // A ConditionCheck runs inside a transaction, and verify-code's Puts and Updates do
-            // too: their errors count under TransactWriteItems.
+            // A ConditionCheck runs inside a transaction, and so do verify-code's Puts and Updates
+            // and a deletion's Deletes: their errors count under TransactWriteItems.
             let watched_as = |op: &str| watched.contains(&(table.clone(), op.to_owned()));
             let ok = match operation {
                 "ConditionCheckItem" => watched_as("TransactWriteItems"),
-                "PutItem" | "UpdateItem" => {
+                "PutItem" | "UpdateItem" | "DeleteItem" => {
                     watched_as(operation) || watched_as("TransactWriteItems")
                 }
                 _ => watched_as(operation),
@@ -612,7 +612,7 @@ fn make_smoke_installs_what_it_runs_first() {
 
 #[test]
 fn the_dashboard_is_valid_json_shows_the_business_metrics_and_every_alarm() {
-    use shared::metrics::{ACTIVATIONS, CODES_SENT, LOGINS, NAMESPACE, PROBLEMS};
+    use shared::metrics::{ACCOUNTS_DELETED, ACTIVATIONS, CODES_SENT, LOGINS, NAMESPACE, PROBLEMS};
     let doc = template();
     let (body, text) = dashboard(&doc);
     let widgets = body["widgets"].as_array().unwrap();
@@ -621,7 +621,7 @@ fn the_dashboard_is_valid_json_shows_the_business_metrics_and_every_alarm() {
         .filter_map(|w| w["properties"]["metrics"].as_array())
         .flatten()
         .collect();
-    for name in [CODES_SENT, LOGINS, ACTIVATIONS] {
+    for name in [CODES_SENT, LOGINS, ACTIVATIONS, ACCOUNTS_DELETED] {
         assert!(
             metrics.iter().any(|m| m[0] == NAMESPACE && m[1] == name),
             "{name}"

@@ -32,7 +32,8 @@ use crate::usecases::{login::FAILURES, send_code::SENDS};
         profile::logout,
         profile::get_profile,
         profile::activate,
-        profile::list_referrals
+        profile::list_referrals,
+        profile::delete_account
     ),
     components(schemas(Problem, ProblemCode)),
     tags(
@@ -199,7 +200,7 @@ fn servers(doc: &mut Value) {
         },
         {
             "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
-            "description": "The demo stack (no edge): the deployed API, the stack's `ApiUrl` output (`make deploy`)",
+            "description": "Demo or staging: the deployed API without the edge, the stack's `ApiUrl` output (`make deploy`)",
             "x-internal": false,
             "variables": {
                 "apiId": { "default": "abcde12345", "description": "The HTTP API's id, the first label of `ApiUrl`" },

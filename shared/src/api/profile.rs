@@ -1,5 +1,5 @@
 //! The authenticated routes: `GET /v1/profile`, `POST /v1/profile/invite-code`,
-//! `GET /v1/profile/referrals` and `POST /v1/auth/logout`. Every one reads the caller from the
+//! `GET /v1/profile/referrals`, `POST /v1/auth/logout` and `DELETE /v1/profile`. Every one reads the caller from the
 //! token only; none takes a user id or phone from the path or query.
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -27,6 +27,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         Ok(Operation::ActivateInviteCode) => activate(state, &req).await,
         Ok(Operation::ListReferrals) => list_referrals(state, &req).await,
         Ok(Operation::Logout) => logout(state, &req).await,
+        Ok(Operation::DeleteAccount) => delete_account(state, &req).await,
         Ok(_) => Err(Error::RouteNotFound),
         Err(e) => Err(e),
     };
@@ -155,5 +156,30 @@ async fn list_referrals(state: &AppState, req: &Request) -> Result<Response<Body
 )]
 async fn logout(state: &AppState, req: &Request) -> Result<Response<Body>> {
     profile::logout(state, &claims(state, req).await?).await?;
+    Ok(no_content())
+}
+
+/// Delete my account
+///
+/// Takes a token from a recent login (`DELETE_MAX_TOKEN_AGE_SECONDS`, 300 by default; an older
+/// one gets `reauthentication_required`: log in again). Removes my user, frees my phone number
+/// (it registers again as a new user, with a new id and invite code), withdraws any pending code,
+/// retires my invite code for good (activating it answers as an unknown code does), takes me off
+/// the list and the count of whoever's code I activated, and refuses every token issued to me.
+/// The people who activated my code keep their accounts and the code they activated. The
+/// phone's send and wrong-code counters stay until they expire. All of it happens at once; a
+/// 503 leaves nothing half done, and repeating the request with the same token finishes it (204).
+#[utoipa::path(
+    delete,
+    path = "/v1/profile",
+    tag = "profile",
+    operation_id = "delete_account",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted; every token of mine is refused from now on"),
+    ),
+)]
+async fn delete_account(state: &AppState, req: &Request) -> Result<Response<Body>> {
+    profile::delete_account(state, &claims(state, req).await?).await?;
     Ok(no_content())
 }

@@ -355,7 +355,7 @@ mod tests {
     fn other_methods_on_any_api_path_get_405_with_the_methods_it_has() {
         // On AWS these reach `web` through the `$default` route.
         for (method, path, allow) in [
-            ("DELETE", "/v1/profile", "GET"),
+            ("PUT", "/v1/profile", "GET, DELETE"),
             ("PUT", "/v1/profile/invite-code", "POST"),
             ("GET", "/v1/auth/send-code", "POST"),
             ("TRACE", "/v1/auth/verify-code", "POST"),

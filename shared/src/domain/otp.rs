@@ -401,6 +401,15 @@ impl OtpState {
         .max()
     }
 
+    /// The state with its pending code withdrawn (an account's deletion): the sends and wrong
+    /// codes stay, as they are what holds the phone's limits, whoever owns the number next.
+    pub fn withdrawn(&self) -> Self {
+        Self {
+            code_hash: None,
+            ..self.clone()
+        }
+    }
+
     /// When the record stops mattering: the later of the code's expiry and the moment the newest
     /// send and failure leave their windows (the cooldown is at most an hour). The store sets
     /// DynamoDB's TTL to this.
@@ -853,5 +862,33 @@ mod tests {
         assert_eq!(state.forget_at(), T0 + 3_600);
         let (next, _) = state.verify(T0 + 5, &policy, &me(), hash_of("0000"));
         assert_eq!(next.unwrap().forget_at(), T0 + 5 + 86_400);
+    }
+
+    #[test]
+    fn a_withdrawn_code_no_longer_logs_in_and_the_phones_limits_stay() {
+        let policy = OtpPolicy::default();
+        let (mut state, _) = sent("1234", T0).verify(T0 + 1, &policy, &me(), hash_of("0000"));
+        let state = state
+            .take()
+            .unwrap()
+            .send(T0 + 61, &policy, &me(), hash_of("5678"))
+            .unwrap();
+        let withdrawn = state.withdrawn();
+        assert_eq!(withdrawn.code_hash, None);
+        assert_eq!(
+            (&withdrawn.sends, &withdrawn.failures),
+            (&state.sends, &state.failures)
+        );
+        assert_eq!(withdrawn.forget_at(), state.forget_at());
+        assert_eq!(
+            withdrawn.verify(T0 + 62, &policy, &me(), hash_of("5678")).1,
+            VerifyOutcome::Invalid
+        );
+        // The sends still count against the phone's hourly cap and the cooldown.
+        assert!(
+            withdrawn
+                .send(T0 + 62, &policy, &me(), hash_of("1111"))
+                .is_err()
+        );
     }
 }

@@ -144,6 +144,15 @@ pub fn problem(err: &Error) -> Response<Body> {
         };
         headers.push((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
     }
+    if let Error::ReauthenticationRequired { .. } = err {
+        // A 401 names its scheme (RFC 9110): this token is valid, but too old for the operation.
+        headers.push((
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                "Bearer error=\"invalid_token\", error_description=\"a recent login is required\"",
+            ),
+        ));
+    }
     if let Error::MethodNotAllowed { allow } = err
         && let Ok(value) = HeaderValue::from_str(allow)
     {

@@ -110,6 +110,19 @@ pub(super) fn user_from_item(item: Item) -> Result<User, StoreError> {
     from_item::<UserItem>(item).map(User::from)
 }
 
+/// A referral count shard's `count`, which may be below 0: a deleted account's activation takes
+/// 1 from whichever shard it draws, and only the shards' sum is a count. 0 where it is missing.
+pub(super) fn shard_count_of(item: Option<&Item>, attribute: &str) -> Result<i64, StoreError> {
+    match item.and_then(|i| i.get(attribute)) {
+        None => Ok(0),
+        Some(value) => value
+            .as_n()
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::mapping(format!("`{attribute}` is not a count"))),
+    }
+}
+
 /// A counter item's `count` (a budget shard, a referral count shard); 0 where it is missing.
 pub(super) fn count_of(item: Option<&Item>, attribute: &str) -> Result<u64, StoreError> {
     match item.and_then(|i| i.get(attribute)) {
@@ -190,10 +203,45 @@ pub(super) fn referral_count_key(user: &UserId, shard: u32) -> String {
     format!("referrals#{}#{shard}", user.as_str())
 }
 
+/// A claim in the uniques table: a phone's, an invite code's or a pair's, held by `user_id`. A
+/// deleted account's invite code stays claimed with no holder (`retired_at` instead), so no one
+/// is ever given it again and activating it answers as an unknown code does.
 #[derive(Serialize, Deserialize)]
 pub(super) struct UniqueItem {
     pub key: String,
-    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<i64>,
+}
+
+impl UniqueItem {
+    pub(super) fn held(key: String, user: &UserId) -> Self {
+        Self {
+            key,
+            user_id: Some(user.as_str().to_owned()),
+            retired_at: None,
+        }
+    }
+}
+
+/// The otp table's key of the note a deletion leaves for the token that made it (phones start
+/// with `+`, so the keys never meet).
+pub(super) fn deleted_key(user: &UserId) -> String {
+    format!("deleted#{}", user.as_str())
+}
+
+/// The note a deletion leaves: which token made it (the claims a token of this user differs by),
+/// so a repeat of that request, whose first answer was lost, is answered as done. It holds no
+/// phone and DynamoDB's TTL removes it once the token is too old to delete anyway.
+#[derive(Serialize, Deserialize)]
+pub(super) struct DeletedItem {
+    /// The otp table's key attribute: [`deleted_key`].
+    pub phone: String,
+    pub iat: i64,
+    pub ver: u64,
+    pub ttl: i64,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -10,11 +10,12 @@
 //! - uniques: `key` = `phone#<E.164>` or `invite#<CODE>` -> `user_id`. Written in the same
 //!   transaction as the user with `attribute_not_exists`, these items are what makes a phone or an
 //!   invite code unique, and the strongly consistent way to find a user by either (a GSI can do
-//!   neither: it is eventually consistent and accepts duplicates).
+//!   neither: it is eventually consistent and accepts duplicates). A deleted account's invite
+//!   code stays claimed by nobody (retired), and its count shards closed ([`Store::delete_user`]).
 //! - otp: one item per phone with the pending code's hash and the rate-limit windows, guarded
 //!   by a `revision` number (optimistic locking), expired by DynamoDB TTL on `ttl`; beside them
 //!   the hourly counters of the per-client limits and the SMS budget (`limit#...` keys, see
-//!   `limits`).
+//!   `limits`), and a deletion's note (`deleted#<id>`) while its token could repeat it.
 mod error;
 mod items;
 mod limits;
@@ -24,7 +25,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 pub use error::StoreError;
@@ -32,8 +34,9 @@ use error::{Cancelled, condition_failed, conflicted_only_at, held_by_transaction
 #[cfg(any(test, feature = "testing"))]
 pub use items::item_size;
 use items::{
-    Item, OtpItem, REFERRAL_COUNT_SHARDS, ReferralItem, UniqueItem, UserItem, count_of, from_item,
-    invite_key, n, pair_key, phone_key, referral_count_key, s, to_item, user_from_item,
+    DeletedItem, Item, OtpItem, REFERRAL_COUNT_SHARDS, ReferralItem, UniqueItem, UserItem,
+    deleted_key, from_item, invite_key, n, pair_key, phone_key, referral_count_key, s,
+    shard_count_of, to_item, user_from_item,
 };
 pub use limits::{
     CountedSend, FailureCheck, SaveOutcome, SendCount, SendCounters, VerificationReads,
@@ -67,10 +70,14 @@ fn otp_state_from(item: Option<Item>) -> Result<OtpState, StoreError> {
     }
 }
 
-/// Who holds a claim (a phone or an invite code), from its item in the uniques table.
+/// Who holds a claim (a phone or an invite code), from its item in the uniques table; nobody
+/// holds a retired one (a deleted account's invite code).
 fn owner_from(item: Option<Item>) -> Result<Option<UserId>, StoreError> {
-    item.map(|item| from_item::<UniqueItem>(item).map(|u| UserId::from_trusted(u.user_id)))
-        .transpose()
+    Ok(item
+        .map(from_item::<UniqueItem>)
+        .transpose()?
+        .and_then(|u| u.user_id)
+        .map(UserId::from_trusted))
 }
 
 /// A user as read, with the shards of their referral count added to whatever count the user
@@ -81,14 +88,22 @@ fn with_count(
 ) -> Result<Option<User>, StoreError> {
     let Some(item) = user else { return Ok(None) };
     let mut user = user_from_item(item)?;
+    // A shard may hold less than 0 (a deleted account's activation taken back); the sum never.
+    let mut count = i64::try_from(user.referrals_count).unwrap_or(i64::MAX);
     for shard in shards {
-        user.referrals_count += count_of(shard.as_ref(), REFERRAL_COUNT)?;
+        count += shard_count_of(shard.as_ref(), REFERRAL_COUNT)?;
     }
+    user.referrals_count = u64::try_from(count).unwrap_or(0);
     Ok(Some(user))
 }
 
 /// The attribute of a referral count shard.
 const REFERRAL_COUNT: &str = "count";
+
+/// The attribute that closes a deleted account's referral count shard: an activation adds to a
+/// shard only while it is absent, so one that read the code's claim before the deletion retired
+/// it is refused rather than counted on nobody.
+const CLOSED: &str = "closed";
 
 /// Where each conditional item stands in an activation's transaction, so a cancellation's
 /// reasons (one per item, in order) are read by name.
@@ -130,11 +145,32 @@ pub enum CreateUserError {
 pub enum ActivateError {
     #[error(transparent)]
     Refused(ActivationRefused),
+    /// My account was deleted since the token's user was read.
+    #[error("the activating user is gone")]
+    UserGone,
     /// Another transaction touched the same items, or they changed between read and write.
     #[error("conflicting transaction")]
     Conflict,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The token a deletion was made with: a token of a user differs from the others by when it was
+/// issued and the token version it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeletedBy {
+    pub iat: i64,
+    pub ver: u64,
+}
+
+/// What a deletion's transaction came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Every item of the account went in one transaction.
+    Done,
+    /// An item changed since it was read (a logout, an activation, a new code, a parallel
+    /// deletion), or another transaction held one: nothing was written; read again.
+    Changed,
 }
 
 /// What a logout's update of the user's token version came to.
@@ -146,6 +182,8 @@ pub enum Revoke {
     Moved,
     /// A transaction held the user item (an activation of theirs): nothing was written; try again.
     Held,
+    /// The user is gone (their account was deleted).
+    Gone,
 }
 
 #[derive(Clone, Debug)]
@@ -325,7 +363,6 @@ impl Store {
     /// A new user's item and the claims of its phone and invite code, as transaction items in
     /// that order, each written only if its key is free.
     fn user_items(&self, user: &User) -> Result<[TransactWriteItem; 3], StoreError> {
-        let uid = user.id.as_str();
         let put = |table: &str, item: Item, key_attr: &str| {
             Put::builder()
                 .table_name(table)
@@ -336,11 +373,8 @@ impl Store {
                 .map(|p| TransactWriteItem::builder().put(p).build())
                 .map_err(StoreError::mapping)
         };
-        let claims =
-            [phone_key(&user.phone), invite_key(&user.invite_code)].map(|key| UniqueItem {
-                key,
-                user_id: uid.to_owned(),
-            });
+        let claims = [phone_key(&user.phone), invite_key(&user.invite_code)]
+            .map(|key| UniqueItem::held(key, &user.id));
         Ok([
             put(&self.tables.users, to_item(&UserItem::from(user))?, "id")?,
             put(&self.tables.uniques, to_item(&claims[0])?, "key")?,
@@ -381,10 +415,7 @@ impl Store {
             .build()
             .map_err(StoreError::mapping)?;
         let pair = pair_key(&user.id, &activation.referrer);
-        let claim = UniqueItem {
-            key: pair.clone(),
-            user_id: user.id.as_str().to_owned(),
-        };
+        let claim = UniqueItem::held(pair.clone(), &user.id);
         let claim = Put::builder()
             .table_name(&self.tables.uniques)
             .set_item(Some(to_item(&claim)?))
@@ -402,7 +433,9 @@ impl Store {
                 .table_name(&self.tables.uniques)
                 .key("key", s(&referral_count_key(&activation.referrer, shard)))
                 .update_expression("ADD #n :one")
+                .condition_expression("attribute_not_exists(#closed)")
                 .expression_attribute_names("#n", REFERRAL_COUNT)
+                .expression_attribute_names("#closed", CLOSED)
                 .expression_attribute_values(":one", n(1))
                 .build()
                 .map_err(StoreError::mapping)?;
@@ -436,6 +469,9 @@ impl Store {
         };
         let failed = |at: ActivationItem| condition_failed(&reasons, at as usize);
         let returned = |at: ActivationItem| reasons.get(at as usize).and_then(|r| r.item.clone());
+        // The referrer's account was deleted since its code's claim was read: the code is as
+        // unknown as any other (its claim is retired now).
+        let referrer_gone = condition_failed(&reasons, COUNT_SHARD);
         // Me as I stood: my item if its condition failed, else as read before the transaction.
         let me = if failed(ActivationItem::MyUser) {
             match returned(ActivationItem::MyUser) {
@@ -446,8 +482,11 @@ impl Store {
             Some(user.clone())
         };
         let Some(me) = me else {
-            return Err(StoreError::mapping("activating a user that does not exist").into());
+            return Err(ActivateError::UserGone);
         };
+        if referrer_gone && !failed(ActivationItem::MyUser) && !failed(ActivationItem::PairClaim) {
+            return Err(ActivateError::Refused(ActivationRefused::NotFound));
+        }
         // Who made the pair's claim: if the referrer did, they had activated my code.
         let pair_maker = if failed(ActivationItem::PairClaim) {
             match returned(ActivationItem::PairClaim) {
@@ -502,10 +541,7 @@ impl Store {
                         .ok_or_else(|| StoreError::mapping(format!("an activation without {name}")))
                 };
                 let (user, referrer) = (id("id")?, id("referrer_id")?);
-                let claim = UniqueItem {
-                    key: pair_key(&user, &referrer),
-                    user_id: user.as_str().to_owned(),
-                };
+                let claim = UniqueItem::held(pair_key(&user, &referrer), &user);
                 let result = self
                     .client
                     .put_item()
@@ -713,9 +749,173 @@ impl Store {
                     .await?;
                 let ours = stored.get("logout_id") == Some(&s(logout_id))
                     && stored.get("token_version") == Some(&n(current + 1));
-                Ok(if ours { Revoke::Done } else { Revoke::Moved })
+                Ok(if ours {
+                    Revoke::Done
+                } else if stored.is_empty() {
+                    Revoke::Gone
+                } else {
+                    Revoke::Moved
+                })
             }
             Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+
+    /// The user item and the note a deletion by one of their tokens left, if any, in one read:
+    /// what a deletion reads first.
+    pub async fn user_and_deletion(
+        &self,
+        id: &UserId,
+    ) -> Result<(Option<User>, Option<DeletedBy>), StoreError> {
+        let [user, note] = self
+            .get_many([
+                Wanted {
+                    table: &self.tables.users,
+                    key: "id",
+                    value: id.as_str().to_owned(),
+                },
+                Wanted {
+                    table: &self.tables.otp,
+                    key: "phone",
+                    value: deleted_key(id),
+                },
+            ])
+            .await?;
+        let note = note
+            .map(from_item::<DeletedItem>)
+            .transpose()?
+            .map(|d| DeletedBy {
+                iat: d.iat,
+                ver: d.ver,
+            });
+        Ok((user.map(user_from_item).transpose()?, note))
+    }
+
+    /// Deletes `user`'s account in one transaction, so no one ever sees it half deleted:
+    /// - the user item, only if it still carries the token version `by` was issued with and the
+    ///   activation as read (leaving `referrer-index`, so the referrer's list, with it);
+    /// - the phone's claim, so the number registers again as a new user;
+    /// - the invite code's claim is kept with no holder (retired): never given to anyone again,
+    ///   and answered as unknown;
+    /// - every shard of the user's referral count is replaced by a closed one, so an activation
+    ///   that read the code's claim before is refused instead of counting on nobody;
+    /// - the phone's pending code is withdrawn over the revision `otp` was read at (its sends and
+    ///   wrong codes stay: they are what holds an abuser back), or the phone is checked to still
+    ///   have no otp item;
+    /// - if the user activated someone's code: the pair's claim goes, and 1 is taken from one of
+    ///   the referrer's count shards, drawn at random as an activation draws it;
+    /// - a note of the token `by` that made the deletion, expiring at `note_expires_at`.
+    pub async fn delete_user(
+        &self,
+        user: &User,
+        otp: &OtpState,
+        by: DeletedBy,
+        note_expires_at: i64,
+        now_ms: i64,
+    ) -> Result<Deletion, StoreError> {
+        let uid = s(user.id.as_str());
+        let mut items = Vec::with_capacity(24);
+        let delete_user = Delete::builder()
+            .table_name(&self.tables.users)
+            .key("id", uid.clone())
+            .condition_expression(if user.activation.is_some() {
+                "token_version = :ver"
+            } else {
+                "token_version = :ver AND attribute_not_exists(referrer_id)"
+            })
+            .expression_attribute_values(":ver", n(by.ver))
+            .build()
+            .map_err(StoreError::mapping)?;
+        items.push(TransactWriteItem::builder().delete(delete_user).build());
+        let phone_claim = Delete::builder()
+            .table_name(&self.tables.uniques)
+            .key("key", s(&phone_key(&user.phone)))
+            .condition_expression("user_id = :me")
+            .expression_attribute_values(":me", uid.clone())
+            .build()
+            .map_err(StoreError::mapping)?;
+        items.push(TransactWriteItem::builder().delete(phone_claim).build());
+        let retired = UniqueItem {
+            key: invite_key(&user.invite_code),
+            user_id: None,
+            retired_at: Some(now_ms),
+        };
+        let retired = Put::builder()
+            .table_name(&self.tables.uniques)
+            .set_item(Some(to_item(&retired)?))
+            .condition_expression("user_id = :me")
+            .expression_attribute_values(":me", uid.clone())
+            .build()
+            .map_err(StoreError::mapping)?;
+        items.push(TransactWriteItem::builder().put(retired).build());
+        let note = DeletedItem {
+            phone: deleted_key(&user.id),
+            iat: by.iat,
+            ver: by.ver,
+            ttl: note_expires_at,
+        };
+        let note = Put::builder()
+            .table_name(&self.tables.otp)
+            .set_item(Some(to_item(&note)?))
+            .build()
+            .map_err(StoreError::mapping)?;
+        items.push(TransactWriteItem::builder().put(note).build());
+        items.push(if otp.revision == 0 {
+            ConditionCheck::builder()
+                .table_name(&self.tables.otp)
+                .key("phone", s(user.phone.as_str()))
+                .condition_expression("attribute_not_exists(phone)")
+                .build()
+                .map(|c| TransactWriteItem::builder().condition_check(c).build())
+                .map_err(StoreError::mapping)
+        } else {
+            self.otp_put(&user.phone, &otp.withdrawn(), &WriteId::random())
+                .map(|p| TransactWriteItem::builder().put(p).build())
+        }?);
+        for shard in 0..REFERRAL_COUNT_SHARDS {
+            let closed = HashMap::from([
+                ("key".to_owned(), s(&referral_count_key(&user.id, shard))),
+                (CLOSED.to_owned(), n(now_ms)),
+            ]);
+            let closed = Put::builder()
+                .table_name(&self.tables.uniques)
+                .set_item(Some(closed))
+                .build()
+                .map_err(StoreError::mapping)?;
+            items.push(TransactWriteItem::builder().put(closed).build());
+        }
+        if let Some(activation) = &user.activation {
+            let pair = Delete::builder()
+                .table_name(&self.tables.uniques)
+                .key("key", s(&pair_key(&user.id, &activation.referrer)))
+                .build()
+                .map_err(StoreError::mapping)?;
+            items.push(TransactWriteItem::builder().delete(pair).build());
+            let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
+            let count = Update::builder()
+                .table_name(&self.tables.uniques)
+                .key("key", s(&referral_count_key(&activation.referrer, shard)))
+                .update_expression("ADD #n :minus")
+                .expression_attribute_names("#n", REFERRAL_COUNT)
+                .expression_attribute_values(":minus", n(-1))
+                .build()
+                .map_err(StoreError::mapping)?;
+            items.push(TransactWriteItem::builder().update(count).build());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            // One token per call, reused by the SDK's own retries: see `create_user`.
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(Deletion::Done);
+        };
+        match Cancelled::from_sdk(err) {
+            Cancelled::Condition(_) | Cancelled::Conflict => Ok(Deletion::Changed),
+            Cancelled::Failed(e) => Err(e),
         }
     }
 }

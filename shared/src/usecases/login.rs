@@ -149,9 +149,15 @@ async fn check_code(
             Some(id) if !wrong => {
                 let (saved, user, (referrals, _)) = tokio::try_join!(
                     async { Ok(save.await?) },
-                    existing_user(state, &id),
+                    async { Ok::<_, Error>(state.store.user(&id).await?) },
                     async { Ok(state.store.referrals(&id, PROFILE_REFERRALS, None).await?) },
                 )?;
+                // The account was deleted since its phone's claim was read: the deletion moved
+                // the phone's record on too (it withdraws the code), so this save did not land;
+                // the next round reads the record as the deletion left it.
+                let Some(user) = user else {
+                    return Ok(None);
+                };
                 (saved, Some(Checked::Returning(Box::new(user), referrals)))
             }
             _ => {
@@ -201,8 +207,8 @@ async fn check_code(
     }
 }
 
-/// The user a phone item points to. The two are written in one transaction, so one without the
-/// other is a broken table, not a race.
+/// The user a phone item points to. The two are written and deleted in one transaction, so one
+/// without the other is a broken table, not a race.
 async fn existing_user(state: &AppState, id: &UserId) -> Result<User> {
     state.store.user(id).await?.ok_or_else(|| {
         Error::Internal(format!("phone item points to missing user {}", id.as_str()).into())

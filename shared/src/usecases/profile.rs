@@ -1,12 +1,12 @@
 //! The logged-in user's operations: the profile, activating an invite code, the referral list,
-//! logging out. Every one acts on the token's user only.
+//! logging out, deleting the account. Every one acts on the token's user only.
 use super::retry_on_conflict;
 use crate::auth::Claims;
 use crate::domain::{InviteCode, Referral, ReferralKey, Referrer, User, UserId};
 use crate::error::{AuthFailure, Error, Result};
 use crate::metrics::{self, Event};
 use crate::state::AppState;
-use crate::store::{ActivateError, Revoke, WriteId};
+use crate::store::{ActivateError, DeletedBy, Deletion, Revoke, WriteId};
 
 /// How many referrals a profile carries; the rest are paged through the referral list.
 pub const PROFILE_REFERRALS: usize = 100;
@@ -75,6 +75,8 @@ pub async fn activate(
         match state.store.activate(&user, &activation).await {
             Ok(()) => Ok(Some(())),
             Err(ActivateError::Refused(refused)) => Err(refused.into()),
+            // Deleted in parallel (by another of my tokens): the token's user is gone.
+            Err(ActivateError::UserGone) => Err(Error::Unauthorized(AuthFailure::Invalid)),
             Err(ActivateError::Conflict) => Ok(None),
             Err(ActivateError::Store(e)) => Err(e.into()),
         }
@@ -113,13 +115,12 @@ pub async fn logout(state: &AppState, claims: &Claims) -> Result<()> {
     let id = user_id(claims);
     let logout = WriteId::random();
     let revoked = retry_on_conflict("one user's logout", || async {
-        Ok(
-            match state.store.revoke_tokens(&id, claims.ver, &logout).await? {
-                Revoke::Done => Some(true),
-                Revoke::Moved => Some(false),
-                Revoke::Held => None,
-            },
-        )
+        match state.store.revoke_tokens(&id, claims.ver, &logout).await? {
+            Revoke::Done => Ok(Some(true)),
+            Revoke::Moved => Ok(Some(false)),
+            Revoke::Held => Ok(None),
+            Revoke::Gone => Err(Error::Unauthorized(AuthFailure::Invalid)),
+        }
     })
     .await?;
     if revoked {
@@ -127,4 +128,49 @@ pub async fn logout(state: &AppState, claims: &Claims) -> Result<()> {
     } else {
         Err(Error::Unauthorized(AuthFailure::Revoked))
     }
+}
+
+/// Deletes my account (the items: [`crate::store::Store::delete_user`]), with a token from a
+/// recent login only. Every round reads my user again, so a logout, an activation or a new code
+/// in between is seen, and the one transaction is built on what stands. Found gone: if this very
+/// token deleted it (its first answer lost), that is done; any other token finds no user (401),
+/// as every token of a deleted account does, with no read added to other requests.
+#[tracing::instrument(skip_all)]
+pub async fn delete_account(state: &AppState, claims: &Claims) -> Result<()> {
+    let max_age_s = state.config.delete_max_token_age_seconds;
+    if !claims.issued_within(max_age_s, state.clock.now_s()) {
+        return Err(Error::ReauthenticationRequired { max_age_s });
+    }
+    let id = user_id(claims);
+    let by = DeletedBy {
+        iat: claims.iat,
+        ver: claims.ver,
+    };
+    let deleted_now = retry_on_conflict("deleting an account", || async {
+        let (user, note) = state.store.user_and_deletion(&id).await?;
+        if user.is_none() && note == Some(by) {
+            return Ok(Some(false));
+        }
+        let user = token_holder(user, claims)?;
+        let otp = state.store.otp_state(&user.phone).await?;
+        // Past this, the token could not delete any more, so the note is of no use.
+        let note_expires_at = claims.iat + max_age_s + 1;
+        let now_ms = state.clock.now_ms();
+        Ok(
+            match state
+                .store
+                .delete_user(&user, &otp, by, note_expires_at, now_ms)
+                .await?
+            {
+                Deletion::Done => Some(true),
+                Deletion::Changed => None,
+            },
+        )
+    })
+    .await?;
+    if deleted_now {
+        metrics::record(Event::AccountDeleted);
+        tracing::info!(user = id.as_str(), "account deleted");
+    }
+    Ok(())
 }

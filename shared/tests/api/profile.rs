@@ -351,7 +351,7 @@ async fn unknown_routes_and_methods_are_problems_too() {
     app.call("GET", "/v1/nothing", Some(&token), None)
         .await
         .assert_problem(404, "not_found");
-    app.call("DELETE", "/v1/profile", Some(&token), None)
+    app.call("PUT", "/v1/profile", Some(&token), None)
         .await
         .assert_problem(405, "method_not_allowed");
 }
