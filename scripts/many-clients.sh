@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # send-code from many distinct client addresses in one hour, against the running local stack:
-# every one must answer 200 (no counter item grows with the clients of an hour; README, Data
-# model). `cargo lambda watch` reports one source address for every HTTP caller, so each request
+# every one must answer 200 (no counter item grows with the clients of an hour;
+# docs/data-model.md). `cargo lambda watch` reports one source address for every HTTP caller, so each request
 # is an API Gateway payload 2.0 event with its own `requestContext.http.sourceIp`, handed to
 # send-code through the local Lambda Invoke endpoint. The stack's per-address limits and SMS
 # budget are far above CLIENTS (scripts/lib.sh, relax_client_limits).

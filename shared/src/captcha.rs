@@ -3,8 +3,8 @@
 //! form and answer the same JSON) before anything is counted or stored.
 //!
 //! The call goes through the AWS SDK's own HTTP stack (its hyper and rustls client and its
-//! request orchestrator, already in every function), not a second HTTP client: see README,
-//! Performance.
+//! request orchestrator, already in every function), not a second HTTP client: see docs/design.md,
+//! "The CAPTCHA check reuses the SDK's HTTP stack".
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;

@@ -287,7 +287,7 @@ impl Config {
             )?,
         };
         // The phone's otp item keeps a mark for each send of the last hour and each wrong code
-        // of the last day: this bounds the item (README, Data model).
+        // of the last day: this bounds the item (docs/data-model.md).
         let marks = otp.phone_max_sends_per_hour + otp.phone_max_failures_per_day;
         if marks > MAX_PHONE_MARKS {
             return Err(ConfigError::Invalid {

@@ -114,7 +114,7 @@ pub const AWS_ROOTS_PEM: &str = include_str!("aws-roots.pem");
 /// The SDK's own HTTPS client (hyper + rustls on aws-lc, as its default), trusting
 /// [`AWS_ROOTS_PEM`] instead of the system's CA store. The only servers these functions talk to
 /// over TLS are AWS endpoints, and the default reads and parses every file of the system store at
-/// cold start: about two thirds of a function's init CPU (`make profile`; README, Performance).
+/// cold start: about two thirds of a function's init CPU (`make profile`; docs/performance.md).
 /// Five roots compiled in are parsed in microseconds, and trusting only them is also the
 /// narrower trust.
 pub fn http_client() -> SharedHttpClient {

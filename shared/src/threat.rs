@@ -1,8 +1,8 @@
 //! The threat model's numbers, derived from the configuration: what an attacker with some number
 //! of source addresses can get out of the API in a day ([`exposure`]), and what it takes to spend
-//! each share of the SMS budget or to keep one owner out ([`thresholds`]). README's tables are
-//! [`table`]'s and [`thresholds_table`]'s output for the default and the production settings
-//! (samconfig.toml's `prod`), with the CAPTCHA off and on; tests keep them equal.
+//! each share of the SMS budget or to keep one owner out ([`thresholds`]). docs/security.md's
+//! tables are [`table`]'s and [`thresholds_table`]'s output for the default and the production
+//! settings (samconfig.toml's `prod`), with the CAPTCHA off and on; tests keep them equal.
 use crate::config::{CaptchaProvider, Config};
 
 const HOURS_A_DAY: u64 = 24;
@@ -74,7 +74,8 @@ pub fn exposure(config: &Config, sources: u64) -> Exposure {
     }
 }
 
-/// README's threat-model table for the named configurations, for 1 and 1,000 source addresses.
+/// docs/security.md's threat-model table for the named configurations, for 1 and 1,000 source
+/// addresses.
 pub fn table(configs: &[(&str, &Config)]) -> String {
     let mut out = String::from(
         "| settings | source addresses | SMS a day, at most | codes tried a day, at most \
@@ -112,7 +113,7 @@ pub fn table(configs: &[(&str, &Config)]) -> String {
 /// The longest month, in days: a daily budget spent every day of it stays within the month's spend.
 const LONGEST_MONTH_DAYS: f64 = 31.0;
 
-/// The SMS budgets README's Deploy section derives from a monthly spend of `monthly_usd` at
+/// The SMS budgets docs/deploy.md derives from a monthly spend of `monthly_usd` at
 /// `usd_per_code`: (per day, per hour). A day is what 31 such days may cost; an hour is an eighth
 /// of a day, the defaults' ratio (`DAILY_BUDGET_HOURS`), and at least one code.
 pub fn budgets_for(monthly_usd: f64, usd_per_code: f64) -> (u32, u32) {
@@ -121,7 +122,7 @@ pub fn budgets_for(monthly_usd: f64, usd_per_code: f64) -> (u32, u32) {
     (per_day.max(1), per_hour)
 }
 
-/// README's table of budgets for some monthly spends and prices: (spend, price, where).
+/// docs/deploy.md's table of budgets for some monthly spends and prices: (spend, price, where).
 pub fn budgets_table(cases: &[(f64, f64, &str)]) -> String {
     let mut out = String::from(
         "| monthly spend `S` | price per code `p` | `SmsBudgetPerDay` | `SmsBudgetPerHour` |\n\
@@ -235,7 +236,7 @@ pub fn thresholds(config: &Config) -> Thresholds {
     }
 }
 
-/// README's table of what it takes, for the named configurations.
+/// docs/security.md's table of what it takes, for the named configurations.
 pub fn thresholds_table(configs: &[(&str, &Config)]) -> String {
     let mut out = String::from(
         "| settings | CAPTCHA | to spend the new numbers' hour | the new numbers' day \
@@ -446,7 +447,7 @@ mod tests {
     }
 
     #[test]
-    fn readme_carries_the_threat_model_of_the_default_and_production_settings() {
+    fn docs_carry_the_threat_model_of_the_default_and_production_settings() {
         let (defaults, prod) = (config(&[]), production(&[]));
         assert_eq!(prod.otp.digits, 6);
         assert!(prod.reach.mobile_only);
@@ -454,10 +455,10 @@ mod tests {
             ("defaults (4 digits)", &defaults),
             ("production (6 digits)", &prod),
         ]);
-        let readme = include_str!("../../README.md");
+        let security = include_str!("../../docs/security.md");
         assert!(
-            readme.contains(&table),
-            "README's threat model is out of date; it should read:\n\n{table}"
+            security.contains(&table),
+            "docs/security.md's threat model is out of date; it should read:\n\n{table}"
         );
         let (defaults_on, prod_on) = (config(CAPTCHA), production(CAPTCHA));
         let thresholds = thresholds_table(&[
@@ -467,8 +468,8 @@ mod tests {
             ("production (6 digits)", &prod_on),
         ]);
         assert!(
-            readme.contains(&thresholds),
-            "README's thresholds are out of date; they should read:\n\n{thresholds}"
+            security.contains(&thresholds),
+            "docs/security.md's thresholds are out of date; they should read:\n\n{thresholds}"
         );
     }
 
@@ -554,16 +555,16 @@ mod tests {
     }
 
     #[test]
-    fn readme_derives_the_sms_budgets_from_a_monthly_spend_as_this_arithmetic_does() {
+    fn docs_derive_the_sms_budgets_from_a_monthly_spend_as_this_arithmetic_does() {
         let table = budgets_table(&[
             (200.0, 0.45, "Russia"),
             (5_000.0, 0.45, "Russia"),
             (200.0, 0.008, "United States"),
         ]);
-        let readme = include_str!("../../README.md");
+        let deploy = include_str!("../../docs/deploy.md");
         assert!(
-            readme.contains(&table),
-            "README's SMS budgets are out of date; they should read:\n\n{table}"
+            deploy.contains(&table),
+            "docs/deploy.md's SMS budgets are out of date; they should read:\n\n{table}"
         );
     }
 

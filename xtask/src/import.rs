@@ -1,6 +1,7 @@
 //! `xtask import-tables`: the two files a CloudFormation resource import needs to adopt the users
 //! and uniques tables a deleted stack left behind (`DeletionPolicy: RetainExceptOnCreate`), so a
-//! new stack starts with the old users instead of empty tables. README, "Get the users back".
+//! new stack starts with the old users instead of empty tables. docs/deploy.md, "Tear down, and
+//! get the users back".
 use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};

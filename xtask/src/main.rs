@@ -19,10 +19,10 @@
 //! - `xtask soak DIR` checks that each function's deployed build keeps flat memory over 50,000
 //!   invocations with unique trace ids (see `soak.rs`; run by `make test`);
 //! - `xtask backfill-pairs` writes the pair claims of activations made before activations wrote
-//!   them, in the tables the environment names (`Store::backfill_pair_claims`; README, Data model);
+//!   them, in the tables the environment names (`Store::backfill_pair_claims`; docs/data-model.md);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
 //! - `xtask import-tables USERS UNIQUES DIR` writes the files a CloudFormation resource import
-//!   needs to adopt the tables a deleted stack kept (see `import.rs` and README);
+//!   needs to adopt the tables a deleted stack kept (see `import.rs` and docs/deploy.md);
 //! - `xtask page PROVIDER SITE_KEY` prints, as JSON, the page `web` serves with that CAPTCHA
 //!   widget and its Content-Security-Policy, for the browser test of the widget (the local stack
 //!   runs without a CAPTCHA); `xtask openapi PROVIDER` the OpenAPI document `web` serves then,
@@ -46,7 +46,7 @@ mod tls_cost;
 
 use anyhow::{Context, bail};
 
-/// A file at the repository's root, for the tests that check the template, samconfig and README.
+/// A file at the repository's root, for the tests that check the template, samconfig and docs.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 fn root_file(name: &str) -> String {

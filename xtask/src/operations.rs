@@ -130,13 +130,13 @@ fn every_alarm_the_runbook_covers_exists_and_notifies_the_alarm_topic_of_alarms_
         .collect();
     assert!(
         unlisted.is_empty(),
-        "new alarms need a runbook entry in README and a line here: {unlisted:?}"
+        "new alarms need a runbook entry in docs/operations.md and a line here: {unlisted:?}"
     );
-    let readme = root_file("README.md");
-    let operating = readme
+    let operations = root_file("docs/operations.md");
+    let operating = operations
         .split("\n## Operating it")
         .nth(1)
-        .expect("README has an \"Operating it\" section");
+        .expect("docs/operations.md has an \"Operating it\" section");
     for (id, alarm) in &alarms {
         let p = &alarm["Properties"];
         let (namespace, metric) = promised[id.as_str()];
@@ -151,11 +151,11 @@ fn every_alarm_the_runbook_covers_exists_and_notifies_the_alarm_topic_of_alarms_
         let suffix = name.strip_prefix("${AWS::StackName}-").unwrap();
         assert!(
             operating.contains(&format!("`{suffix}`")),
-            "{id}: README's Operating it names `{suffix}`"
+            "{id}: docs/operations.md's Operating it names `{suffix}`"
         );
         let description = p["AlarmDescription"].as_str().unwrap();
         assert!(
-            description.contains("Runbook in README"),
+            description.contains("Runbook in docs/operations.md"),
             "{id}: {description}"
         );
         let list = p["AlarmActions"].as_sequence().unwrap();
@@ -783,15 +783,15 @@ fn sam_builds_every_function_with_the_makefile_as_static_musl_for_the_deployed_a
 }
 
 #[test]
-fn readme_shows_sam_logs_for_each_function_and_the_access_log() {
-    let readme = root_file("README.md");
+fn operations_doc_shows_sam_logs_for_each_function_and_the_access_log() {
+    let operations = root_file("docs/operations.md");
     let doc = template();
     for id in of_type(&doc, "AWS::Serverless::Function").keys() {
         assert!(
-            readme.contains(&format!("sam logs --stack-name referral-api -n {id}")),
+            operations.contains(&format!("sam logs --stack-name referral-api -n {id}")),
             "sam logs for {id}"
         );
     }
     // `-n Api`: SAM finds the stage's access log group.
-    assert!(readme.contains("sam logs --stack-name referral-api -n Api "));
+    assert!(operations.contains("sam logs --stack-name referral-api -n Api "));
 }

@@ -1,7 +1,7 @@
 //! Lambda's CPU share, played on this machine: a function process in a cgroup whose CPU quota is
 //! memory / 1,769 of one CPU per period, as the Linux scheduler enforces a container's limit. AWS
 //! documents the share but not the period; one team's measurements on Lambda report 20 ms
-//! (README, Performance), the kernel's default is 100 ms, so both are measured. Init runs without
+//! (docs/performance.md), the kernel's default is 100 ms, so both are measured. Init runs without
 //! the quota (AWS runs an on-demand function's init on a full vCPU); the process is put under it
 //! at its first `GET /invocation/next`, before the first event is handed over, as Lambda's
 //! invoke phase begins. Needs root and the cgroup `cpu` controller (v1 or v2); without them

@@ -604,8 +604,8 @@ fn problem_response(operation: Operation, status: u16, codes: &[ProblemCode]) ->
         );
     }
     let mut headers = Map::new();
-    // README "What API Gateway answers by itself": its stage throttle, a body over its 10 MB, a
-    // function that could not answer, no answer in 30 s.
+    // docs/deploy.md, "What API Gateway answers by itself": its stage throttle, a body over its
+    // 10 MB, a function that could not answer, no answer in 30 s.
     if matches!(status, 413 | 429 | 500 | 503) {
         lines.push("- API Gateway's own answer (`application/json`)".into());
         content.insert(

@@ -38,7 +38,7 @@ pub struct ClientLimits {
 
 /// A range's default limits are this many times its addresses': a handful of people behind one
 /// NAT or on one provider's block log in at once without noticing, while a crowd renting
-/// addresses from one place is held to the same few times one address (README, Security notes).
+/// addresses from one place is held to the same few times one address (docs/security.md).
 pub const RANGE_FACTOR: u32 = 5;
 
 /// The default daily budget is this many hours of the hourly one: 24 hours / 3, so an attack on the
@@ -50,7 +50,7 @@ pub const DAILY_BUDGET_HOURS: u32 = 8;
 pub const DEFAULT_RETURNING_PERCENT: u32 = 50;
 
 /// The default `SMS_BUDGET_SHARDS` (or the budget, if smaller): 1,000 sends a second put about 31
-/// writes a second on each, a third of the 100 the load model allows one item (README, Data model).
+/// writes a second on each, a third of the 100 the load model allows one item (docs/load-model.md).
 pub const DEFAULT_BUDGET_SHARDS: u32 = 32;
 
 /// Shards one send tries: one alongside the client's counter, then up to three more, one after

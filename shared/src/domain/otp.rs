@@ -131,7 +131,7 @@ impl fmt::Debug for CodeHasher {
 /// The per-phone limits, read once from configuration. Each cap has a part for one client
 /// (source address) and a ceiling for the phone across all clients: one client can neither lock a
 /// phone's owner out nor use up the phone's sends, while the ceilings bound what any number of
-/// clients get together (see README, "Threat model").
+/// clients get together (see docs/security.md, "Limits and the threat model").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpPolicy {
     pub digits: u8,

@@ -73,7 +73,7 @@ impl PhoneNumber {
     /// once, which compiles the regular expressions such a parse uses (the library compiles each
     /// on first use). Called during init by the functions that parse numbers, so that the first
     /// request's number, most often of that region, finds them ready: the same CPU, spent before
-    /// the first request instead of in it (README, Performance).
+    /// the first request instead of in it (docs/performance.md).
     pub fn prepare(default_region: Region) {
         let Some(util) = phone_metadata::first_choice("0", default_region) else {
             return;

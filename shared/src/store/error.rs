@@ -12,7 +12,7 @@ pub enum StoreError {
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),
     /// DynamoDB refused a write because the item would pass its 400 KB limit. Every item's size
-    /// is bounded by design (README, Data model), so this is a bug, named apart so the log and an
+    /// is bounded by design (docs/data-model.md), so this is a bug, named apart so the log and an
     /// alarm on it do not drown among other failures.
     #[error("an item reached DynamoDB's size limit (a bug: every item's size is bounded)")]
     ItemTooLarge(#[source] BoxError),

@@ -195,7 +195,7 @@ pub(super) fn pair_key(a: &UserId, b: &UserId) -> String {
 /// How many shards a user's referral count is split into: an activation adds 1 to one of them at
 /// random, so a popular code's activations spread over this many items, and a profile reads them
 /// all in its one batch read. At 200 activations a second of one code, each shard takes 12.5
-/// transactional writes a second (README, Data model).
+/// transactional writes a second (docs/data-model.md).
 pub(super) const REFERRAL_COUNT_SHARDS: u32 = 16;
 
 /// The uniques table's key of one shard of `user`'s referral count (attribute `count`).

@@ -6,7 +6,7 @@
 //! - users: one item per user, key `id`. A sparse GSI `referrer-index` (`referrer_id`,
 //!   `activated_at`) lists who activated a code, newest first. `phone-index` and
 //!   `invite-code-index` (keys only) are for operators' look-ups from the console or CLI; the
-//!   API never reads them (see README, "Tables").
+//!   API never reads them (see docs/data-model.md).
 //! - uniques: `key` = `phone#<E.164>` or `invite#<CODE>` -> `user_id`. Written in the same
 //!   transaction as the user with `attribute_not_exists`, these items are what makes a phone or an
 //!   invite code unique, and the strongly consistent way to find a user by either (a GSI can do
