@@ -349,7 +349,13 @@ async fn no_key_but_a_shard_is_written_more_than_a_handful_of_times_and_no_item_
     for ((prefix, total), n_shards) in sharded.iter().zip(totals).zip(counts) {
         let (what, taken) = (prefix.as_str(), shards(prefix));
         assert_eq!(taken.iter().sum::<usize>(), total, "{what}: {taken:?}");
-        assert_eq!(taken.len(), n_shards, "{what}: {taken:?}");
+        // Shards are drawn at random: 320 sends over 32 shards leave one empty about once in
+        // 300 runs (seen once), so the spread is held to three quarters of them, and never more.
+        assert!(
+            taken.len() <= n_shards && taken.len() * 4 >= n_shards * 3,
+            "{what}: {} of {n_shards} shards written: {taken:?}",
+            taken.len()
+        );
         let share = total / n_shards;
         assert!(
             taken.iter().all(|&n| n <= 2 * share + 10),
