@@ -8,7 +8,8 @@ use serde_norway::{Mapping, Value};
 
 use crate::root_file;
 
-fn template() -> Value {
+/// The API stack's template, parsed.
+pub(crate) fn template() -> Value {
     serde_norway::from_str(&root_file("template.yaml")).unwrap()
 }
 

@@ -718,7 +718,7 @@ mod tests {
         );
         assert_eq!(deny.only_if, None);
 
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         let condition = doc["Conditions"]["SendsRealSms"].clone();
         assert!(
             equals(
@@ -841,7 +841,7 @@ mod tests {
             }
         }
         // The secret comes from Secrets Manager at deploy time, never from a parameter's value.
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         let secret = &doc["Resources"]["SendCodeFunction"]["Properties"]["Environment"]["Variables"]
             ["CAPTCHA_SECRET"];
         let text = format!("{secret:?}");
@@ -1054,7 +1054,7 @@ mod tests {
             Vec::<String>::new()
         );
         // The rule can only look for RU in a list, so the parameter is one, in upper case.
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         let param = &doc["Parameters"]["SmsAllowedRegions"];
         assert_eq!(param["Type"].as_str(), Some("CommaDelimitedList"));
         assert_eq!(param["AllowedPattern"].as_str(), Some("^(\\*|[A-Z]{2})$"));
@@ -1094,7 +1094,7 @@ mod tests {
 
     #[test]
     fn cloudfront_sends_every_function_the_edge_secret_and_what_the_api_reads() {
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         let secret = "{{resolve:secretsmanager:${EdgeSecret}:SecretString}}";
         // Every function (Globals) gets the secret with the edge, and an empty value without.
         let edge = &doc["Globals"]["Function"]["Environment"]["Variables"]["EDGE_SECRET"];
@@ -1184,7 +1184,7 @@ mod tests {
 
     #[test]
     fn cors_allows_no_origin_unless_configured_and_only_the_demo_allows_make_devs_page() {
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         assert_eq!(
             doc["Parameters"]["CorsAllowedOrigins"]["Default"].as_str(),
             Some("")
@@ -1212,7 +1212,7 @@ mod tests {
 
     #[test]
     fn the_tables_are_encrypted_with_aws_owned_keys_at_no_cost() {
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         for (id, r) in doc["Resources"].as_mapping().unwrap() {
             if r["Type"].as_str() == Some("AWS::DynamoDB::Table") {
                 // SSEEnabled: true means a KMS key (billed per request); without it DynamoDB
@@ -1224,7 +1224,7 @@ mod tests {
 
     #[test]
     fn x_ray_follows_a_tracing_mode_sam_can_read() {
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         // SAM adds X-Ray write access to every role unless Tracing is "Disabled" or a parameter
         // that is; an !If would always add it (scripts/check-templates.py checks the result).
         let tracing = &doc["Globals"]["Function"]["Tracing"];
@@ -1252,7 +1252,7 @@ mod tests {
 
     #[test]
     fn sns_may_log_sms_delivery_status_only_for_a_stack_that_sends_sms() {
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         let role = &doc["Resources"]["SmsDeliveryStatusRole"];
         assert_eq!(role["Condition"].as_str(), Some("SendsRealSms"));
         let trust = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
@@ -1372,7 +1372,7 @@ mod tests {
                     .unwrap()
             )
         );
-        let api: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let api = crate::operations::template();
         let pattern = api["Parameters"]["EdgeWebAclArn"]["AllowedPattern"]
             .as_str()
             .unwrap();
@@ -1459,7 +1459,7 @@ mod tests {
 
     #[test]
     fn the_user_tables_outlive_the_stack_but_not_a_failed_first_create() {
-        let doc: Value = serde_norway::from_str(&root_file("template.yaml")).unwrap();
+        let doc = crate::operations::template();
         for id in ["UsersTable", "UniquesTable"] {
             let t = &doc["Resources"][id];
             assert_eq!(

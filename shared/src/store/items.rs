@@ -110,23 +110,15 @@ pub(super) fn user_from_item(item: Item) -> Result<User, StoreError> {
     from_item::<UserItem>(item).map(User::from)
 }
 
-/// A referral count shard's `count`, which may be below 0: a deleted account's activation takes
-/// 1 from whichever shard it draws, and only the shards' sum is a count. 0 where it is missing.
-pub(super) fn shard_count_of(item: Option<&Item>, attribute: &str) -> Result<i64, StoreError> {
+/// A counter item's `count` (a budget shard, a referral count shard); 0 where it is missing. A
+/// referral count shard's may be below 0 (`i64`): a deleted account's activation takes 1 from
+/// whichever shard it draws, and only the shards' sum is a count.
+pub(super) fn count_of<T: std::str::FromStr + Default>(
+    item: Option<&Item>,
+    attribute: &str,
+) -> Result<T, StoreError> {
     match item.and_then(|i| i.get(attribute)) {
-        None => Ok(0),
-        Some(value) => value
-            .as_n()
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| StoreError::mapping(format!("`{attribute}` is not a count"))),
-    }
-}
-
-/// A counter item's `count` (a budget shard, a referral count shard); 0 where it is missing.
-pub(super) fn count_of(item: Option<&Item>, attribute: &str) -> Result<u64, StoreError> {
-    match item.and_then(|i| i.get(attribute)) {
-        None => Ok(0),
+        None => Ok(T::default()),
         Some(value) => value
             .as_n()
             .ok()

@@ -97,7 +97,7 @@ const FAILURES: &str = "failures";
 const COUNT: &str = "count";
 
 fn count(item: Option<&Item>, attribute: &str) -> u32 {
-    count_of(item, attribute)
+    count_of::<u64>(item, attribute)
         .ok()
         .and_then(|c| u32::try_from(c).ok())
         .unwrap_or(0)

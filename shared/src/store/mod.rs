@@ -35,8 +35,8 @@ use error::{Cancelled, condition_failed, conflicted_only_at, held_by_transaction
 pub use items::item_size;
 use items::{
     DeletedItem, Item, OtpItem, REFERRAL_COUNT_SHARDS, ReferralItem, UniqueItem, UserItem,
-    deleted_key, from_item, invite_key, n, pair_key, phone_key, referral_count_key, s,
-    shard_count_of, to_item, user_from_item,
+    count_of, deleted_key, from_item, invite_key, n, pair_key, phone_key, referral_count_key, s,
+    to_item, user_from_item,
 };
 pub use limits::{
     CountedSend, FailureCheck, SaveOutcome, SendCount, SendCounters, VerificationReads,
@@ -91,7 +91,7 @@ fn with_count(
     // A shard may hold less than 0 (a deleted account's activation taken back); the sum never.
     let mut count = i64::try_from(user.referrals_count).unwrap_or(i64::MAX);
     for shard in shards {
-        count += shard_count_of(shard.as_ref(), REFERRAL_COUNT)?;
+        count += count_of::<i64>(shard.as_ref(), REFERRAL_COUNT)?;
     }
     user.referrals_count = u64::try_from(count).unwrap_or(0);
     Ok(Some(user))
@@ -287,11 +287,7 @@ impl Store {
         code: &InviteCode,
     ) -> Result<(Option<User>, Option<UserId>), StoreError> {
         let mut wanted = vec![
-            Wanted {
-                table: &self.tables.users,
-                key: "id",
-                value: id.as_str().to_owned(),
-            },
+            self.user_wanted(id),
             Wanted {
                 table: &self.tables.uniques,
                 key: "key",
@@ -307,15 +303,20 @@ impl Store {
     /// The user and their referral count, read in one call: the user item and every shard of
     /// the count (see [`Store::activate`]).
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        let mut wanted = vec![Wanted {
-            table: &self.tables.users,
-            key: "id",
-            value: id.as_str().to_owned(),
-        }];
+        let mut wanted = vec![self.user_wanted(id)];
         wanted.extend(self.referral_count_shards(id));
         let mut found = self.get_all(&wanted).await?.into_iter();
         let user = found.next().flatten();
         with_count(user, found)
+    }
+
+    /// `id`'s user item, for a batch read.
+    fn user_wanted<'a>(&'a self, id: &UserId) -> Wanted<'a> {
+        Wanted {
+            table: &self.tables.users,
+            key: "id",
+            value: id.as_str().to_owned(),
+        }
     }
 
     /// The items that hold `user`'s referral count, for a batch read.
@@ -769,11 +770,7 @@ impl Store {
     ) -> Result<(Option<User>, Option<DeletedBy>), StoreError> {
         let [user, note] = self
             .get_many([
-                Wanted {
-                    table: &self.tables.users,
-                    key: "id",
-                    value: id.as_str().to_owned(),
-                },
+                self.user_wanted(id),
                 Wanted {
                     table: &self.tables.otp,
                     key: "phone",
