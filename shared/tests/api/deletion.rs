@@ -581,3 +581,101 @@ async fn an_activation_that_read_the_code_before_its_owner_was_deleted_is_refuse
         assert!(!shard.unwrap().contains_key("count"));
     }
 }
+
+/// Holds the next batch read of a user (their item and referral count shards) before it is sent,
+/// until released: the read a returning login makes while its code's use is saved.
+#[derive(Debug, Clone, Default)]
+struct HoldUserRead {
+    armed: Arc<AtomicBool>,
+    holding: Arc<AtomicBool>,
+    released: Arc<AtomicBool>,
+}
+
+impl Intercept for HoldUserRead {
+    fn name(&self) -> &'static str {
+        "hold-user-read"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        let body = request.body().bytes().unwrap_or_default();
+        let user_read = target.ends_with(".BatchGetItem")
+            && String::from_utf8_lossy(body).contains("\"referrals#");
+        if !user_read || !self.armed.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.holding.store(true, Ordering::SeqCst);
+        // The call waits on a thread of its own; the worker's other tasks move to another.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        tokio::task::block_in_place(|| {
+            while !self.released.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_whose_account_is_deleted_while_it_reads_the_user_is_refused_as_invalid_code() {
+    let hold = HoldUserRead::default();
+    let app = Arc::new(app_intercepted(&[("OTP_RESEND_SECONDS", "0")], hold.clone()).await);
+    let (phone, token, _) = app.new_user().await;
+    let code = app.code_for(&phone).await;
+
+    hold.armed.store(true, Ordering::SeqCst);
+    let login = tokio::spawn({
+        let (app, phone) = (app.clone(), phone.clone());
+        async move { app.verify(&phone, &code).await }
+    });
+    let start = std::time::Instant::now();
+    while !hold.holding.load(Ordering::SeqCst) {
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "the login never read its user"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // The login has checked the code and found the phone's user; the account goes now.
+    let deleted = delete(&app, &token).await;
+    assert_eq!(deleted.status, 204, "{deleted:#?}");
+    hold.released.store(true, Ordering::SeqCst);
+
+    // Not a 500, and no token for an account that no longer exists.
+    let login = login.await.unwrap();
+    login.assert_problem(401, "invalid_code");
+    // Nothing half-made: the number registers again as a new user.
+    let code = app.code_for(&phone).await;
+    let again = app.verify(&phone, &code).await;
+    assert_eq!(again.status, 201, "{again:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_racing_their_accounts_deletion_either_land_first_or_are_refused() {
+    let app = Arc::new(app_with(&[("OTP_RESEND_SECONDS", "0")]).await);
+    for _ in 0..8 {
+        let (phone, token, _) = app.new_user().await;
+        let code = app.code_for(&phone).await;
+        let (login, deleted) = tokio::join!(app.verify(&phone, &code), delete(&app, &token));
+        assert_eq!(deleted.status, 204, "{deleted:#?}");
+        match login.status {
+            // Landed first: its token died with the account.
+            200 => {
+                let issued = login.body["access_token"].as_str().unwrap();
+                app.profile(issued)
+                    .await
+                    .assert_problem(401, "invalid_token");
+            }
+            _ => login.assert_problem(401, "invalid_code"),
+        }
+        let code = app.code_for(&phone).await;
+        let again = app.verify(&phone, &code).await;
+        assert_eq!(again.status, 201, "{again:#?}");
+    }
+}
