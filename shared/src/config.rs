@@ -6,26 +6,7 @@ use crate::domain::otp::MAX_PHONE_MARKS;
 use crate::domain::phone::{Region, parse_region};
 use crate::domain::{ClientLimits, OtpPolicy, SmsReach};
 use crate::http::origin::Edge;
-
-/// A secret that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// The ranges of the settings the OpenAPI document states as bounds of the fields they fill.
 pub const OTP_DIGITS_RANGE: std::ops::RangeInclusive<u8> = 4..=8;

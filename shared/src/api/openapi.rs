@@ -12,6 +12,7 @@ use crate::config::{
     CaptchaProvider, OTP_MAX_ATTEMPTS_RANGE, OTP_RESEND_SECONDS_RANGE, OTP_TTL_SECONDS_RANGE,
     TOKEN_TTL_SECONDS_RANGE,
 };
+use crate::domain::otp::MAX_CODE_INPUT_LEN;
 use crate::domain::{invite, phone};
 use crate::error::ProblemCode;
 use crate::http::{MAX_DETAIL_CHARS, Problem, cursor};
@@ -59,8 +60,6 @@ pub const MAX_E164_LEN: usize = 16;
 /// Longest access token: three base64url parts of a fixed header, the claims (a UUID, three
 /// integers) and an HS256 signature come to under 300; `tokens_fit_the_documented_length` checks.
 pub const MAX_TOKEN_LEN: usize = 512;
-/// Longest login-code input, surrounding whitespace included (checked in verify-code).
-pub const MAX_CODE_INPUT_LEN: usize = 32;
 /// `2026-11-23T04:01:10.120Z`: what `clock::rfc3339` writes for any year 0-9999.
 const TIMESTAMP_LEN: usize = 24;
 /// The longest wait a `Retry-After` names: the day-long phone lock.

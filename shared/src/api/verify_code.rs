@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ProfileView;
-use super::openapi::MAX_CODE_INPUT_LEN;
+use crate::domain::otp::MAX_CODE_INPUT_LEN;
 use crate::domain::{OtpCode, PhoneNumber, Quota};
 use crate::error::{Error, Result};
 use crate::http::{json, read_json, respond, with_quota};

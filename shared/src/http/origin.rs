@@ -9,9 +9,9 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
 use crate::domain::ClientAddress;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 
 /// The header CloudFront adds as an origin custom header.
 pub const ORIGIN_VERIFY: &str = "x-origin-verify";

@@ -441,9 +441,11 @@ mod tests {
         // Times as far from 1970 as they go, a day apart at most.
         let mark = |i: u32| Mark {
             at: i64::MAX / 2 - i64::from(i) * 400,
-            client: hasher.client_tag(&crate::domain::ClientAddress::from_source_ip(Some(
-                &format!("203.0.{}.{}", i / 256, i % 256),
-            ))),
+            client: hasher
+                .caller(&crate::domain::ClientAddress::from_source_ip(Some(
+                    &format!("203.0.{}.{}", i / 256, i % 256),
+                )))
+                .client,
         };
         // The longest E.164 number, every number at its longest, and every mark a phone keeps.
         let phone = PhoneNumber::from_trusted("+999999999999999".into());
@@ -470,7 +472,9 @@ mod tests {
     #[test]
     fn marks_survive_packing_and_marks_stored_as_lists_still_read() {
         let hasher = CodeHasher::new(b"k".to_vec());
-        let tag = hasher.client_tag(&crate::domain::ClientAddress::from_source_ip(Some("::1")));
+        let tag = hasher
+            .caller(&crate::domain::ClientAddress::from_source_ip(Some("::1")))
+            .client;
         let state = OtpState {
             sends: vec![Mark {
                 at: 1_800_000_000,
