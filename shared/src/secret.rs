@@ -1,6 +1,10 @@
 //! A secret value (a key, a shared header) that never prints.
 use std::fmt;
 
+/// Every secret must be at least this long: 256 bits for HS256 and the code HMAC, and as much
+/// for the edge's header.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// A secret that never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);
