@@ -127,6 +127,14 @@ pub(super) fn count_of<T: std::str::FromStr + Default>(
     }
 }
 
+/// A counter's value as a `u32`; 0 when absent or unreadable.
+pub(super) fn count(item: Option<&Item>, attribute: &str) -> u32 {
+    count_of::<u64>(item, attribute)
+        .ok()
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(0)
+}
+
 /// What `referrer-index` projects: the key attributes and the phone.
 #[derive(Serialize, Deserialize)]
 pub(super) struct ReferralItem {
