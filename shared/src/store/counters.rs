@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 use futures_util::future::join_all;
 
-use super::items::{budget_shard_key, client_sends_key, count, n, range_sends_key, s};
+use super::items::{
+    budget_shard_key, client_sends_key, count, number_value, range_sends_key, string_value,
+};
 use super::{Store, StoreError};
 use crate::domain::{Budget, Caller, HourWindow};
 
@@ -224,14 +226,14 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", s(key))
+            .key("phone", string_value(key))
             .update_expression("ADD #n :one SET #ttl = :ttl")
             .condition_expression("attribute_not_exists(#n) OR #n < :limit")
             .expression_attribute_names("#n", attribute)
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":ttl", n(window.forget_at()))
+            .expression_attribute_values(":one", number_value(1))
+            .expression_attribute_values(":limit", number_value(limit))
+            .expression_attribute_values(":ttl", number_value(window.forget_at()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
@@ -254,14 +256,14 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", s(&budget_shard_key(budget, shard)))
+            .key("phone", string_value(&budget_shard_key(budget, shard)))
             .update_expression("ADD #n :one SET #ttl = :ttl")
             .condition_expression("attribute_not_exists(#n) OR #n < :cap")
             .expression_attribute_names("#n", COUNT)
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":cap", n(cap))
-            .expression_attribute_values(":ttl", n(budget.forget_at))
+            .expression_attribute_values(":one", number_value(1))
+            .expression_attribute_values(":cap", number_value(cap))
+            .expression_attribute_values(":ttl", number_value(budget.forget_at))
             .send()
             .await;
         match result {
@@ -276,11 +278,11 @@ impl Store {
         self.client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", s(key))
+            .key("phone", string_value(key))
             .update_expression("ADD #n :minus")
             .condition_expression("attribute_exists(#n)")
             .expression_attribute_names("#n", attribute)
-            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":minus", number_value(-1))
             .send()
             .await
             .map_err(StoreError::from_sdk)?;

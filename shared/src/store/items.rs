@@ -23,11 +23,13 @@ pub(super) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T,
     serde_dynamo::from_item(item).map_err(StoreError::mapping)
 }
 
-pub(super) fn s(value: &str) -> AttributeValue {
+/// A DynamoDB string attribute.
+pub(super) fn string_value(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
-pub(super) fn n(value: impl ToString) -> AttributeValue {
+/// A DynamoDB number attribute (DynamoDB sends numbers as decimal text).
+pub(super) fn number_value(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -519,8 +521,8 @@ mod tests {
 
         let mut legacy = to_item(&OtpItem::new(&phone, &OtpState::default(), "w")).unwrap();
         let listed = AttributeValue::L(vec![AttributeValue::M(HashMap::from([
-            ("at".to_owned(), n(1_800_000_000)),
-            ("by".to_owned(), s(tag.as_str())),
+            ("at".to_owned(), number_value(1_800_000_000)),
+            ("by".to_owned(), string_value(tag.as_str())),
         ]))]);
         legacy.insert("sends".into(), listed);
         let read = from_item::<OtpItem>(legacy).unwrap().into_state().unwrap();
@@ -530,9 +532,12 @@ mod tests {
     #[test]
     fn item_sizes_count_names_values_and_nesting_as_dynamodb_does() {
         let item: Item = HashMap::from([
-            ("key".to_owned(), s("abc")),
-            ("count".to_owned(), n(12_300)),
-            ("l".to_owned(), AttributeValue::L(vec![n(1), s("xy")])),
+            ("key".to_owned(), string_value("abc")),
+            ("count".to_owned(), number_value(12_300)),
+            (
+                "l".to_owned(),
+                AttributeValue::L(vec![number_value(1), string_value("xy")]),
+            ),
         ]);
         // key 3 + 3; count 5 + (3 significant digits: 2 bytes + 1); l 1 + 3 + (1 + 2) + (1 + 2).
         assert_eq!(item_size(&item), 6 + 8 + 10);

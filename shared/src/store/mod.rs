@@ -34,7 +34,10 @@ pub use counters::{CountedSend, SendCount, SendCounters};
 pub use error::StoreError;
 #[cfg(any(test, feature = "testing"))]
 pub use items::item_size;
-use items::{Item, OtpItem, UniqueItem, UserItem, from_item, invite_key, n, phone_key, s, to_item};
+use items::{
+    Item, OtpItem, UniqueItem, UserItem, from_item, invite_key, number_value, phone_key,
+    string_value, to_item,
+};
 pub use otp::{FailureCheck, SaveOutcome, VerificationReads};
 pub use users::{ActivateError, CreateUserError, DeletedBy, Deletion, Revoke};
 
@@ -109,7 +112,7 @@ impl Store {
             put.condition_expression("attribute_not_exists(phone)")
         } else {
             put.condition_expression("revision = :read")
-                .expression_attribute_values(":read", n(read_revision))
+                .expression_attribute_values(":read", number_value(read_revision))
         };
         put.build().map_err(StoreError::mapping)
     }
@@ -149,7 +152,7 @@ impl Store {
             .client
             .get_item()
             .table_name(table)
-            .key(key, s(value))
+            .key(key, string_value(value))
             .set_projection_expression(attributes.map(str::to_owned))
             .consistent_read(true)
             .send()
@@ -183,7 +186,7 @@ impl Store {
                 .map(|k| k.keys)
                 .unwrap_or_default()
                 .into_iter()
-                .chain([HashMap::from([(w.key.to_owned(), s(&w.value))])]);
+                .chain([HashMap::from([(w.key.to_owned(), string_value(&w.value))])]);
             let batch = KeysAndAttributes::builder()
                 .set_keys(Some(keys.collect()))
                 .consistent_read(true)

@@ -5,7 +5,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem,
 
 use super::error::{Cancelled, condition_failed, lost_race};
 use super::items::{
-    Item, OtpItem, count, failures_key, from_item, n, phone_key, range_failures_key, s,
+    Item, OtpItem, count, failures_key, from_item, number_value, phone_key, range_failures_key,
+    string_value,
 };
 use super::{Store, StoreError, Wanted, WriteId, owner_from};
 use crate::domain::{Caller, HourWindow, OtpState, PhoneNumber, User, UserId};
@@ -91,7 +92,7 @@ impl Store {
                 let stored = self
                     .read_back(&self.tables.otp, "phone", phone.as_str(), "write_id")
                     .await?;
-                Ok(stored.get("write_id") == Some(&s(&write_id.0)))
+                Ok(stored.get("write_id") == Some(&string_value(&write_id.0)))
             }
             Err(e) => Err(StoreError::from_sdk(e)),
         }
@@ -205,9 +206,9 @@ impl Store {
                     .condition_expression(under)
                     .expression_attribute_names("#n", FAILURES)
                     .expression_attribute_names("#ttl", "ttl")
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":limit", n(limit))
-                    .expression_attribute_values(":ttl", n(check.window.forget_at()))
+                    .expression_attribute_values(":one", number_value(1))
+                    .expression_attribute_values(":limit", number_value(limit))
+                    .expression_attribute_values(":ttl", number_value(check.window.forget_at()))
                     .build()
                     .map_err(StoreError::mapping)?;
                 items.push(TransactWriteItem::builder().update(update).build());
@@ -218,7 +219,7 @@ impl Store {
                 .key("phone", client_key)
                 .condition_expression(under)
                 .expression_attribute_names("#n", FAILURES)
-                .expression_attribute_values(":limit", n(check.limit))
+                .expression_attribute_values(":limit", number_value(check.limit))
                 .build()
                 .map_err(StoreError::mapping)?;
             items.push(

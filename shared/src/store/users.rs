@@ -12,7 +12,8 @@ use rand::Rng;
 use super::error::{Cancelled, condition_failed, conflicted_only_at, held_by_transaction};
 use super::items::{
     DeletedItem, Item, REFERRAL_COUNT_SHARDS, ReferralItem, UniqueItem, count_of, deleted_key,
-    from_item, invite_key, n, pair_key, phone_key, referral_count_key, s, to_item, user_from_item,
+    from_item, invite_key, number_value, pair_key, phone_key, referral_count_key, string_value,
+    to_item, user_from_item,
 };
 use super::{REFERRER_INDEX, Store, StoreError, Wanted, WriteId, owner_from};
 use crate::domain::{
@@ -233,14 +234,14 @@ impl Store {
         let on_failure = ReturnValuesOnConditionCheckFailure::AllOld;
         let mine = Update::builder()
             .table_name(&self.tables.users)
-            .key("id", s(user.id.as_str()))
+            .key("id", string_value(user.id.as_str()))
             .update_expression(
                 "SET activated_invite_code = :code, referrer_id = :referrer, activated_at = :at",
             )
             .condition_expression("attribute_exists(id) AND attribute_not_exists(referrer_id)")
-            .expression_attribute_values(":code", s(activation.invite_code.as_str()))
-            .expression_attribute_values(":referrer", s(activation.referrer.as_str()))
-            .expression_attribute_values(":at", n(activation.activated_at))
+            .expression_attribute_values(":code", string_value(activation.invite_code.as_str()))
+            .expression_attribute_values(":referrer", string_value(activation.referrer.as_str()))
+            .expression_attribute_values(":at", number_value(activation.activated_at))
             .return_values_on_condition_check_failure(on_failure.clone())
             .build()
             .map_err(StoreError::mapping)?;
@@ -261,12 +262,15 @@ impl Store {
             let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
             let count = Update::builder()
                 .table_name(&self.tables.uniques)
-                .key("key", s(&referral_count_key(&activation.referrer, shard)))
+                .key(
+                    "key",
+                    string_value(&referral_count_key(&activation.referrer, shard)),
+                )
                 .update_expression("ADD #n :one")
                 .condition_expression("attribute_not_exists(#closed)")
                 .expression_attribute_names("#n", REFERRAL_COUNT)
                 .expression_attribute_names("#closed", CLOSED)
-                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":one", number_value(1))
                 .build()
                 .map_err(StoreError::mapping)?;
             // In the order `ActivationItem` names.
@@ -407,9 +411,9 @@ impl Store {
         // crafted cursor cannot page through someone else's list.
         let start = after.map(|c| {
             HashMap::from([
-                ("id".to_owned(), s(c.user_id.as_str())),
-                ("referrer_id".to_owned(), s(referrer.as_str())),
-                ("activated_at".to_owned(), n(c.activated_at)),
+                ("id".to_owned(), string_value(c.user_id.as_str())),
+                ("referrer_id".to_owned(), string_value(referrer.as_str())),
+                ("activated_at".to_owned(), number_value(c.activated_at)),
             ])
         });
         let out = self
@@ -418,7 +422,7 @@ impl Store {
             .table_name(&self.tables.users)
             .index_name(REFERRER_INDEX)
             .key_condition_expression("referrer_id = :me")
-            .expression_attribute_values(":me", s(referrer.as_str()))
+            .expression_attribute_values(":me", string_value(referrer.as_str()))
             .scan_index_forward(false)
             .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
@@ -454,12 +458,12 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.tables.users)
-            .key("id", s(user.as_str()))
+            .key("id", string_value(user.as_str()))
             .update_expression("SET logout_id = :logout ADD token_version :one")
             .condition_expression("token_version = :current")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":current", n(current))
-            .expression_attribute_values(":logout", s(logout_id))
+            .expression_attribute_values(":one", number_value(1))
+            .expression_attribute_values(":current", number_value(current))
+            .expression_attribute_values(":logout", string_value(logout_id))
             .send()
             .await;
         match result {
@@ -475,8 +479,8 @@ impl Store {
                         "logout_id, token_version",
                     )
                     .await?;
-                let ours = stored.get("logout_id") == Some(&s(logout_id))
-                    && stored.get("token_version") == Some(&n(current + 1));
+                let ours = stored.get("logout_id") == Some(&string_value(logout_id))
+                    && stored.get("token_version") == Some(&number_value(current + 1));
                 Ok(if ours {
                     Revoke::Done
                 } else if stored.is_empty() {
@@ -537,7 +541,7 @@ impl Store {
         note_expires_at: i64,
         now_ms: i64,
     ) -> Result<Deletion, StoreError> {
-        let uid = s(user.id.as_str());
+        let uid = string_value(user.id.as_str());
         let mut items = Vec::with_capacity(24);
         let delete_user = Delete::builder()
             .table_name(&self.tables.users)
@@ -547,13 +551,13 @@ impl Store {
             } else {
                 "token_version = :ver AND attribute_not_exists(referrer_id)"
             })
-            .expression_attribute_values(":ver", n(by.ver))
+            .expression_attribute_values(":ver", number_value(by.ver))
             .build()
             .map_err(StoreError::mapping)?;
         items.push(TransactWriteItem::builder().delete(delete_user).build());
         let phone_claim = Delete::builder()
             .table_name(&self.tables.uniques)
-            .key("key", s(&phone_key(&user.phone)))
+            .key("key", string_value(&phone_key(&user.phone)))
             .condition_expression("user_id = :me")
             .expression_attribute_values(":me", uid.clone())
             .build()
@@ -587,7 +591,7 @@ impl Store {
         items.push(if otp.revision == 0 {
             ConditionCheck::builder()
                 .table_name(&self.tables.otp)
-                .key("phone", s(user.phone.as_str()))
+                .key("phone", string_value(user.phone.as_str()))
                 .condition_expression("attribute_not_exists(phone)")
                 .build()
                 .map(|c| TransactWriteItem::builder().condition_check(c).build())
@@ -598,8 +602,11 @@ impl Store {
         }?);
         for shard in 0..REFERRAL_COUNT_SHARDS {
             let closed = HashMap::from([
-                ("key".to_owned(), s(&referral_count_key(&user.id, shard))),
-                (CLOSED.to_owned(), n(now_ms)),
+                (
+                    "key".to_owned(),
+                    string_value(&referral_count_key(&user.id, shard)),
+                ),
+                (CLOSED.to_owned(), number_value(now_ms)),
             ]);
             let closed = Put::builder()
                 .table_name(&self.tables.uniques)
@@ -611,17 +618,23 @@ impl Store {
         if let Some(activation) = &user.activation {
             let pair = Delete::builder()
                 .table_name(&self.tables.uniques)
-                .key("key", s(&pair_key(&user.id, &activation.referrer)))
+                .key(
+                    "key",
+                    string_value(&pair_key(&user.id, &activation.referrer)),
+                )
                 .build()
                 .map_err(StoreError::mapping)?;
             items.push(TransactWriteItem::builder().delete(pair).build());
             let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
             let count = Update::builder()
                 .table_name(&self.tables.uniques)
-                .key("key", s(&referral_count_key(&activation.referrer, shard)))
+                .key(
+                    "key",
+                    string_value(&referral_count_key(&activation.referrer, shard)),
+                )
                 .update_expression("ADD #n :minus")
                 .expression_attribute_names("#n", REFERRAL_COUNT)
-                .expression_attribute_values(":minus", n(-1))
+                .expression_attribute_values(":minus", number_value(-1))
                 .build()
                 .map_err(StoreError::mapping)?;
             items.push(TransactWriteItem::builder().update(count).build());
