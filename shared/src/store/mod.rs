@@ -78,6 +78,34 @@ impl WriteId {
     }
 }
 
+/// A new user's items in a transaction ([`Store::user_items`] builds them in this order), so a
+/// cancellation's reasons (one per item, in order) are read by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NewUserItem {
+    User,
+    PhoneClaim,
+    InviteClaim,
+}
+
+impl NewUserItem {
+    /// Every item, in the order the transaction gives them.
+    const ALL: [Self; 3] = [Self::User, Self::PhoneClaim, Self::InviteClaim];
+
+    /// Where the item stands in a transaction whose new user's items start at `first`.
+    fn at(self, first: usize) -> usize {
+        first + self as usize
+    }
+}
+
+// `at` counts on `ALL` listing the items in the order of their discriminants.
+const _: () = {
+    let mut i = 0;
+    while i < NewUserItem::ALL.len() {
+        assert!(NewUserItem::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 #[derive(Clone, Debug)]
 pub struct Store {
     client: Client,
@@ -118,7 +146,7 @@ impl Store {
     }
 
     /// A new user's item and the claims of its phone and invite code, as transaction items in
-    /// that order, each written only if its key is free.
+    /// the order [`NewUserItem`] names, each written only if its key is free.
     fn user_items(&self, user: &User) -> Result<[TransactWriteItem; 3], StoreError> {
         let put = |table: &str, item: Item, key_attr: &str| {
             Put::builder()
@@ -130,13 +158,19 @@ impl Store {
                 .map(|p| TransactWriteItem::builder().put(p).build())
                 .map_err(StoreError::mapping)
         };
-        let claims = [phone_key(&user.phone), invite_key(&user.invite_code)]
-            .map(|key| UniqueItem::held(key, &user.id));
-        Ok([
-            put(&self.tables.users, to_item(&UserItem::from(user))?, "id")?,
-            put(&self.tables.uniques, to_item(&claims[0])?, "key")?,
-            put(&self.tables.uniques, to_item(&claims[1])?, "key")?,
-        ])
+        let claim = |key| to_item(&UniqueItem::held(key, &user.id));
+        let [a, b, c] = NewUserItem::ALL.map(|item| match item {
+            NewUserItem::User => put(&self.tables.users, to_item(&UserItem::from(user))?, "id"),
+            NewUserItem::PhoneClaim => {
+                put(&self.tables.uniques, claim(phone_key(&user.phone))?, "key")
+            }
+            NewUserItem::InviteClaim => put(
+                &self.tables.uniques,
+                claim(invite_key(&user.invite_code))?,
+                "key",
+            ),
+        });
+        Ok([a?, b?, c?])
     }
 
     /// One item by its key, strongly consistent (every read here decides a write or answers

@@ -15,7 +15,7 @@ use super::items::{
     from_item, invite_key, number_value, pair_key, phone_key, referral_count_key, string_value,
     to_item, user_from_item,
 };
-use super::{REFERRER_INDEX, Store, StoreError, Wanted, WriteId, owner_from};
+use super::{NewUserItem, REFERRER_INDEX, Store, StoreError, Wanted, WriteId, owner_from};
 use crate::domain::{
     Activation, ActivationRefused, InviteCode, OtpState, PhoneNumber, Referral, ReferralKey,
     Referrer, User, UserId,
@@ -46,16 +46,28 @@ const REFERRAL_COUNT: &str = "count";
 /// it is refused rather than counted on nobody.
 const CLOSED: &str = "closed";
 
-/// Where each conditional item stands in an activation's transaction, so a cancellation's
-/// reasons (one per item, in order) are read by name.
-#[derive(Clone, Copy)]
+/// An activation's items, in the order its transaction gives them (built from [`Self::ALL`]), so
+/// a cancellation's reasons (one per item, in order) are read by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ActivationItem {
-    MyUser = 0,
-    PairClaim = 1,
+    MyUser,
+    PairClaim,
+    /// The referrer's count shard: refused only when the referrer's account was deleted.
+    CountShard,
 }
 
-/// Where the referrer's count shard stands in an activation's transaction: last, unconditional.
-const COUNT_SHARD: usize = 2;
+impl ActivationItem {
+    const ALL: [Self; 3] = [Self::MyUser, Self::PairClaim, Self::CountShard];
+}
+
+// A reason is read at `item as usize`: `ALL` lists the items in the order of their discriminants.
+const _: () = {
+    let mut i = 0;
+    while i < ActivationItem::ALL.len() {
+        assert!(ActivationItem::ALL[i] as usize == i);
+        i += 1;
+    }
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -196,12 +208,12 @@ impl Store {
             .await;
         let Err(err) = result else { return Ok(()) };
         match Cancelled::from_sdk(err) {
-            // Items in order: the user, the phone claim, the invite-code claim.
+            // The transaction is the new user's items alone.
             Cancelled::Condition(reasons) => {
-                let failed = |i: usize| condition_failed(&reasons, i);
-                if failed(1) {
+                let failed = |item: NewUserItem| condition_failed(&reasons, item.at(0));
+                if failed(NewUserItem::PhoneClaim) {
                     Err(CreateUserError::PhoneTaken)
-                } else if failed(2) {
+                } else if failed(NewUserItem::InviteClaim) {
                     Err(CreateUserError::InviteCodeTaken)
                 } else {
                     // A user id collision (UUID v4: practically never).
@@ -273,12 +285,14 @@ impl Store {
                 .expression_attribute_values(":one", number_value(1))
                 .build()
                 .map_err(StoreError::mapping)?;
-            // In the order `ActivationItem` names.
-            let items = vec![
-                mine.clone(),
-                claim.clone(),
-                TransactWriteItem::builder().update(count).build(),
-            ];
+            let count = TransactWriteItem::builder().update(count).build();
+            let items = ActivationItem::ALL
+                .map(|item| match item {
+                    ActivationItem::MyUser => mine.clone(),
+                    ActivationItem::PairClaim => claim.clone(),
+                    ActivationItem::CountShard => count.clone(),
+                })
+                .to_vec();
             let result = self
                 .client
                 .transact_write_items()
@@ -291,7 +305,9 @@ impl Store {
             draws += 1;
             // Another activation of the same code held the drawn shard, and nothing of mine:
             // not a race on my items, so draw another shard at once rather than back off.
-            if draws < REFERRAL_COUNT_SHARDS && conflicted_only_at(&err, COUNT_SHARD) {
+            if draws < REFERRAL_COUNT_SHARDS
+                && conflicted_only_at(&err, ActivationItem::CountShard as usize)
+            {
                 continue;
             }
             break err;
@@ -305,7 +321,7 @@ impl Store {
         let returned = |at: ActivationItem| reasons.get(at as usize).and_then(|r| r.item.clone());
         // The referrer's account was deleted since its code's claim was read: the code is as
         // unknown as any other (its claim is retired now).
-        let referrer_gone = condition_failed(&reasons, COUNT_SHARD);
+        let referrer_gone = failed(ActivationItem::CountShard);
         // Me as I stood: my item if its condition failed, else as read before the transaction.
         let me = if failed(ActivationItem::MyUser) {
             match returned(ActivationItem::MyUser) {
