@@ -1,21 +1,16 @@
-//! The OpenAPI 3.1 document: the shapes come from the request and response types and the
-//! handlers' annotations (utoipa); every bound, pattern, error response, header, server and link
-//! is then stated here from the constants and tables the code itself uses, so the two cannot
-//! drift. Redocly, Spectral (with the OWASP ruleset) and schemathesis check the served result.
+//! The OpenAPI 3.1 document: the shapes and bounds come from the request and response types and
+//! the handlers' annotations (utoipa; a unit test holds each bound to the constant its validator
+//! uses); what follows the configuration, and every error response, header, server and link, is
+//! stated here from the settings and tables the code itself uses, so the two cannot drift. Redocly, Spectral (with the OWASP ruleset) and schemathesis check the served result.
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 
 use super::{profile, send_code, verify_code};
-use crate::config::{
-    CaptchaProvider, OTP_MAX_ATTEMPTS_RANGE, OTP_RESEND_SECONDS_RANGE, OTP_TTL_SECONDS_RANGE,
-    TOKEN_TTL_SECONDS_RANGE,
-};
-use crate::domain::otp::MAX_CODE_INPUT_LEN;
-use crate::domain::{invite, phone};
+use crate::config::CaptchaProvider;
 use crate::error::ProblemCode;
-use crate::http::{MAX_DETAIL_CHARS, Problem, cursor};
+use crate::http::Problem;
 use crate::routes::{Operation, ROUTES};
 use crate::usecases::{login::FAILURES, send_code::SENDS};
 
@@ -55,17 +50,8 @@ pub struct Settings {
     pub captcha: CaptchaProvider,
 }
 
-/// The longest E.164 number: `+` and 15 digits.
-pub const MAX_E164_LEN: usize = 16;
-/// Longest access token: three base64url parts of a fixed header, the claims (a UUID, three
-/// integers) and an HS256 signature come to under 300; `tokens_fit_the_documented_length` checks.
-pub const MAX_TOKEN_LEN: usize = 512;
-/// `2026-11-23T04:01:10.120Z`: what `clock::rfc3339` writes for any year 0-9999.
-const TIMESTAMP_LEN: usize = 24;
 /// The longest wait a `Retry-After` names: the day-long phone lock.
 const MAX_RETRY_AFTER: i64 = 86_400;
-/// Every referral is a distinct user, every user a distinct E.164 number: at most 10^15 - 1.
-const MAX_REFERRALS: i64 = 999_999_999_999_999;
 
 /// Exactly the characters `str::trim` removes (Unicode White_Space), as a regex class: what
 /// surrounds a trimmed input. ECMA-262's `\s` differs (it adds U+FEFF and lacks U+0085).
@@ -132,60 +118,9 @@ fn captcha_token(doc: &mut Value, provider: CaptchaProvider) {
     }
 }
 
-pub fn phone_input_pattern() -> String {
-    let chars: String = phone::INPUT_CHARS
-        .chars()
-        .map(|c| match c {
-            '-' | '(' | ')' | '.' | '+' => format!(r"\{c}"),
-            c => c.to_string(),
-        })
-        .collect();
-    // At least one digit: all-space input is empty once trimmed.
-    format!("^{TRIMMED}*[{chars}]*[0-9][{chars}]*{TRIMMED}*$")
-}
-
 pub fn code_input_pattern(digits: u8) -> String {
     format!("^{TRIMMED}*[0-9]{{{digits}}}{TRIMMED}*$")
 }
-
-pub fn invite_input_pattern() -> String {
-    format!(
-        "^{TRIMMED}*[{}]{{{}}}{TRIMMED}*$",
-        alphabet_class(true),
-        invite::INVITE_CODE_LEN
-    )
-}
-
-pub fn invite_code_pattern() -> String {
-    format!(
-        "^[{}]{{{}}}$",
-        alphabet_class(false),
-        invite::INVITE_CODE_LEN
-    )
-}
-
-/// The invite-code alphabet as ranges, with its lower case when input is case-folded.
-fn alphabet_class(with_lower: bool) -> String {
-    let letters = invite::ALPHABET.iter().filter(|b| b.is_ascii_alphabetic());
-    let upper: String = letters.map(|&b| char::from(b)).collect();
-    let digits = invite::ALPHABET.iter().any(u8::is_ascii_digit);
-    let mut class = String::new();
-    if upper == "ABCDEFGHIJKLMNOPQRSTUVWXYZ" {
-        class.push_str("A-Z");
-        if with_lower {
-            class.push_str("a-z");
-        }
-    }
-    if digits {
-        class.push_str("0-9");
-    }
-    class
-}
-
-const E164_PATTERN: &str = r"^\+[1-9][0-9]{1,14}$";
-const UUID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
-const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]*$";
-const JWT_PATTERN: &str = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$";
 
 fn servers(doc: &mut Value) {
     doc["servers"] = json!([
@@ -264,67 +199,24 @@ fn set(doc: &mut Value, pointer: &str, fields: Value) {
     }
 }
 
-fn string(max_len: usize, pattern: &str) -> Value {
-    json!({ "maxLength": max_len, "pattern": pattern })
-}
-
-fn range(min: i64, max: i64) -> Value {
-    json!({ "minimum": min, "maximum": max })
-}
-
+/// What the types cannot state: what follows the running configuration (the code's length) and
+/// what comes from a table (the problem titles). Every other bound is stated on its type
+/// (`#[schema(..)]`); `the_bounds_stated_on_the_types_are_the_validators_constants` holds each to
+/// the constant or pattern its validator uses.
 fn constraints(doc: &mut Value, settings: Settings) {
     let s = "/components/schemas";
-    let phone_input = json!({
-        "maxLength": phone::MAX_INPUT_LEN,
-        "pattern": phone_input_pattern(),
-        // Not every string of these characters is a number: libphonenumber's metadata decides.
-        "format": "phone-input",
-    });
-    set(
-        doc,
-        &format!("{s}/SendCodeRequest/properties/phone"),
-        phone_input.clone(),
-    );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeRequest/properties/phone"),
-        phone_input,
-    );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeRequest/properties/code"),
-        string(MAX_CODE_INPUT_LEN, &code_input_pattern(settings.otp_digits)),
-    );
-    set(
-        doc,
-        &format!("{s}/ActivateRequest/properties/invite_code"),
-        string(invite::MAX_INPUT_LEN, &invite_input_pattern()),
-    );
-
-    let e164 = string(MAX_E164_LEN, E164_PATTERN);
-    let timestamp = json!({ "format": "date-time", "maxLength": TIMESTAMP_LEN });
-    let invite_code = string(invite::INVITE_CODE_LEN, &invite_code_pattern());
-    set(
-        doc,
-        &format!("{s}/SendCodeResponse/properties/phone"),
-        e164.clone(),
-    );
-    set(
-        doc,
-        &format!("{s}/SendCodeResponse/properties/expires_in"),
-        range(*OTP_TTL_SECONDS_RANGE.start(), *OTP_TTL_SECONDS_RANGE.end()),
-    );
-    set(
-        doc,
-        &format!("{s}/SendCodeResponse/properties/resend_in"),
-        range(
-            *OTP_RESEND_SECONDS_RANGE.start(),
-            *OTP_RESEND_SECONDS_RANGE.end(),
-        ),
-    );
     let digits = usize::from(settings.otp_digits);
     // Examples of the running length, so they match their patterns.
     let example: String = "48213957".chars().take(digits).collect();
+    set(
+        doc,
+        &format!("{s}/VerifyCodeRequest/properties/code"),
+        json!({
+            "pattern": code_input_pattern(settings.otp_digits),
+            "description": format!("The code that was sent: {digits} digits (`OTP_DIGITS`); surrounding whitespace is trimmed."),
+            "example": example,
+        }),
+    );
     set(
         doc,
         &format!("{s}/SendCodeResponse/properties/code"),
@@ -335,87 +227,11 @@ fn constraints(doc: &mut Value, settings: Settings) {
             "description": format!("The code itself ({digits} digits), only in demo mode (`EXPOSE_CODES=true`)."),
         }),
     );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeRequest/properties/code"),
-        json!({
-            "description": format!("The code that was sent: {digits} digits (`OTP_DIGITS`); surrounding whitespace is trimmed."),
-            "example": example,
-        }),
-    );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeResponse/properties/access_token"),
-        string(MAX_TOKEN_LEN, JWT_PATTERN),
-    );
+    // A `&'static str` field with one value: utoipa states no `enum` for a field.
     set(
         doc,
         &format!("{s}/VerifyCodeResponse/properties/token_type"),
         json!({ "enum": ["Bearer"] }),
-    );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeResponse/properties/expires_in"),
-        range(
-            *TOKEN_TTL_SECONDS_RANGE.start(),
-            *TOKEN_TTL_SECONDS_RANGE.end(),
-        ),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/id"),
-        json!({ "format": "uuid", "maxLength": 36, "pattern": UUID_PATTERN }),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/phone"),
-        e164.clone(),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/invite_code"),
-        invite_code.clone(),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/activated_invite_code"),
-        invite_code,
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/referrals"),
-        json!({ "maxItems": super::PROFILE_REFERRALS }),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/referrals_count"),
-        range(0, MAX_REFERRALS),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/created_at"),
-        timestamp.clone(),
-    );
-    set(doc, &format!("{s}/ReferralView/properties/phone"), e164);
-    set(
-        doc,
-        &format!("{s}/ReferralView/properties/activated_at"),
-        timestamp,
-    );
-    set(
-        doc,
-        &format!("{s}/ReferralPage/properties/items"),
-        json!({ "maxItems": profile::MAX_PAGE }),
-    );
-    set(
-        doc,
-        &format!("{s}/ReferralPage/properties/next_cursor"),
-        string(cursor::MAX_CURSOR_LEN, CURSOR_PATTERN),
-    );
-    set(
-        doc,
-        &format!("{s}/Problem/properties/type"),
-        string(64, "^/problems/[a-z_]+$"),
     );
     let mut titles: Vec<&str> = all_codes().iter().map(|c| c.status().1).collect();
     titles.sort_unstable();
@@ -423,55 +239,8 @@ fn constraints(doc: &mut Value, settings: Settings) {
     set(
         doc,
         &format!("{s}/Problem/properties/title"),
-        json!({ "maxLength": 64, "enum": titles }),
+        json!({ "enum": titles }),
     );
-    set(
-        doc,
-        &format!("{s}/Problem/properties/detail"),
-        json!({ "maxLength": MAX_DETAIL_CHARS }),
-    );
-    set(
-        doc,
-        &format!("{s}/Problem/properties/status"),
-        range(400, 599),
-    );
-    set(
-        doc,
-        &format!("{s}/Problem/properties/attempts_left"),
-        range(0, i64::from(*OTP_MAX_ATTEMPTS_RANGE.end())),
-    );
-
-    for_each_operation(doc, |operation, op| {
-        if operation != Operation::ListReferrals {
-            return;
-        }
-        let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
-            return;
-        };
-        for param in params {
-            let name = param["name"].as_str().unwrap_or_default().to_owned();
-            match name.as_str() {
-                "limit" => {
-                    param["schema"]["minimum"] = json!(1);
-                    param["schema"]["maximum"] = json!(profile::MAX_PAGE);
-                    param["description"] = json!(format!(
-                        "Page size, 1-{} (default {})",
-                        profile::MAX_PAGE,
-                        profile::DEFAULT_PAGE
-                    ));
-                }
-                "cursor" => {
-                    let schema = &mut param["schema"];
-                    schema["maxLength"] = json!(cursor::MAX_CURSOR_LEN);
-                    schema["pattern"] = json!(CURSOR_PATTERN);
-                    // Only what the API issued decodes: an opaque format, not every string of
-                    // the alphabet. Empty means the first page.
-                    schema["format"] = json!("referral-cursor");
-                }
-                _ => {}
-            }
-        }
-    });
 }
 
 /// Every problem code: those of the operations and those of routing itself (a test checks the
@@ -657,3 +426,7 @@ fn links(doc: &mut Value) {
 #[cfg(test)]
 #[path = "openapi_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "openapi_bounds_tests.rs"]
+mod bounds_tests;

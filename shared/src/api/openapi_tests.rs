@@ -6,6 +6,10 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::*;
+use crate::config::TOKEN_TTL_SECONDS_RANGE;
+use crate::domain::otp::MAX_CODE_INPUT_LEN;
+use crate::domain::{invite, phone};
+use crate::http::cursor;
 use crate::routes::{Function, ROUTES};
 
 const DEMO: Settings = Settings {
@@ -414,7 +418,11 @@ fn response_values_fit_their_documented_bounds() {
     let stamp = field(&doc, "ProfileView", "created_at");
     for ms in [0, 1_795_406_072_004, 253_402_300_799_999] {
         let text = crate::clock::rfc3339(ms);
-        assert_eq!(text.chars().count(), TIMESTAMP_LEN, "{text}");
+        assert_eq!(
+            text.chars().count(),
+            super::bounds_tests::TIMESTAMP_LEN,
+            "{text}"
+        );
         assert!(text.chars().count() <= stamp["maxLength"].as_u64().unwrap() as usize);
     }
     for code in all_codes() {
