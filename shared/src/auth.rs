@@ -6,12 +6,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
 use crate::domain::UserId;
 use crate::error::{AuthFailure, Chain};
 use crate::keys::{
     FIRST_KID, FetchError, KeySet, MAX_KEY_AGE_S, MAX_KID_LEN, REFETCH_INTERVAL_S, SecretSource,
 };
+use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

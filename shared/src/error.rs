@@ -5,9 +5,8 @@ use lambda_http::http::StatusCode;
 use serde::Serialize;
 
 use crate::domain::ActivationRefused;
+use crate::sdk::BoxError;
 use crate::store::StoreError;
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

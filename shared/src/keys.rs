@@ -196,7 +196,7 @@ impl fmt::Debug for SecretSource {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("Secrets Manager could not be read")]
-    Unavailable(#[source] crate::error::BoxError),
+    Unavailable(#[source] crate::sdk::BoxError),
     #[error(transparent)]
     Invalid(#[from] KeyError),
 }
@@ -204,7 +204,7 @@ pub enum FetchError {
 impl SecretSource {
     /// The secret `secret_id` (its ARN or name), at `endpoint` if given (moto in the tests).
     pub fn new(secret_id: &str, endpoint: Option<&str>) -> Self {
-        let builder = aws_sdk_secretsmanager::config::Builder::from(&crate::state::sdk_config());
+        let builder = aws_sdk_secretsmanager::config::Builder::from(&crate::sdk::sdk_config());
         let builder = match endpoint {
             Some(endpoint) => builder.endpoint_url(endpoint),
             None => builder,

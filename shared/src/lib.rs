@@ -13,6 +13,8 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod routes;
+pub mod sdk;
+pub mod secret;
 pub mod sms;
 pub mod state;
 pub mod store;

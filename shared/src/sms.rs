@@ -13,7 +13,7 @@ use rand::Rng;
 
 use crate::config::{Config, SmsSender, SmsSettings};
 use crate::domain::{OtpCode, PhoneNumber};
-use crate::error::BoxError;
+use crate::sdk::BoxError;
 
 pub enum Sms {
     /// Waits a random time in the inclusive range (milliseconds), as a real gateway would.
@@ -99,7 +99,7 @@ mod sns {
 
     impl SnsSender {
         pub fn new(settings: &SmsSettings) -> Self {
-            let mut config = aws_sdk_sns::config::Builder::from(&crate::state::sdk_config());
+            let mut config = aws_sdk_sns::config::Builder::from(&crate::sdk::sdk_config());
             if let Some(endpoint) = &settings.sns_endpoint {
                 config = config.endpoint_url(endpoint);
             }

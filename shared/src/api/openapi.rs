@@ -1,20 +1,16 @@
-//! The OpenAPI 3.1 document: the shapes come from the request and response types and the
-//! handlers' annotations (utoipa); every bound, pattern, error response, header, server and link
-//! is then stated here from the constants and tables the code itself uses, so the two cannot
-//! drift. Redocly, Spectral (with the OWASP ruleset) and schemathesis check the served result.
+//! The OpenAPI 3.1 document: the shapes and bounds come from the request and response types and
+//! the handlers' annotations (utoipa; a unit test holds each bound to the constant its validator
+//! uses); what follows the configuration, and every error response, header, server and link, is
+//! stated here from the settings and tables the code itself uses, so the two cannot drift. Redocly, Spectral (with the OWASP ruleset) and schemathesis check the served result.
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 
 use super::{profile, send_code, verify_code};
-use crate::config::{
-    CaptchaProvider, OTP_MAX_ATTEMPTS_RANGE, OTP_RESEND_SECONDS_RANGE, OTP_TTL_SECONDS_RANGE,
-    TOKEN_TTL_SECONDS_RANGE,
-};
-use crate::domain::{invite, phone};
+use crate::config::CaptchaProvider;
 use crate::error::ProblemCode;
-use crate::http::{MAX_DETAIL_CHARS, Problem, cursor};
+use crate::http::Problem;
 use crate::routes::{Operation, ROUTES};
 use crate::usecases::{login::FAILURES, send_code::SENDS};
 
@@ -54,19 +50,8 @@ pub struct Settings {
     pub captcha: CaptchaProvider,
 }
 
-/// The longest E.164 number: `+` and 15 digits.
-pub const MAX_E164_LEN: usize = 16;
-/// Longest access token: three base64url parts of a fixed header, the claims (a UUID, three
-/// integers) and an HS256 signature come to under 300; `tokens_fit_the_documented_length` checks.
-pub const MAX_TOKEN_LEN: usize = 512;
-/// Longest login-code input, surrounding whitespace included (checked in verify-code).
-pub const MAX_CODE_INPUT_LEN: usize = 32;
-/// `2026-11-23T04:01:10.120Z`: what `clock::rfc3339` writes for any year 0-9999.
-const TIMESTAMP_LEN: usize = 24;
 /// The longest wait a `Retry-After` names: the day-long phone lock.
 const MAX_RETRY_AFTER: i64 = 86_400;
-/// Every referral is a distinct user, every user a distinct E.164 number: at most 10^15 - 1.
-const MAX_REFERRALS: i64 = 999_999_999_999_999;
 
 /// Exactly the characters `str::trim` removes (Unicode White_Space), as a regex class: what
 /// surrounds a trimmed input. ECMA-262's `\s` differs (it adds U+FEFF and lacks U+0085).
@@ -133,60 +118,9 @@ fn captcha_token(doc: &mut Value, provider: CaptchaProvider) {
     }
 }
 
-pub fn phone_input_pattern() -> String {
-    let chars: String = phone::INPUT_CHARS
-        .chars()
-        .map(|c| match c {
-            '-' | '(' | ')' | '.' | '+' => format!(r"\{c}"),
-            c => c.to_string(),
-        })
-        .collect();
-    // At least one digit: all-space input is empty once trimmed.
-    format!("^{TRIMMED}*[{chars}]*[0-9][{chars}]*{TRIMMED}*$")
-}
-
 pub fn code_input_pattern(digits: u8) -> String {
     format!("^{TRIMMED}*[0-9]{{{digits}}}{TRIMMED}*$")
 }
-
-pub fn invite_input_pattern() -> String {
-    format!(
-        "^{TRIMMED}*[{}]{{{}}}{TRIMMED}*$",
-        alphabet_class(true),
-        invite::INVITE_CODE_LEN
-    )
-}
-
-pub fn invite_code_pattern() -> String {
-    format!(
-        "^[{}]{{{}}}$",
-        alphabet_class(false),
-        invite::INVITE_CODE_LEN
-    )
-}
-
-/// The invite-code alphabet as ranges, with its lower case when input is case-folded.
-fn alphabet_class(with_lower: bool) -> String {
-    let letters = invite::ALPHABET.iter().filter(|b| b.is_ascii_alphabetic());
-    let upper: String = letters.map(|&b| char::from(b)).collect();
-    let digits = invite::ALPHABET.iter().any(u8::is_ascii_digit);
-    let mut class = String::new();
-    if upper == "ABCDEFGHIJKLMNOPQRSTUVWXYZ" {
-        class.push_str("A-Z");
-        if with_lower {
-            class.push_str("a-z");
-        }
-    }
-    if digits {
-        class.push_str("0-9");
-    }
-    class
-}
-
-const E164_PATTERN: &str = r"^\+[1-9][0-9]{1,14}$";
-const UUID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
-const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]*$";
-const JWT_PATTERN: &str = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$";
 
 fn servers(doc: &mut Value) {
     doc["servers"] = json!([
@@ -265,67 +199,24 @@ fn set(doc: &mut Value, pointer: &str, fields: Value) {
     }
 }
 
-fn string(max_len: usize, pattern: &str) -> Value {
-    json!({ "maxLength": max_len, "pattern": pattern })
-}
-
-fn range(min: i64, max: i64) -> Value {
-    json!({ "minimum": min, "maximum": max })
-}
-
+/// What the types cannot state: what follows the running configuration (the code's length) and
+/// what comes from a table (the problem titles). Every other bound is stated on its type
+/// (`#[schema(..)]`); `the_bounds_stated_on_the_types_are_the_validators_constants` holds each to
+/// the constant or pattern its validator uses.
 fn constraints(doc: &mut Value, settings: Settings) {
     let s = "/components/schemas";
-    let phone_input = json!({
-        "maxLength": phone::MAX_INPUT_LEN,
-        "pattern": phone_input_pattern(),
-        // Not every string of these characters is a number: libphonenumber's metadata decides.
-        "format": "phone-input",
-    });
-    set(
-        doc,
-        &format!("{s}/SendCodeRequest/properties/phone"),
-        phone_input.clone(),
-    );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeRequest/properties/phone"),
-        phone_input,
-    );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeRequest/properties/code"),
-        string(MAX_CODE_INPUT_LEN, &code_input_pattern(settings.otp_digits)),
-    );
-    set(
-        doc,
-        &format!("{s}/ActivateRequest/properties/invite_code"),
-        string(invite::MAX_INPUT_LEN, &invite_input_pattern()),
-    );
-
-    let e164 = string(MAX_E164_LEN, E164_PATTERN);
-    let timestamp = json!({ "format": "date-time", "maxLength": TIMESTAMP_LEN });
-    let invite_code = string(invite::INVITE_CODE_LEN, &invite_code_pattern());
-    set(
-        doc,
-        &format!("{s}/SendCodeResponse/properties/phone"),
-        e164.clone(),
-    );
-    set(
-        doc,
-        &format!("{s}/SendCodeResponse/properties/expires_in"),
-        range(*OTP_TTL_SECONDS_RANGE.start(), *OTP_TTL_SECONDS_RANGE.end()),
-    );
-    set(
-        doc,
-        &format!("{s}/SendCodeResponse/properties/resend_in"),
-        range(
-            *OTP_RESEND_SECONDS_RANGE.start(),
-            *OTP_RESEND_SECONDS_RANGE.end(),
-        ),
-    );
     let digits = usize::from(settings.otp_digits);
     // Examples of the running length, so they match their patterns.
     let example: String = "48213957".chars().take(digits).collect();
+    set(
+        doc,
+        &format!("{s}/VerifyCodeRequest/properties/code"),
+        json!({
+            "pattern": code_input_pattern(settings.otp_digits),
+            "description": format!("The code that was sent: {digits} digits (`OTP_DIGITS`); surrounding whitespace is trimmed."),
+            "example": example,
+        }),
+    );
     set(
         doc,
         &format!("{s}/SendCodeResponse/properties/code"),
@@ -336,87 +227,11 @@ fn constraints(doc: &mut Value, settings: Settings) {
             "description": format!("The code itself ({digits} digits), only in demo mode (`EXPOSE_CODES=true`)."),
         }),
     );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeRequest/properties/code"),
-        json!({
-            "description": format!("The code that was sent: {digits} digits (`OTP_DIGITS`); surrounding whitespace is trimmed."),
-            "example": example,
-        }),
-    );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeResponse/properties/access_token"),
-        string(MAX_TOKEN_LEN, JWT_PATTERN),
-    );
+    // A `&'static str` field with one value: utoipa states no `enum` for a field.
     set(
         doc,
         &format!("{s}/VerifyCodeResponse/properties/token_type"),
         json!({ "enum": ["Bearer"] }),
-    );
-    set(
-        doc,
-        &format!("{s}/VerifyCodeResponse/properties/expires_in"),
-        range(
-            *TOKEN_TTL_SECONDS_RANGE.start(),
-            *TOKEN_TTL_SECONDS_RANGE.end(),
-        ),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/id"),
-        json!({ "format": "uuid", "maxLength": 36, "pattern": UUID_PATTERN }),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/phone"),
-        e164.clone(),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/invite_code"),
-        invite_code.clone(),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/activated_invite_code"),
-        invite_code,
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/referrals"),
-        json!({ "maxItems": super::PROFILE_REFERRALS }),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/referrals_count"),
-        range(0, MAX_REFERRALS),
-    );
-    set(
-        doc,
-        &format!("{s}/ProfileView/properties/created_at"),
-        timestamp.clone(),
-    );
-    set(doc, &format!("{s}/ReferralView/properties/phone"), e164);
-    set(
-        doc,
-        &format!("{s}/ReferralView/properties/activated_at"),
-        timestamp,
-    );
-    set(
-        doc,
-        &format!("{s}/ReferralPage/properties/items"),
-        json!({ "maxItems": profile::MAX_PAGE }),
-    );
-    set(
-        doc,
-        &format!("{s}/ReferralPage/properties/next_cursor"),
-        string(cursor::MAX_CURSOR_LEN, CURSOR_PATTERN),
-    );
-    set(
-        doc,
-        &format!("{s}/Problem/properties/type"),
-        string(64, "^/problems/[a-z_]+$"),
     );
     let mut titles: Vec<&str> = all_codes().iter().map(|c| c.status().1).collect();
     titles.sort_unstable();
@@ -424,55 +239,8 @@ fn constraints(doc: &mut Value, settings: Settings) {
     set(
         doc,
         &format!("{s}/Problem/properties/title"),
-        json!({ "maxLength": 64, "enum": titles }),
+        json!({ "enum": titles }),
     );
-    set(
-        doc,
-        &format!("{s}/Problem/properties/detail"),
-        json!({ "maxLength": MAX_DETAIL_CHARS }),
-    );
-    set(
-        doc,
-        &format!("{s}/Problem/properties/status"),
-        range(400, 599),
-    );
-    set(
-        doc,
-        &format!("{s}/Problem/properties/attempts_left"),
-        range(0, i64::from(*OTP_MAX_ATTEMPTS_RANGE.end())),
-    );
-
-    for_each_operation(doc, |operation, op| {
-        if operation != Operation::ListReferrals {
-            return;
-        }
-        let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
-            return;
-        };
-        for param in params {
-            let name = param["name"].as_str().unwrap_or_default().to_owned();
-            match name.as_str() {
-                "limit" => {
-                    param["schema"]["minimum"] = json!(1);
-                    param["schema"]["maximum"] = json!(profile::MAX_PAGE);
-                    param["description"] = json!(format!(
-                        "Page size, 1-{} (default {})",
-                        profile::MAX_PAGE,
-                        profile::DEFAULT_PAGE
-                    ));
-                }
-                "cursor" => {
-                    let schema = &mut param["schema"];
-                    schema["maxLength"] = json!(cursor::MAX_CURSOR_LEN);
-                    schema["pattern"] = json!(CURSOR_PATTERN);
-                    // Only what the API issued decodes: an opaque format, not every string of
-                    // the alphabet. Empty means the first page.
-                    schema["format"] = json!("referral-cursor");
-                }
-                _ => {}
-            }
-        }
-    });
 }
 
 /// Every problem code: those of the operations and those of routing itself (a test checks the
@@ -656,517 +424,9 @@ fn links(doc: &mut Value) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
+#[path = "openapi_tests.rs"]
+mod tests;
 
-    use regex::Regex;
-    use serde_json::Value;
-
-    use super::*;
-    use crate::routes::{Function, ROUTES};
-
-    const DEMO: Settings = Settings {
-        otp_digits: 4,
-        demo_mode: true,
-        captcha: CaptchaProvider::None,
-    };
-
-    fn doc() -> Value {
-        value(DEMO)
-    }
-
-    fn field<'a>(doc: &'a Value, schema: &str, name: &str) -> &'a Value {
-        &doc["components"]["schemas"][schema]["properties"][name]
-    }
-
-    fn pattern(schema: &Value) -> Regex {
-        Regex::new(schema["pattern"].as_str().unwrap()).unwrap()
-    }
-
-    /// Whether a string meets a schema's `maxLength` and `pattern` (JSON Schema counts
-    /// characters, not bytes).
-    fn admits(schema: &Value, text: &str) -> bool {
-        let max = schema["maxLength"].as_u64().unwrap() as usize;
-        text.chars().count() <= max && pattern(schema).is_match(text)
-    }
-
-    #[test]
-    fn the_document_is_openapi_3_1_and_has_exactly_the_api_routes() {
-        let doc = doc();
-        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-        let mut documented = BTreeSet::new();
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for method in item.as_object().unwrap().keys() {
-                documented.insert((method.to_uppercase(), path.clone()));
-            }
-        }
-        let served: BTreeSet<(String, String)> = ROUTES
-            .iter()
-            .filter(|r| r.function != Function::Web)
-            .map(|r| (r.method.to_owned(), r.path.to_owned()))
-            .collect();
-        assert_eq!(documented, served);
-    }
-
-    #[test]
-    fn public_operations_say_so_and_the_others_need_the_bearer_scheme() {
-        let doc = doc();
-        let scheme = &doc["components"]["securitySchemes"]["bearer"];
-        assert_eq!(scheme["scheme"], "bearer");
-        assert!(scheme["description"].as_str().unwrap().contains("RFC8725"));
-        assert_eq!(
-            doc["paths"]["/v1/profile"]["get"]["security"][0]["bearer"],
-            json!([])
-        );
-        assert_eq!(
-            doc["paths"]["/v1/auth/send-code"]["post"]["security"],
-            json!([])
-        );
-        assert_eq!(
-            doc["paths"]["/v1/auth/verify-code"]["post"]["security"],
-            json!([])
-        );
-    }
-
-    #[test]
-    fn the_servers_are_the_edge_the_demo_api_and_the_local_stack() {
-        let doc = doc();
-        let urls: Vec<&str> = doc["servers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["url"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            urls,
-            [
-                "https://{distribution}.cloudfront.net",
-                "https://{apiId}.execute-api.{region}.amazonaws.com",
-                "http://127.0.0.1:{port}"
-            ]
-        );
-    }
-
-    #[test]
-    fn each_operation_documents_exactly_the_problem_codes_of_its_table() {
-        let doc = doc();
-        for route in ROUTES.iter().filter(|r| r.function != Function::Web) {
-            let op = &doc["paths"][route.path][route.method.to_lowercase()];
-            let mut documented = BTreeSet::new();
-            for (status, response) in op["responses"].as_object().unwrap() {
-                let Some(schema) =
-                    response.pointer("/content/application~1problem+json/schema/allOf/1")
-                else {
-                    continue;
-                };
-                assert_eq!(
-                    schema["properties"]["status"]["enum"][0].to_string(),
-                    *status
-                );
-                for code in schema["properties"]["code"]["enum"].as_array().unwrap() {
-                    documented.insert(code.as_str().unwrap().to_owned());
-                }
-            }
-            let table: BTreeSet<String> = route
-                .operation
-                .problems()
-                .iter()
-                .map(|c| c.as_str())
-                .collect();
-            assert_eq!(documented, table, "{} {}", route.method, route.path);
-        }
-    }
-
-    #[test]
-    fn every_problem_code_but_routing_ones_is_answered_by_some_operation() {
-        let doc = doc();
-        let all: BTreeSet<String> = doc["components"]["schemas"]["ProblemCode"]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect();
-        let listed: BTreeSet<String> = ROUTES
-            .iter()
-            .flat_map(|r| r.operation.problems())
-            .map(|c| c.as_str())
-            .collect();
-        let unlisted: Vec<&String> = all.difference(&listed).collect();
-        assert_eq!(unlisted, ["method_not_allowed", "not_found"]);
-        let every: BTreeSet<String> = all_codes().iter().map(|c| c.as_str()).collect();
-        assert_eq!(every, all);
-    }
-
-    #[test]
-    fn waits_and_rate_limits_are_documented_where_they_are_sent() {
-        let doc = doc();
-        let send = &doc["paths"]["/v1/auth/send-code"]["post"]["responses"];
-        for status in ["200", "400", "422", "429", "503"] {
-            assert!(send[status]["headers"]["RateLimit"].is_object(), "{status}");
-            assert!(send[status]["headers"]["RateLimit-Policy"].is_object());
-        }
-        assert!(send["429"]["headers"]["Retry-After"].is_object());
-        assert!(send["503"]["headers"]["Retry-After"].is_object());
-        let codes_422 = &send["422"]["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]
-            ["code"]["enum"];
-        assert_eq!(
-            *codes_422,
-            json!(["region_not_allowed", "not_a_mobile_number"])
-        );
-        let verify = &doc["paths"]["/v1/auth/verify-code"]["post"]["responses"];
-        let codes_429 = &verify["429"]["content"]["application/problem+json"]["schema"]["allOf"][1]
-            ["properties"]["code"]["enum"];
-        assert!(
-            codes_429
-                .as_array()
-                .unwrap()
-                .contains(&json!("client_failure_limit"))
-        );
-        let profile = &doc["paths"]["/v1/profile"]["get"]["responses"];
-        assert!(profile["200"]["headers"].get("RateLimit").is_none());
-        assert!(profile["429"]["content"]["application/json"].is_object());
-        assert!(
-            profile["429"]["content"]
-                .get("application/problem+json")
-                .is_none()
-        );
-        assert_eq!(
-            profile["401"]["headers"]["WWW-Authenticate"]["$ref"],
-            "#/components/headers/WWW-Authenticate"
-        );
-    }
-
-    #[test]
-    fn the_rate_limit_header_patterns_match_what_the_api_sends() {
-        use crate::domain::Quota;
-        use lambda_http::{Body, Response};
-        let doc = doc();
-        let headers = &doc["components"]["headers"];
-        for name in [SENDS, FAILURES] {
-            let quota = Quota {
-                name,
-                limit: 10,
-                remaining: 7,
-                reset_in: 1800,
-            };
-            let resp = crate::http::with_quota(Response::new(Body::Empty), Some(quota));
-            for header in ["RateLimit", "RateLimit-Policy"] {
-                let sent = resp.headers()[header].to_str().unwrap();
-                assert!(admits(&headers[header]["schema"], sent), "{header}: {sent}");
-            }
-        }
-    }
-
-    fn russia() -> crate::domain::phone::Region {
-        crate::domain::phone::parse_region("RU").unwrap()
-    }
-
-    #[test]
-    fn the_phone_input_schema_admits_exactly_what_the_parser_may_accept() {
-        let doc = doc();
-        let schema = field(&doc, "SendCodeRequest", "phone");
-        assert_eq!(schema["maxLength"], phone::MAX_INPUT_LEN);
-        let verify = field(&doc, "VerifyCodeRequest", "phone");
-        for key in ["maxLength", "pattern", "format"] {
-            assert_eq!(schema[key], verify[key], "{key}");
-        }
-        let at_limit = format!(
-            "{:<width$}",
-            "+7 999 123-45-67",
-            width = phone::MAX_INPUT_LEN
-        );
-        for input in [
-            "8 (999) 123-45-67",
-            "+79991234567",
-            "\u{3000}+7 999 123 45 67\n",
-            "7.999.123.45.67",
-            at_limit.as_str(),
-            // Schema-shaped, yet not a number: libphonenumber decides (`format: phone-input`).
-            "123",
-            "(((1",
-        ] {
-            assert!(admits(schema, input), "{input:?}");
-        }
-        for input in [
-            "",
-            "   ",
-            "(((",
-            "+7 999 CALL-NOW",
-            "+7 999 123 45 67 ext. 89",
-            "+７９９９１２３４５６７",
-            "\u{feff}+79991234567",
-            &format!("{at_limit} "),
-        ] {
-            assert!(!admits(schema, input), "{input:?}");
-            assert!(
-                crate::domain::PhoneNumber::parse(input, russia()).is_err(),
-                "{input:?}"
-            );
-        }
-        // Everything the parser accepts, the schema admits.
-        for input in [
-            "8 (999) 123-45-67",
-            "\u{2003}+1 650 253 0000\t",
-            at_limit.as_str(),
-        ] {
-            assert!(crate::domain::PhoneNumber::parse(input, russia()).is_ok());
-            assert!(admits(schema, input), "{input:?}");
-        }
-    }
-
-    #[test]
-    fn the_trimmed_class_is_exactly_the_whitespace_trim_removes() {
-        let class = Regex::new(&format!("^{TRIMMED}$")).unwrap();
-        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
-            assert_eq!(
-                class.is_match(c.encode_utf8(&mut [0; 4])),
-                c.is_whitespace(),
-                "U+{:04X}",
-                u32::from(c)
-            );
-        }
-    }
-
-    #[test]
-    fn the_code_schema_follows_the_configured_digits_and_the_parser() {
-        use crate::domain::OtpCode;
-        for digits in crate::config::OTP_DIGITS_RANGE {
-            let doc = value(Settings {
-                otp_digits: digits,
-                demo_mode: true,
-                captcha: CaptchaProvider::None,
-            });
-            let schema = field(&doc, "VerifyCodeRequest", "code");
-            assert_eq!(schema["maxLength"], MAX_CODE_INPUT_LEN);
-            let exact = "7".repeat(usize::from(digits));
-            let cases = [
-                exact.clone(),
-                format!(" {exact}\u{a0}"),
-                "7".repeat(usize::from(digits) + 1),
-                "7".repeat(usize::from(digits) - 1),
-                String::new(),
-                format!("{exact:<width$}", width = MAX_CODE_INPUT_LEN),
-                format!("{exact:<width$}", width = MAX_CODE_INPUT_LEN + 1),
-                "٣".repeat(usize::from(digits)),
-            ];
-            for input in &cases {
-                let parsed = OtpCode::parse(input, digits).is_ok()
-                    && input.chars().count() <= MAX_CODE_INPUT_LEN;
-                assert_eq!(admits(schema, input), parsed, "{digits}: {input:?}");
-            }
-            let sent = field(&doc, "SendCodeResponse", "code");
-            let generated = OtpCode::generate(digits);
-            assert!(admits(sent, generated.expose()));
-        }
-    }
-
-    #[test]
-    fn every_example_matches_its_own_schema_whatever_the_code_length() {
-        for digits in crate::config::OTP_DIGITS_RANGE {
-            for demo_mode in [true, false] {
-                let doc = value(Settings {
-                    otp_digits: digits,
-                    demo_mode,
-                    captcha: CaptchaProvider::Turnstile,
-                });
-                let mut checked = 0;
-                for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
-                    let Some(props) = schema["properties"].as_object() else {
-                        continue;
-                    };
-                    for (field, prop) in props {
-                        if let (Some(example), Some(_)) =
-                            (prop["example"].as_str(), prop.get("pattern"))
-                        {
-                            assert!(
-                                admits(prop, example),
-                                "{digits}: {name}.{field} = {example:?}"
-                            );
-                            checked += 1;
-                        }
-                    }
-                }
-                assert!(checked >= 8, "{checked}");
-            }
-        }
-    }
-
-    #[test]
-    fn the_invite_code_schemas_admit_exactly_what_the_parser_accepts() {
-        use crate::domain::InviteCode;
-        let doc = doc();
-        let input = field(&doc, "ActivateRequest", "invite_code");
-        assert_eq!(input["maxLength"], invite::MAX_INPUT_LEN);
-        let padded = format!("{:<width$}", " x9y8z7", width = invite::MAX_INPUT_LEN);
-        for text in [
-            "X9Y8Z7",
-            "x9y8z7",
-            " \tx9Y8z7\u{3000}",
-            padded.as_str(),
-            &format!("{padded} "),
-            "",
-            "X9Y8Z",
-            "X9Y8Z77",
-            "ÄÖÜ123",
-            "X9 8Z7",
-            "\u{feff}X9Y8Z7",
-        ] {
-            assert_eq!(
-                admits(input, text),
-                InviteCode::parse(text).is_ok(),
-                "{text:?}"
-            );
-        }
-        let output = field(&doc, "ProfileView", "invite_code");
-        for _ in 0..100 {
-            assert!(admits(output, InviteCode::generate().as_str()));
-        }
-    }
-
-    #[test]
-    fn the_referral_list_bounds_are_the_page_sizes() {
-        let doc = doc();
-        assert_eq!(
-            field(&doc, "ProfileView", "referrals")["maxItems"],
-            super::super::PROFILE_REFERRALS
-        );
-        assert_eq!(
-            field(&doc, "ReferralPage", "items")["maxItems"],
-            profile::MAX_PAGE
-        );
-        let params = &doc["paths"]["/v1/profile/referrals"]["get"]["parameters"];
-        let limit = params
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "limit")
-            .unwrap();
-        assert_eq!(limit["schema"]["minimum"], 1);
-        assert_eq!(limit["schema"]["maximum"], profile::MAX_PAGE);
-        let cursor_param = params
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "cursor")
-            .unwrap();
-        assert_eq!(cursor_param["schema"]["maxLength"], cursor::MAX_CURSOR_LEN);
-        let key = crate::domain::ReferralKey {
-            activated_at: 253_402_300_799_999,
-            user_id: crate::domain::UserId::generate(),
-        };
-        let issued = cursor::encode(&key);
-        assert!(admits(&cursor_param["schema"], &issued), "{issued}");
-        assert!(admits(field(&doc, "ReferralPage", "next_cursor"), &issued));
-    }
-
-    #[test]
-    fn response_values_fit_their_documented_bounds() {
-        let doc = doc();
-        let e164 = field(&doc, "ProfileView", "phone");
-        for phone in ["+79991234567", "+16502530000", "+999999999999999"] {
-            assert!(admits(e164, phone), "{phone}");
-        }
-        let id = crate::domain::UserId::generate();
-        assert!(admits(field(&doc, "ProfileView", "id"), id.as_str()));
-        let stamp = field(&doc, "ProfileView", "created_at");
-        for ms in [0, 1_795_406_072_004, 253_402_300_799_999] {
-            let text = crate::clock::rfc3339(ms);
-            assert_eq!(text.chars().count(), TIMESTAMP_LEN, "{text}");
-            assert!(text.chars().count() <= stamp["maxLength"].as_u64().unwrap() as usize);
-        }
-        for code in all_codes() {
-            let title = field(&doc, "Problem", "title");
-            assert!(code.status().1.len() <= title["maxLength"].as_u64().unwrap() as usize);
-            assert!(admits(
-                field(&doc, "Problem", "type"),
-                &format!("/problems/{}", code.as_str())
-            ));
-        }
-    }
-
-    #[test]
-    fn tokens_fit_the_documented_length() {
-        let tokens = crate::auth::Tokens::new(
-            &crate::config::Secret::new(vec![7; 64]),
-            *TOKEN_TTL_SECONDS_RANGE.end(),
-        );
-        let token = tokens.issue(&crate::domain::UserId::generate(), u64::MAX, i64::MAX / 2);
-        let doc = doc();
-        assert!(admits(
-            field(&doc, "VerifyCodeResponse", "access_token"),
-            &token
-        ));
-    }
-
-    #[test]
-    fn send_code_asks_for_a_captcha_token_only_when_a_provider_is_configured() {
-        let off = doc();
-        assert!(field(&off, "SendCodeRequest", "captcha_token").is_null());
-        let required = &off["components"]["schemas"]["SendCodeRequest"]["required"];
-        assert_eq!(*required, json!(["phone"]));
-        for provider in [CaptchaProvider::Turnstile, CaptchaProvider::Hcaptcha] {
-            let on = value(Settings {
-                captcha: provider,
-                ..DEMO
-            });
-            let token = field(&on, "SendCodeRequest", "captcha_token");
-            assert_eq!(token["type"], "string");
-            let pattern = pattern(token);
-            for ok in [
-                "XXXX.DUMMY.TOKEN.XXXX",
-                " 0.AbC-_x ",
-                "10000000-aaaa-bbbb-cccc-000000000001",
-            ] {
-                assert!(pattern.is_match(ok), "{ok:?}");
-            }
-            for bad in ["", "   ", "a b", "tökén", "x\u{0}"] {
-                assert!(!pattern.is_match(bad), "{bad:?}");
-            }
-            let required = &on["components"]["schemas"]["SendCodeRequest"]["required"];
-            assert_eq!(*required, json!(["phone", "captcha_token"]));
-        }
-        // The refusals are documented whatever the setting: the table is one for every stack.
-        let send = &off["paths"]["/v1/auth/send-code"]["post"]["responses"];
-        let codes_403 = &send["403"]["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]
-            ["code"]["enum"];
-        assert_eq!(
-            *codes_403,
-            json!(["direct_access_refused", "captcha_refused"])
-        );
-    }
-
-    #[test]
-    fn links_walk_the_login_flow_only_in_demo_mode() {
-        let demo = doc();
-        let link =
-            &demo["paths"]["/v1/auth/send-code"]["post"]["responses"]["200"]["links"]["VerifyCode"];
-        assert_eq!(link["operationId"], "verify_code");
-        assert_eq!(link["requestBody"]["code"], "$response.body#/code");
-        let verify = &demo["paths"]["/v1/auth/verify-code"]["post"]["responses"];
-        for status in ["200", "201"] {
-            for (_, link) in verify[status]["links"].as_object().unwrap() {
-                assert_eq!(
-                    link["parameters"]["header.Authorization"],
-                    "Bearer {$response.body#/access_token}"
-                );
-            }
-        }
-        let real = value(Settings {
-            otp_digits: 6,
-            demo_mode: false,
-            captcha: CaptchaProvider::None,
-        });
-        assert!(
-            real["paths"]["/v1/auth/send-code"]["post"]["responses"]["200"]
-                .get("links")
-                .is_none()
-        );
-        assert!(field(&real, "SendCodeResponse", "code").is_null());
-        assert!(
-            field(&real, "VerifyCodeRequest", "code")["pattern"]
-                .as_str()
-                .unwrap()
-                .contains("[0-9]{6}")
-        );
-    }
-}
+#[cfg(test)]
+#[path = "openapi_bounds_tests.rs"]
+mod bounds_tests;

@@ -61,7 +61,11 @@ async fn get_profile(state: &AppState, req: &Request) -> Result<Response<Body>> 
 #[derive(Deserialize, ToSchema)]
 pub struct ActivateRequest {
     /// Someone else's invite code; trimmed and case-insensitive.
-    #[schema(example = "x9y8z7")]
+    #[schema(
+        example = "x9y8z7",
+        max_length = 32,
+        pattern = r"^[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[A-Za-z0-9]{6}[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     pub invite_code: String,
 }
 
@@ -91,9 +95,14 @@ async fn activate(state: &AppState, req: &Request) -> Result<Response<Body>> {
 #[derive(Serialize, ToSchema)]
 pub struct ReferralPage {
     /// Newest first.
+    #[schema(max_items = 100)]
     pub items: Vec<ReferralView>,
     /// Pass as `cursor` for the next page; null on the last page.
-    #[schema(example = "eyJ0IjoxNzk1NDA2MDcyMDA0LCJ1IjoiMmQ1ZiJ9")]
+    #[schema(
+        example = "eyJ0IjoxNzk1NDA2MDcyMDA0LCJ1IjoiMmQ1ZiJ9",
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_-]*$"
+    )]
     pub next_cursor: Option<String>,
 }
 
@@ -107,8 +116,9 @@ pub struct ReferralPage {
     operation_id = "list_referrals",
     security(("bearer" = [])),
     params(
-        ("limit" = Option<u32>, Query, description = "Page size"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; empty for the first"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1-100 (default 20)", minimum = 1, maximum = 100),
+        // Only what the API issued decodes: an opaque format, not every string of the alphabet.
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page; empty for the first", max_length = 128, pattern = "^[A-Za-z0-9_-]*$", format = "referral-cursor"),
     ),
     responses(
         (status = 200, description = "A page of referrals", body = ReferralPage),

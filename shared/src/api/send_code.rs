@@ -15,7 +15,13 @@ use crate::usecases;
 #[derive(Deserialize, ToSchema)]
 pub struct SendCodeRequest {
     /// A phone number in any common spelling; without `+` it is read in `DEFAULT_REGION`.
-    #[schema(example = "8 (999) 123-45-67")]
+    #[schema(
+        example = "8 (999) 123-45-67",
+        max_length = 32,
+        pattern = r"^[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[0123456789\+\(\)\-\. ]*[0-9][0123456789\+\(\)\-\. ]*[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
+        // Not every string of these characters is a number: libphonenumber's metadata decides.
+        format = "phone-input"
+    )]
     pub phone: String,
     /// The token the CAPTCHA widget gave the page, when the API asks for one.
     #[serde(default)]
@@ -25,13 +31,17 @@ pub struct SendCodeRequest {
 #[derive(Serialize, ToSchema)]
 pub struct SendCodeResponse {
     /// The phone in E.164.
-    #[schema(example = "+79991234567")]
+    #[schema(
+        example = "+79991234567",
+        max_length = 16,
+        pattern = r"^\+[1-9][0-9]{1,14}$"
+    )]
     pub phone: String,
     /// Seconds the code stays valid.
-    #[schema(example = 300)]
+    #[schema(example = 300, minimum = 1, maximum = 86400)]
     pub expires_in: i64,
     /// Seconds until another code may be asked for.
-    #[schema(example = 60)]
+    #[schema(example = 60, minimum = 0, maximum = 3600)]
     pub resend_in: i64,
     /// The code itself, only in demo mode (`EXPOSE_CODES=true`).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ProfileView;
-use super::openapi::MAX_CODE_INPUT_LEN;
+use crate::domain::otp::MAX_CODE_INPUT_LEN;
 use crate::domain::{OtpCode, PhoneNumber, Quota};
 use crate::error::{Error, Result};
 use crate::http::{json, read_json, respond, with_quota};
@@ -15,22 +15,32 @@ use crate::usecases::login::login;
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyCodeRequest {
-    #[schema(example = "+79991234567")]
+    #[schema(
+        example = "+79991234567",
+        max_length = 32,
+        pattern = r"^[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[0123456789\+\(\)\-\. ]*[0-9][0123456789\+\(\)\-\. ]*[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
+        format = "phone-input"
+    )]
     pub phone: String,
     /// The code that was sent.
-    #[schema(example = "4821")]
+    // Its pattern follows `OTP_DIGITS`: `openapi` adds it.
+    #[schema(example = "4821", max_length = 32)]
     pub code: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct VerifyCodeResponse {
     /// An HS256 JWT for `Authorization: Bearer`.
-    #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwYjRmIn0.c2ln")]
+    #[schema(
+        example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwYjRmIn0.c2ln",
+        max_length = 512,
+        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+    )]
     pub access_token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds the token is valid.
-    #[schema(example = 86400)]
+    #[schema(example = 86400, minimum = 60, maximum = 31536000)]
     pub expires_in: i64,
     /// Whether this login created the user.
     pub new_user: bool,

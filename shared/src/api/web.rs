@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use super::openapi::Settings;
 use crate::config::CaptchaProvider;
+use crate::config::Edge;
 use crate::error::Error;
-use crate::http::origin::Edge;
 use crate::http::problem;
 use crate::routes::{self, Function, Operation};
 use base64::Engine;

@@ -3,6 +3,11 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 /// The address a limit is counted against: an IPv4 address, or the /64 prefix of an IPv6 one
 /// (one home or phone usually gets a whole /64, so counting single IPv6 addresses would give
 /// one client 2^64 budgets); and the range it belongs to, an IPv4 /24 or an IPv6 /48, where a
@@ -76,7 +81,7 @@ impl fmt::Debug for ClientAddress {
     }
 }
 
-/// A keyed hash of a [`ClientAddress`] (see `CodeHasher::client_tag`): what the limit counters and
+/// A keyed hash of a [`ClientAddress`] (see [`ClientTag::of`]): what the limit counters and
 /// the per-phone records hold instead of the address, so no table stores IP addresses, and what
 /// logs show.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -87,6 +92,23 @@ impl ClientTag {
     /// touch one phone or one hour's counters are out of reach.
     pub(crate) fn from_trusted(tag: String) -> Self {
         Self(tag)
+    }
+
+    /// The stored stand-in for a client address: keyed, so a table dump does not give back the
+    /// addresses (IPv4 has few enough to try them all), and short, as every send and wrong code
+    /// on a phone keeps one.
+    pub fn of(key: &[u8], address: &ClientAddress) -> Self {
+        Self::keyed(key, b"client:", address.as_str())
+    }
+
+    fn keyed(key: &[u8], label: &[u8], text: &str) -> Self {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+            unreachable!("HMAC takes keys of any length")
+        };
+        mac.update(label);
+        mac.update(text.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        Self::from_trusted(B64.encode(&bytes[..12]))
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,6 +128,17 @@ impl fmt::Display for ClientTag {
 pub struct Caller {
     pub client: ClientTag,
     pub range: ClientTag,
+}
+
+impl Caller {
+    /// The tags of the address and of its range under `key`. The range is tagged under its own
+    /// label, so a range's tag never equals an address's.
+    pub fn of(key: &[u8], address: &ClientAddress) -> Self {
+        Self {
+            client: ClientTag::of(key, address),
+            range: ClientTag::keyed(key, b"range:", address.range()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -164,5 +197,26 @@ mod tests {
         let ipv6 = ClientAddress::from_source_ip(Some("2001:db8:1:2::7"));
         assert_eq!(ipv6.ip(), Some("2001:db8:1:2::7".parse().unwrap()));
         assert_eq!(ClientAddress::from_source_ip(Some("nope")).ip(), None);
+    }
+
+    #[test]
+    fn client_tags_are_keyed_short_and_stable() {
+        let address = ClientAddress::from_source_ip(Some("203.0.113.7"));
+        let a = b"a".repeat(32);
+        let tag = ClientTag::of(&a, &address);
+        assert_eq!(tag, ClientTag::of(&a, &address));
+        assert_eq!(tag.as_str().len(), 16);
+        assert!(!tag.as_str().contains("203"));
+        assert_ne!(tag, ClientTag::of(&b"b".repeat(32), &address));
+        let other = ClientAddress::from_source_ip(Some("203.0.113.8"));
+        assert_ne!(tag, ClientTag::of(&a, &other));
+        // Neighbours share their range's tag, which is no address's tag.
+        let (mine, theirs) = (Caller::of(&a, &address), Caller::of(&a, &other));
+        assert_eq!(mine.client, tag);
+        assert_eq!(mine.range, theirs.range);
+        assert_ne!(mine.range, mine.client);
+        assert_eq!(mine.range.as_str().len(), 16);
+        let far = ClientAddress::from_source_ip(Some("203.0.114.8"));
+        assert_ne!(Caller::of(&a, &far).range, mine.range);
     }
 }

@@ -108,20 +108,25 @@ pub fn respond(result: Result<Response<Body>>) -> Response<Body> {
 pub struct Problem {
     /// A relative URI naming the problem type: `/problems/<code>`.
     #[serde(rename = "type")]
-    #[schema(example = "/problems/invalid_code")]
+    #[schema(
+        example = "/problems/invalid_code",
+        max_length = 64,
+        pattern = "^/problems/[a-z_]+$"
+    )]
     pub problem_type: String,
-    #[schema(example = "Invalid code")]
+    // The titles it takes come from the problem codes' table: `openapi` adds them.
+    #[schema(example = "Invalid code", max_length = 64)]
     pub title: &'static str,
-    #[schema(example = 401)]
+    #[schema(example = 401, minimum = 400, maximum = 599)]
     pub status: u16,
     /// A sentence for people; match on `code`, not on this.
-    #[schema(example = "the code is wrong")]
+    #[schema(example = "the code is wrong", max_length = 300)]
     pub detail: String,
     pub code: ProblemCode,
     /// Only with `invalid_code`, and only to the client that asked for the pending code: the
     /// wrong tries left on it. Absent for everyone else and whenever no code is live.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = 3)]
+    #[schema(example = 3, minimum = 0, maximum = 100)]
     pub attempts_left: Option<u32>,
 }
 

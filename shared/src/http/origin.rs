@@ -9,7 +9,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::config::Edge;
 use crate::domain::ClientAddress;
 use crate::error::{Error, Result};
 
@@ -20,26 +20,13 @@ pub const ORIGIN_VERIFY: &str = "x-origin-verify";
 /// and source port (`198.51.100.10:46532`; IPv6 without brackets, `2001:db8::1:46532`).
 pub const VIEWER_ADDRESS: &str = "cloudfront-viewer-address";
 
-/// The edge's shared secret, if the API sits behind one (`EDGE_SECRET`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Edge {
-    secret: Option<Secret>,
-}
-
+/// What the edge's secret admits (the setting itself is [`Edge`], in `config`).
 impl Edge {
-    pub fn new(secret: Option<Secret>) -> Self {
-        Self { secret }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.secret.is_some()
-    }
-
     /// Admits a request and says whose address its limits count: without an edge, API Gateway's
     /// `sourceIp`; with one, the viewer's, and `DirectAccessRefused` for a request that does not
     /// carry the secret. The comparison takes the same time wherever the first wrong byte is.
     pub fn admit(&self, req: &Request) -> Result<ClientAddress> {
-        let Some(secret) = &self.secret else {
+        let Some(secret) = self.secret() else {
             return Ok(source_address(req));
         };
         let presented = req

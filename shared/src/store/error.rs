@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::CancellationReason;
 
-use crate::error::BoxError;
+use crate::sdk::BoxError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

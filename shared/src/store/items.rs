@@ -23,11 +23,13 @@ pub(super) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T,
     serde_dynamo::from_item(item).map_err(StoreError::mapping)
 }
 
-pub(super) fn s(value: &str) -> AttributeValue {
+/// A DynamoDB string attribute.
+pub(super) fn string_value(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
-pub(super) fn n(value: impl ToString) -> AttributeValue {
+/// A DynamoDB number attribute (DynamoDB sends numbers as decimal text).
+pub(super) fn number_value(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -125,6 +127,14 @@ pub(super) fn count_of<T: std::str::FromStr + Default>(
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| StoreError::mapping(format!("`{attribute}` is not a count"))),
     }
+}
+
+/// A counter's value as a `u32`; 0 when absent or unreadable.
+pub(super) fn count(item: Option<&Item>, attribute: &str) -> u32 {
+    count_of::<u64>(item, attribute)
+        .ok()
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(0)
 }
 
 /// What `referrer-index` projects: the key attributes and the phone.
@@ -441,9 +451,11 @@ mod tests {
         // Times as far from 1970 as they go, a day apart at most.
         let mark = |i: u32| Mark {
             at: i64::MAX / 2 - i64::from(i) * 400,
-            client: hasher.client_tag(&crate::domain::ClientAddress::from_source_ip(Some(
-                &format!("203.0.{}.{}", i / 256, i % 256),
-            ))),
+            client: hasher
+                .caller(&crate::domain::ClientAddress::from_source_ip(Some(
+                    &format!("203.0.{}.{}", i / 256, i % 256),
+                )))
+                .client,
         };
         // The longest E.164 number, every number at its longest, and every mark a phone keeps.
         let phone = PhoneNumber::from_trusted("+999999999999999".into());
@@ -470,7 +482,9 @@ mod tests {
     #[test]
     fn marks_survive_packing_and_marks_stored_as_lists_still_read() {
         let hasher = CodeHasher::new(b"k".to_vec());
-        let tag = hasher.client_tag(&crate::domain::ClientAddress::from_source_ip(Some("::1")));
+        let tag = hasher
+            .caller(&crate::domain::ClientAddress::from_source_ip(Some("::1")))
+            .client;
         let state = OtpState {
             sends: vec![Mark {
                 at: 1_800_000_000,
@@ -507,8 +521,8 @@ mod tests {
 
         let mut legacy = to_item(&OtpItem::new(&phone, &OtpState::default(), "w")).unwrap();
         let listed = AttributeValue::L(vec![AttributeValue::M(HashMap::from([
-            ("at".to_owned(), n(1_800_000_000)),
-            ("by".to_owned(), s(tag.as_str())),
+            ("at".to_owned(), number_value(1_800_000_000)),
+            ("by".to_owned(), string_value(tag.as_str())),
         ]))]);
         legacy.insert("sends".into(), listed);
         let read = from_item::<OtpItem>(legacy).unwrap().into_state().unwrap();
@@ -518,9 +532,12 @@ mod tests {
     #[test]
     fn item_sizes_count_names_values_and_nesting_as_dynamodb_does() {
         let item: Item = HashMap::from([
-            ("key".to_owned(), s("abc")),
-            ("count".to_owned(), n(12_300)),
-            ("l".to_owned(), AttributeValue::L(vec![n(1), s("xy")])),
+            ("key".to_owned(), string_value("abc")),
+            ("count".to_owned(), number_value(12_300)),
+            (
+                "l".to_owned(),
+                AttributeValue::L(vec![number_value(1), string_value("xy")]),
+            ),
         ]);
         // key 3 + 3; count 5 + (3 significant digits: 2 bytes + 1); l 1 + 3 + (1 + 2) + (1 + 2).
         assert_eq!(item_size(&item), 6 + 8 + 10);

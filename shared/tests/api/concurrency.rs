@@ -202,7 +202,8 @@ async fn a_code_save_whose_reply_was_lost_counts_as_saved_when_retried() {
     let client = app
         .state
         .hasher
-        .client_tag(&ClientAddress::from_source_ip(Some("127.0.0.1")));
+        .caller(&ClientAddress::from_source_ip(Some("127.0.0.1")))
+        .client;
     let current = app.state.store.otp_state(&phone).await.unwrap();
     let next = current
         .send(now, policy, &client, app.state.hasher.hash(&phone, &code))

@@ -4,18 +4,14 @@
 //! each one finds. No counter is one item every request writes: a client's and a range's counters
 //! are items of their own, and a service-wide budget is split into shards ([`Budget`]).
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::ReturnValue;
 use futures_util::future::join_all;
 
-use super::error::{Cancelled, condition_failed};
 use super::items::{
-    Item, budget_shard_key, client_sends_key, count_of, failures_key, n, phone_key,
-    range_failures_key, range_sends_key, s,
+    budget_shard_key, client_sends_key, count, number_value, range_sends_key, string_value,
 };
-use super::{Store, StoreError, Wanted, WriteId, otp_state_from, owner_from};
-use crate::domain::{Budget, Caller, HourWindow, OtpState, PhoneNumber, User, UserId};
+use super::{Store, StoreError};
+use crate::domain::{Budget, Caller, HourWindow};
 
 /// What one send is counted on: the caller's address and range for the hour, and each level of
 /// the SMS budget (the hour's, the day's), where it takes one from the first of the level's
@@ -55,53 +51,9 @@ pub struct CountedSend {
     pub spent: Vec<(Budget, u32)>,
 }
 
-/// The wrong-code limits a verification's save is held to.
-#[derive(Debug, Clone)]
-pub struct FailureCheck<'a> {
-    pub caller: &'a Caller,
-    pub window: HourWindow,
-    pub limit: u32,
-    pub range_limit: u32,
-    /// Whether this verification was a wrong code, to be counted against the address and the
-    /// range; otherwise the save only checks that the address is under its limit (the range's
-    /// standing was read just before, see `verification_reads`).
-    pub wrong: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaveOutcome {
-    Saved,
-    /// Someone saved the phone's state first, or a first login's user found its phone, invite
-    /// code or id taken: read again and recompute. Nothing was saved.
-    Moved,
-    /// The address reached its hourly wrong codes in the meantime: nothing was saved.
-    ClientFull,
-    /// The address's range reached its hourly wrong codes in the meantime: nothing was saved.
-    RangeFull,
-}
-
-/// What judging a code needs, read in one call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerificationReads {
-    pub state: OtpState,
-    /// The address's wrong codes this hour.
-    pub failures: u32,
-    /// The range's wrong codes this hour.
-    pub range_failures: u32,
-    /// The phone's user, if it has one.
-    pub owner: Option<UserId>,
-}
-
 const SENDS: &str = "sends";
-const FAILURES: &str = "failures";
-const COUNT: &str = "count";
 
-fn count(item: Option<&Item>, attribute: &str) -> u32 {
-    count_of::<u64>(item, attribute)
-        .ok()
-        .and_then(|c| u32::try_from(c).ok())
-        .unwrap_or(0)
-}
+const COUNT: &str = "count";
 
 /// One level's budgets, each with the shards it tries, in order.
 type Draws = Vec<(Budget, Vec<u32>)>;
@@ -274,14 +226,14 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", s(key))
+            .key("phone", string_value(key))
             .update_expression("ADD #n :one SET #ttl = :ttl")
             .condition_expression("attribute_not_exists(#n) OR #n < :limit")
             .expression_attribute_names("#n", attribute)
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":ttl", n(window.forget_at()))
+            .expression_attribute_values(":one", number_value(1))
+            .expression_attribute_values(":limit", number_value(limit))
+            .expression_attribute_values(":ttl", number_value(window.forget_at()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
@@ -304,14 +256,14 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", s(&budget_shard_key(budget, shard)))
+            .key("phone", string_value(&budget_shard_key(budget, shard)))
             .update_expression("ADD #n :one SET #ttl = :ttl")
             .condition_expression("attribute_not_exists(#n) OR #n < :cap")
             .expression_attribute_names("#n", COUNT)
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":cap", n(cap))
-            .expression_attribute_values(":ttl", n(budget.forget_at))
+            .expression_attribute_values(":one", number_value(1))
+            .expression_attribute_values(":cap", number_value(cap))
+            .expression_attribute_values(":ttl", number_value(budget.forget_at))
             .send()
             .await;
         match result {
@@ -326,11 +278,11 @@ impl Store {
         self.client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", s(key))
+            .key("phone", string_value(key))
             .update_expression("ADD #n :minus")
             .condition_expression("attribute_exists(#n)")
             .expression_attribute_names("#n", attribute)
-            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":minus", number_value(-1))
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
@@ -340,167 +292,6 @@ impl Store {
     async fn give_back_logged(&self, key: &str, attribute: &str, what: &str) {
         if let Err(e) = self.add_back(key, attribute).await {
             tracing::error!(error = %crate::error::Chain(&e), counter = what, "a refused send stays counted");
-        }
-    }
-
-    /// What sending a code needs, read in one call: the phone's code state, and whether the phone
-    /// has an account (its uniques claim), which decides the share of the SMS budget it spends.
-    pub async fn send_reads(&self, phone: &PhoneNumber) -> Result<(OtpState, bool), StoreError> {
-        let [state, owner] = self
-            .get_many([
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: phone.as_str().to_owned(),
-                },
-                Wanted {
-                    table: &self.tables.uniques,
-                    key: "key",
-                    value: phone_key(phone),
-                },
-            ])
-            .await?;
-        Ok((otp_state_from(state)?, owner.is_some()))
-    }
-
-    /// What judging a code needs, read in one call: the phone's code state, the caller's
-    /// address's and range's wrong codes in the hour so far, and the phone's user if it has one.
-    pub async fn verification_reads(
-        &self,
-        phone: &PhoneNumber,
-        caller: &Caller,
-        window: HourWindow,
-    ) -> Result<VerificationReads, StoreError> {
-        let [state, failures, range_failures, owner] = self
-            .get_many([
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: phone.as_str().to_owned(),
-                },
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: failures_key(&caller.client, &window),
-                },
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: range_failures_key(&caller.range, &window),
-                },
-                Wanted {
-                    table: &self.tables.uniques,
-                    key: "key",
-                    value: phone_key(phone),
-                },
-            ])
-            .await?;
-        Ok(VerificationReads {
-            state: otp_state_from(state)?,
-            failures: count(failures.as_ref(), FAILURES),
-            range_failures: count(range_failures.as_ref(), FAILURES),
-            owner: owner_from(owner)?,
-        })
-    }
-
-    /// Saves a verification's outcome for the phone and, in the same transaction, counts a wrong
-    /// code against the caller's address and range, or checks that the address is under its
-    /// limit. Either the caller was under its limits when the save landed, or nothing is saved: a
-    /// wrong guess is never judged past a limit, however many run in parallel. (A right code is
-    /// held to the range by the read before it: the range's counter is shared by many callers,
-    /// and a transaction that holds it makes every other transaction on it wait or fail, so
-    /// only the writes that must count take it. A right code slipping past a range filled in the
-    /// meantime is one login, never a guess gained.)
-    ///
-    /// `next` is `None` for a try that found no live code: the transaction then only counts the
-    /// wrong code against the address and the range, so a probe costs what a wrong guess costs.
-    ///
-    /// `new_user` (a right code for a phone that has no user yet) joins the same transaction with
-    /// its item and the claims of its phone and invite code: the code is used up only if the user
-    /// is created, and a first login writes once. Should any of those keys be taken (a parallel
-    /// first login, an invite code drawn twice), nothing is saved and the outcome is `Moved`: the
-    /// next round reads the phone's user, or draws another user.
-    pub async fn save_verification(
-        &self,
-        phone: &PhoneNumber,
-        next: Option<&OtpState>,
-        write_id: &WriteId,
-        check: &FailureCheck<'_>,
-        new_user: Option<&User>,
-    ) -> Result<SaveOutcome, StoreError> {
-        let mut items = Vec::new();
-        if let Some(next) = next {
-            let put = self.otp_put(phone, next, write_id)?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        // Where the counters stand, so a cancellation's reasons are read by name.
-        let client_counter = items.len();
-        let range_counter = client_counter + 1;
-        let under = "attribute_not_exists(#n) OR #n < :limit";
-        let client_key = AttributeValue::S(failures_key(&check.caller.client, &check.window));
-        if check.wrong {
-            let range_key = range_failures_key(&check.caller.range, &check.window);
-            for (key, limit) in [
-                (client_key, check.limit),
-                (AttributeValue::S(range_key), check.range_limit),
-            ] {
-                let update = Update::builder()
-                    .table_name(&self.tables.otp)
-                    .key("phone", key)
-                    .update_expression("ADD #n :one SET #ttl = :ttl")
-                    .condition_expression(under)
-                    .expression_attribute_names("#n", FAILURES)
-                    .expression_attribute_names("#ttl", "ttl")
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":limit", n(limit))
-                    .expression_attribute_values(":ttl", n(check.window.forget_at()))
-                    .build()
-                    .map_err(StoreError::mapping)?;
-                items.push(TransactWriteItem::builder().update(update).build());
-            }
-        } else {
-            let condition = ConditionCheck::builder()
-                .table_name(&self.tables.otp)
-                .key("phone", client_key)
-                .condition_expression(under)
-                .expression_attribute_names("#n", FAILURES)
-                .expression_attribute_values(":limit", n(check.limit))
-                .build()
-                .map_err(StoreError::mapping)?;
-            items.push(
-                TransactWriteItem::builder()
-                    .condition_check(condition)
-                    .build(),
-            );
-        }
-        if let Some(user) = new_user {
-            items.extend(self.user_items(user)?);
-        }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            // The write id as idempotency token: an SDK retry of a transaction that had landed
-            // succeeds instead of failing its own revision condition.
-            .client_request_token(&write_id.0)
-            .send()
-            .await;
-        let Err(err) = result else {
-            return Ok(SaveOutcome::Saved);
-        };
-        match Cancelled::from_sdk(err) {
-            // The new user's taken keys mean a changed phone as much as a moved state does.
-            Cancelled::Condition(reasons) => {
-                if condition_failed(&reasons, client_counter) {
-                    Ok(SaveOutcome::ClientFull)
-                } else if check.wrong && condition_failed(&reasons, range_counter) {
-                    Ok(SaveOutcome::RangeFull)
-                } else {
-                    Ok(SaveOutcome::Moved)
-                }
-            }
-            Cancelled::Conflict => Ok(SaveOutcome::Moved),
-            Cancelled::Failed(e) => Err(e),
         }
     }
 }
