@@ -1,5 +1,8 @@
 # The commands README documents. `make test` is what CI runs.
 SHELL := /bin/bash
+# The Python tools (SAM CLI, cfn-lint, cargo-lambda, schemathesis, moto, ...) run from the project's
+# .venv, which `make setup` fills (scripts/setup.sh), never from the system Python.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PHONE ?= +79991234567
 # Which samconfig.toml configuration deploy, destroy and smoke use: demo (codes returned, no SMS)
 # or prod (real SMS through Amazon SNS, codes never returned).
@@ -15,7 +18,8 @@ endif
 .PHONY: setup dev test lint unit postman bench profile check-deploy deploy destroy rotate-secret smoke event-token \
   soak build-SendCodeFunction build-VerifyCodeFunction build-ProfileFunction build-WebFunction
 
-## setup: install Java, DynamoDB Local, cargo-lambda, SAM CLI, cfn-lint, Node tools where missing
+## setup: install Java, DynamoDB Local, Node tools where missing; the Python tools (cargo-lambda, SAM
+## CLI, cfn-lint, moto, schemathesis) into .venv
 setup:
 	scripts/setup.sh
 

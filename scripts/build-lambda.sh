@@ -7,6 +7,7 @@
 # makefile, which sets ARTIFACTS_DIR) the one function asked for is also copied there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 [ $# -ge 2 ] || { echo "usage: $0 arm64|x86_64 NAME..." >&2; exit 2; }
 arch=$1; shift
 case "$arch" in

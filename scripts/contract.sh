@@ -11,6 +11,7 @@
 # generous request timeout covers the emulator building a function the first time it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 : "${API_URL:?run through scripts/with-stack.sh, which starts the API}"
 
 mkdir -p target/schemathesis

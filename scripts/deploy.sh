@@ -16,6 +16,7 @@
 # needs the AWS CLI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 export SAM_CLI_TELEMETRY=0
 
 usage() { echo "usage: $0 [--no-build | --destroy] demo|prod" >&2; exit 2; }

@@ -3,6 +3,7 @@
 # against the running local stack: each answers the status its file name documents.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 : "${API_PORT:?run through scripts/with-stack.sh, which starts the API}"
 
 status_of() { python3 -c 'import json, sys; print(json.load(sys.stdin)["statusCode"])'; }

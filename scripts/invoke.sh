@@ -5,6 +5,7 @@
 # set; REPLACE_WITH_CODE becomes $CODE (the code send-code returned in demo mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 function="${1:?usage: scripts/invoke.sh FUNCTION EVENT_FILE}"
 event="${2:?usage: scripts/invoke.sh FUNCTION EVENT_FILE}"
 mkdir -p target/events

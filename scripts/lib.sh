@@ -1,5 +1,6 @@
 # Shared by the scripts: versions, paths, and starting and stopping DynamoDB Local.
 # shellcheck shell=bash
+source scripts/venv.sh
 DDB_PACKAGE="amplify-dynamodb-simulator@2.9.30"
 DDB_DIR="$PWD/.cache/dynamodb-local"
 # Signs tokens on this machine only (make dev, event tokens); deployed stacks generate their own.

@@ -14,6 +14,7 @@
 # The keys never reach the terminal, the log or a command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 
 # The aws CLI reads AWS_DEFAULT_REGION (or the profile's), not AWS_REGION; deploy.sh takes either.
 if [ -n "${AWS_REGION:-}" ]; then export AWS_DEFAULT_REGION="$AWS_REGION"; fi

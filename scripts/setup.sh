@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
-# Java (for DynamoDB Local), the DynamoDB Local jar, cargo-lambda, the SAM CLI, cfn-lint, the
-# arm64 musl Rust target, schemathesis, moto (SNS emulator), Chromium, the Node tools, cargo-nextest, clippy, rustfmt.
+# Java (for DynamoDB Local), the DynamoDB Local jar, the Python tools into the project's .venv
+# (cargo-lambda, the SAM CLI, cfn-lint, actionlint, schemathesis, moto as SNS emulator, the aws CLI),
+# the arm64 musl Rust target, Chromium, the Node tools, cargo-nextest, clippy, rustfmt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -9,10 +10,6 @@ source scripts/lib.sh
 # apt needs root; use sudo when not root.
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-# A distribution's own Python refuses system-wide pip installs (PEP 668); the tools below are
-# plain command-line programs, so allow it there. Inside a virtualenv or pyenv this changes nothing.
-export PIP_BREAK_SYSTEM_PACKAGES=1
-
 if ! command -v java >/dev/null 2>&1; then
   log "installing a Java runtime for DynamoDB Local"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
@@ -27,19 +24,33 @@ if [ ! -f "$DDB_DIR/DynamoDBLocal.jar" ]; then
   rm -rf "$tmp"
 fi
 
-missing_tools=""
-for tool in cargo-lambda sam cfn-lint actionlint; do
-  command -v "$tool" >/dev/null 2>&1 || missing_tools="$missing_tools $tool"
-done
-if [ -n "$missing_tools" ]; then
-  log "installing$missing_tools from PyPI (requirements-deploy.txt)"
-  python3 -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
+# The Python tools go into .venv (gitignored), never the system Python: pinned there, they cannot
+# clash with a system awscli or another project's pins. Every script puts .venv/bin first on PATH
+# (scripts/venv.sh; the Makefile exports it). The stamp holds the requirements' hash: unchanged
+# pins and a working interpreter make this a no-op; a changed pin reinstalls.
+VENV=.venv
+want="$(cat requirements-deploy.txt requirements-test.txt | sha256sum | cut -d' ' -f1)"
+if ! "$VENV/bin/python3" -c '' >/dev/null 2>&1 || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  # A venv whose interpreter is gone (e.g. a removed pyenv version) is rebuilt from scratch.
+  "$VENV/bin/python3" -c '' >/dev/null 2>&1 || rm -rf "$VENV"
+  if [ ! -d "$VENV" ]; then
+    python=$(command -v python3) ||
+      { log "Python 3.11+ is needed (python3 on PATH)"; exit 1; }
+    "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+      { log "$python is $("$python" --version 2>&1); Python 3.11+ is needed (tomllib)"; exit 1; }
+    # Debian's python3 ships venv without ensurepip: that is python3-venv.
+    if ! "$python" -c 'import ensurepip' >/dev/null 2>&1; then
+      log "installing python3-venv"
+      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv >/dev/null
+    fi
+    log "creating $VENV with $python ($("$python" --version 2>&1))"
+    "$python" -m venv "$VENV"
+  fi
+  log "installing the Python tools into $VENV (requirements-deploy.txt, requirements-test.txt)"
+  "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
+    -r requirements-deploy.txt -r requirements-test.txt
+  echo "$want" >"$VENV/.requirements.sha256"
 fi
-
-{ command -v schemathesis >/dev/null 2>&1 && command -v openapi-spec-validator >/dev/null 2>&1 &&
-  command -v aws >/dev/null 2>&1 &&
-  python3 -c 'import moto.server, flask, waitress' >/dev/null 2>&1; } ||
-  python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 
 if ! command -v chromium >/dev/null 2>&1; then
   log "installing Chromium for the browser tests"

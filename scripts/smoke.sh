@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks a running API from the outside: `scripts/smoke.sh URL` (make smoke URL=... [ENV=prod]).
-#   - /docs and /openapi.json load, with the right content types (and / as well);
+#   - /docs, ReDoc's script and /openapi.json load, with the right content types (and / as well);
 #   - a path no route matches gets a problem+json 404 (API Gateway's $default route -> web);
 #   - send-code answers an invalid phone with a problem+json 400 (sends nothing anywhere).
 # With DEMO=1 (the demo configuration) also: send-code answers a valid phone with 200 and the code
@@ -41,7 +41,12 @@ expect() { # description, status, content type prefix
 echo "smoke test of $url ($([ "$demo" = 1 ] && echo "demo configuration" || echo "production-safe: no valid phone is sent"))"
 
 request GET /docs
-expect "GET /docs is the API reference" 200 text/html
+if expect "GET /docs is the API reference" 200 text/html; then
+  # ReDoc's script comes from the API itself (its versioned path is in the page).
+  redoc=$(grep -o 'src="/docs/[^"]*"' "$work/body" | cut -d'"' -f2)
+  request GET "${redoc:-/docs/no-script-in-the-page}"
+  expect "GET ${redoc:-(no script)} is ReDoc's script" 200 text/javascript || true
+fi
 
 request GET /openapi.json
 if expect "GET /openapi.json is JSON" 200 application/json; then

@@ -8,6 +8,7 @@
 # .../Failure for failed ones), which it creates; docs/deploy.md shows how to read them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh
 [ $# -eq 2 ] || { echo "usage: $0 SAMCONFIG_ENV REGION" >&2; exit 2; }
 config_env=$1 region=$2
 

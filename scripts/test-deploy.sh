@@ -14,7 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/repo/scripts" "$work/bin" "$work/home"
 cp Makefile samconfig.toml "$work/repo/"
-cp scripts/deploy.sh scripts/sms-delivery-logging.sh "$work/repo/scripts/"
+cp scripts/deploy.sh scripts/sms-delivery-logging.sh scripts/venv.sh "$work/repo/scripts/"
 calls="$work/calls"
 WEB_ACL="arn:aws:wafv2:us-east-1:123456789012:global/webacl/referral-api-prod-edge/0f1e2d3c"
 SMS_ROLE="arn:aws:iam::123456789012:role/referral-api-prod-SmsDeliveryStatusRole-AB12CD"

@@ -35,6 +35,8 @@ pub enum Operation {
     DeleteAccount,
     Page,
     Docs,
+    /// ReDoc's script, which `web` serves itself so that `/docs` needs no internet.
+    Redoc,
     OpenApi,
 }
 
@@ -101,7 +103,9 @@ impl Operation {
             Self::DeleteAccount => &[C::ReauthenticationRequired],
             Self::Logout | Self::GetProfile => &[],
             // Only behind the edge (`EDGE_SECRET`), and before anything else.
-            Self::Page | Self::Docs | Self::OpenApi => return vec![C::DirectAccessRefused],
+            Self::Page | Self::Docs | Self::Redoc | Self::OpenApi => {
+                return vec![C::DirectAccessRefused];
+            }
         };
         let body: &[C] = if self.reads_a_body() { &BODY } else { &[] };
         let token: &[C] = if self.public() { &[] } else { &TOKEN };
@@ -120,7 +124,12 @@ impl Operation {
     pub fn public(self) -> bool {
         matches!(
             self,
-            Self::SendCode | Self::VerifyCode | Self::Page | Self::Docs | Self::OpenApi
+            Self::SendCode
+                | Self::VerifyCode
+                | Self::Page
+                | Self::Docs
+                | Self::Redoc
+                | Self::OpenApi
         )
     }
 }
@@ -192,6 +201,13 @@ pub const ROUTES: &[Route] = &[
     ),
     route("GET", "/", Function::Web, Operation::Page),
     route("GET", "/docs", Function::Web, Operation::Docs),
+    // The version is in the path, so browsers may keep the script for good (shared/static/redoc/).
+    route(
+        "GET",
+        "/docs/redoc-2.5.1.standalone.js",
+        Function::Web,
+        Operation::Redoc,
+    ),
     route("GET", "/openapi.json", Function::Web, Operation::OpenApi),
 ];
 

@@ -1,5 +1,6 @@
-//! `GET /` (the page to try the API), `GET /docs` (ReDoc) and `GET /openapi.json`. Everything is
-//! embedded in the binary; the OpenAPI document is rendered on its first request after a cold start.
+//! `GET /` (the page to try the API), `GET /docs` (ReDoc, and ReDoc's script) and
+//! `GET /openapi.json`. Everything is embedded in the binary, so the docs need no internet; the
+//! OpenAPI document is rendered on its first request after a cold start.
 use std::sync::OnceLock;
 
 use super::openapi::Settings;
@@ -17,9 +18,18 @@ use sha2::{Digest, Sha256};
 
 const INDEX: &str = include_str!("../../static/index.html");
 const DOCS: &str = include_str!("../../static/docs.html");
+/// ReDoc's standalone bundle, the npm package's file byte for byte (shared/static/redoc/README.md):
+/// committed, so that `cargo build` alone builds `web`; docs.html loads it with its sha384.
+const REDOC: &str = include_str!("../../static/redoc/redoc.standalone.js");
+/// Its path names its version, so a browser may keep it as long as it likes.
+const REDOC_CACHE: &str = "public, max-age=31536000, immutable";
 
-/// The docs run ReDoc's own scripts and styles; they may not be framed or post anywhere.
-const DOCS_CSP: &str = "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The docs run only ReDoc from this origin, which fetches the document from here, injects its
+/// styles, and runs its search in a worker it makes from a blob; they may not be framed or post
+/// anywhere.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     connect-src 'self'; img-src 'self' data:; font-src 'self' data:; worker-src blob:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub struct Site {
     index: String,
@@ -167,6 +177,12 @@ impl Site {
                 Some(&self.page_csp),
             ),
             Ok(Operation::Docs) => page("text/html; charset=utf-8", DOCS, Some(DOCS_CSP)),
+            Ok(Operation::Redoc) => {
+                let mut resp = page("text/javascript; charset=utf-8", REDOC, None);
+                resp.headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static(REDOC_CACHE));
+                resp
+            }
             Ok(Operation::OpenApi) => {
                 let document = self
                     .openapi
@@ -329,12 +345,81 @@ mod tests {
         );
     }
 
+    /// The one `<script>` of docs.html: its `src` and its `integrity`.
+    fn docs_script() -> (String, String) {
+        let tag = &DOCS[DOCS.find("<script").unwrap()..];
+        let attr = |name: &str| {
+            let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            tag[start..start + tag[start..].find('"').unwrap()].to_owned()
+        };
+        (attr("src"), attr("integrity"))
+    }
+
     #[test]
-    fn the_docs_load_a_pinned_redoc_with_an_integrity_hash() {
-        let html = text(&get("GET", "/docs"));
-        assert!(html.contains("https://cdn.redoc.ly/redoc/v2.5.1/bundles/redoc.standalone.js"));
-        assert!(html.contains("integrity=\"sha384-"));
-        assert!(html.contains("/openapi.json"));
+    fn the_docs_load_redoc_from_this_origin_with_the_served_scripts_integrity_hash() {
+        use sha2::Sha384;
+        let resp = get("GET", "/docs");
+        let html = text(&resp);
+        assert!(html.contains(r#"spec-url="/openapi.json""#), "{html}");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "the docs must load nothing from elsewhere: {html}"
+        );
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.starts_with("default-src 'none'; script-src 'self';"),
+            "{csp}"
+        );
+        let (src, integrity) = docs_script();
+        let script = get("GET", &src);
+        assert_eq!(script.status(), 200, "{src}");
+        assert_eq!(
+            script.headers()[CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            script.headers()[CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        let served = script.body().as_ref();
+        assert_eq!(
+            integrity,
+            format!("sha384-{}", B64.encode(Sha384::digest(served))),
+            "docs.html's integrity is not the served script's"
+        );
+        assert_eq!(served.len(), REDOC.len());
+    }
+
+    /// The path names the version package.json pins, and the committed bundle is that version's
+    /// npm file, byte for byte (checked where `npm ci` has run, as `make test` does first; the
+    /// browser test also compares the served script with it).
+    #[test]
+    fn the_served_redoc_is_the_pinned_npm_packages_bundle() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let package: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("package.json")).unwrap())
+                .unwrap();
+        let version = package["devDependencies"]["redoc"].as_str().unwrap();
+        assert!(
+            version.chars().all(|c| c.is_ascii_digit() || c == '.'),
+            "package.json must pin redoc to an exact version: {version}"
+        );
+        let (src, _) = docs_script();
+        assert_eq!(src, format!("/docs/redoc-{version}.standalone.js"));
+        let readme = include_str!("../../static/redoc/README.md");
+        assert!(readme.contains(&format!("**{version}**")), "{readme}");
+        let npm = root.join("node_modules/redoc");
+        let Ok(installed) = std::fs::read_to_string(npm.join("package.json")) else {
+            eprintln!("node_modules/redoc is not installed (npm ci): not compared");
+            return;
+        };
+        let installed: serde_json::Value = serde_json::from_str(&installed).unwrap();
+        assert_eq!(installed["version"], version, "run npm ci");
+        let file = std::fs::read(npm.join("bundles/redoc.standalone.js")).unwrap();
+        assert!(
+            file == REDOC.as_bytes(),
+            "shared/static/redoc/redoc.standalone.js differs from the npm package's"
+        );
     }
 
     #[test]
