@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 export SAM_CLI_TELEMETRY=0
 
-TEMPLATES=(template.yaml deploy/edge.yaml deploy/github-role.yaml)
+TEMPLATES=(template.yaml monitoring.yaml deploy/edge.yaml deploy/github-role.yaml)
 log "cfn-lint ${TEMPLATES[*]}"
 cfn-lint "${TEMPLATES[@]}"
 for template in "${TEMPLATES[@]}"; do
