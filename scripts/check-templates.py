@@ -9,8 +9,8 @@ schemas with each type's handler permissions (shipped with cfn-lint). Both come 
 
 Checks, on template.yaml transformed with samconfig.toml's demo and prod parameters:
   - the deploy role (deploy/github-role.yaml) holds every handler permission of every resource type
-    the stacks create (template.yaml after the transform, deploy/edge.yaml, and the SAM CLI's own
-    artifact-bucket stack), without the features the stacks do not use, plus the actions sam and
+    the stacks create (template.yaml after the transform, its nested monitoring.yaml,
+    deploy/edge.yaml, and the SAM CLI's own artifact-bucket stack), without the features the stacks do not use, plus the actions sam and
     scripts/deploy.sh call themselves; and nothing else;
   - X-Ray write access on the functions' roles only with TracingMode=Active;
   - production: the edge (CloudFront with the web ACL, the origin header and EDGE_SECRET from one
