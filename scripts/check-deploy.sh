@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything about the deploy that can be checked without an AWS account: the templates lint
-# clean (the API's, the edge's in deploy/edge.yaml, the GitHub deploy role's), the SAM-transformed
+# clean (the API's with its nested monitoring.yaml, the edge's in deploy/edge.yaml, the GitHub
+# deploy role's), the SAM-transformed
 # template and the deploy role pass scripts/check-templates.py, `make deploy`/`make destroy` run
 # the right sam and aws commands (scripts/test-deploy.sh), the
 # import template for the kept tables lints clean, `sam build` (the Makefile's build-* targets)
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 export SAM_CLI_TELEMETRY=0
 
-TEMPLATES=(template.yaml deploy/edge.yaml deploy/github-role.yaml)
+TEMPLATES=(template.yaml monitoring.yaml deploy/edge.yaml deploy/github-role.yaml)
 log "cfn-lint ${TEMPLATES[*]}"
 cfn-lint "${TEMPLATES[@]}"
 for template in "${TEMPLATES[@]}"; do

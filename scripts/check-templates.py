@@ -9,8 +9,8 @@ schemas with each type's handler permissions (shipped with cfn-lint). Both come 
 
 Checks, on template.yaml transformed with samconfig.toml's demo and prod parameters:
   - the deploy role (deploy/github-role.yaml) holds every handler permission of every resource type
-    the stacks create (template.yaml after the transform, deploy/edge.yaml, and the SAM CLI's own
-    artifact-bucket stack), without the features the stacks do not use, plus the actions sam and
+    the stacks create (template.yaml after the transform, its nested monitoring.yaml,
+    deploy/edge.yaml, and the SAM CLI's own artifact-bucket stack), without the features the stacks do not use, plus the actions sam and
     scripts/deploy.sh call themselves; and nothing else;
   - X-Ray write access on the functions' roles only with TracingMode=Active;
   - production: the edge (CloudFront with the web ACL, the origin header and EDGE_SECRET from one
@@ -26,6 +26,10 @@ os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
 
 import cfnlint  # noqa: E402
 from samcli.lib.bootstrap.bootstrap import _get_stack_template  # noqa: E402
+from samcli.lib.cfn_language_extensions.api import create_default_intrinsic_resolver  # noqa: E402
+from samcli.lib.cfn_language_extensions.models import ResolutionMode, TemplateProcessingContext  # noqa: E402
+from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline  # noqa: E402
+from samcli.lib.cfn_language_extensions.processors import ForEachProcessor, TemplateParsingProcessor  # noqa: E402
 from samcli.yamlhelper import yaml_parse  # noqa: E402
 from samtranslator.parser import parser  # noqa: E402
 from samtranslator.translator.translator import Translator  # noqa: E402
@@ -92,6 +96,28 @@ def overrides(env):
 NO_VALUE = object()
 
 
+def expand_for_each(template):
+    """The template with its `Fn::ForEach` loops expanded by the SAM CLI's AWS::LanguageExtensions
+    processor, and nothing else resolved (its intrinsic resolver drops an `Fn::Sub` it cannot
+    finish; CloudFormation expands the loops of the deployed template itself)."""
+    context = TemplateProcessingContext(fragment=template, resolution_mode=ResolutionMode.PARTIAL)
+    resolver = create_default_intrinsic_resolver(context)
+    pipeline = ProcessingPipeline([TemplateParsingProcessor(), ForEachProcessor(intrinsic_resolver=resolver)])
+    return pipeline.process_template(context)
+
+
+def nested_templates(template):
+    """(logical id, path, template) of each nested stack with a local template (`sam build`
+    packages it), its loops expanded."""
+    out = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Application":
+            location = resource["Properties"]["Location"]
+            if isinstance(location, str) and not location.startswith(("s3://", "https://")):
+                out.append((name, location, expand_for_each(load(location))))
+    return out
+
+
 def parameter_values(template, params):
     values = {}
     for name, spec in template.get("Parameters", {}).items():
@@ -156,9 +182,9 @@ def resolve_ifs(node, conds):
 
 def transform(params, apply_conditions=True):
     """template.yaml as CloudFormation creates it for these parameters: AWS::LanguageExtensions
-    (which here only resolves the log groups' `Fn::If` policies), then the SAM transform, then the
-    conditions applied (conditional resources and outputs dropped, `Fn::If` resolved)."""
-    template = load("template.yaml")
+    (the loops expanded, the log groups' `Fn::If` policies resolved), then the SAM transform, then
+    the conditions applied (conditional resources and outputs dropped, `Fn::If` resolved)."""
+    template = expand_for_each(load("template.yaml"))
     values = parameter_values(template, params)
     conds = conditions(template, values)
     assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
@@ -225,6 +251,9 @@ def resource_types():
     for env, params in (("demo", overrides("default")), ("prod", prod_params())):
         for resource in transform(params, apply_conditions=False)["Resources"].values():
             kinds.setdefault(resource["Type"], f"template.yaml ({env})")
+    for name, path, nested in nested_templates(expand_for_each(load("template.yaml"))):
+        for resource in nested["Resources"].values():
+            kinds.setdefault(resource["Type"], f"{path} (template.yaml's {name})")
     for resource in load("deploy/edge.yaml")["Resources"].values():
         kinds.setdefault(resource["Type"], "deploy/edge.yaml")
     for resource in json.loads(_get_stack_template())["Resources"].values():

@@ -18,6 +18,8 @@
 //!   `init_steps.rs`; also a section of `make bench`);
 //! - `xtask soak DIR` checks that each function's deployed build keeps flat memory over 50,000
 //!   invocations with unique trace ids (see `soak.rs`; run by `make test`);
+//! - `xtask routes` writes, from `shared::routes::ROUTES`, the local router in the root Cargo.toml
+//!   and the events in `events/` (see `routes.rs`; a test fails when they are stale);
 //! - `xtask backfill-pairs` writes the pair claims of activations made before activations wrote
 //!   them, in the tables the environment names (`Store::backfill_pair_claims`; docs/data-model.md);
 //! - `xtask check-metrics LOG` checks the metric lines in a local stack's output (see `emf.rs`);
@@ -35,9 +37,12 @@ mod init_steps;
 #[cfg(test)]
 mod operations;
 mod profile;
+mod routes;
 mod runtime_stub;
 mod sdk_cost;
 mod soak;
+#[cfg(test)]
+mod stack;
 mod tables;
 #[cfg(test)]
 mod template;
@@ -88,6 +93,20 @@ async fn main() -> anyhow::Result<()> {
                     .tokens
                     .issue(&user.id, user.token_version, state.clock.now_s())
             );
+            Ok(())
+        }
+        ["routes"] => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .context("xtask's parent directory")?
+                .to_owned();
+            let written = routes::write(&root)?;
+            if written.is_empty() {
+                println!("the router in Cargo.toml and events/ are up to date");
+            }
+            for path in written {
+                println!("{path}");
+            }
             Ok(())
         }
         ["backfill-pairs"] => {
@@ -174,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: xtask create-tables | xtask event-token PHONE | xtask backfill-pairs | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
+            "usage: xtask create-tables | xtask event-token PHONE | xtask routes | xtask backfill-pairs | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
              xtask sdk-cost | xtask soak DIR | xtask tls-cost | xtask cpu-quota | xtask init-steps | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR | \
              xtask page turnstile|hcaptcha SITE_KEY | xtask openapi none|turnstile|hcaptcha"
