@@ -12,16 +12,14 @@ const GENERATED: &[&str] = &[
     "Cargo.lock",
     "package-lock.json",
     "bench/results.md",
-    "shared/static/redoc.standalone.js",
+    "shared/static/redoc/redoc.standalone.js",
 ];
 
-// other branches shrink these
-const SHRINKING: &[&str] = &[
-    "template.yaml",
-    "xtask/src/bench.rs",
-    "xtask/src/template.rs",
-    "xtask/src/operations.rs",
-];
+/// Known debt: files still over [`MAX_LINES`], each with why it is not split yet. The stack's
+/// top-level template (893 lines, most of them its 36 parameters' descriptions, which the console
+/// shows, and four functions' exact IAM grants): what is left in it are the tables and the
+/// distribution, which a nested stack would replace on a stack that exists (docs/design.md).
+const SHRINKING: &[&str] = &["template.yaml", "xtask/src/bench.rs"];
 
 /// The extensions of hand-written source.
 const SOURCE: &[&str] = &["rs", "yaml", "yml", "py", "sh", "js", "html"];
@@ -95,10 +93,15 @@ fn no_source_file_is_over_700_lines_but_generated_data() {
 }
 
 #[test]
-fn each_file_allowed_to_be_long_while_it_shrinks_is_still_long() {
-    // Once a branch shrinks (or moves) one, its entry goes: the list only ever names real debt.
-    // (A vendored file another branch adds may not be here yet, so `GENERATED` is not checked.)
+fn each_file_allowed_to_be_long_is_still_there_and_long() {
+    // Once one shrinks (or moves), its entry goes: the list only ever names real debt.
     let root = repo();
+    for listed in GENERATED {
+        assert!(
+            root.join(listed).is_file(),
+            "{listed} is gone: take it off the list"
+        );
+    }
     for listed in SHRINKING {
         let lines = std::fs::read_to_string(root.join(listed)).map_or(0, |t| t.lines().count());
         assert!(
