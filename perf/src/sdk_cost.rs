@@ -1,4 +1,4 @@
-//! `xtask sdk-cost`: the CPU one DynamoDB request costs a function through the AWS SDK, against
+//! `perf sdk-cost`: the CPU one DynamoDB request costs a function through the AWS SDK, against
 //! the same request signed with `aws-sigv4` (the SDK's own signing crate) and sent with hyper
 //! directly, or with blocking `std` I/O: the part of a warm request's CPU that is the SDK's
 //! orchestration (interceptors, endpoint rules, retries, timeouts, its HTTP layers), the part that
@@ -31,22 +31,12 @@ use shared::domain::phone::parse_region;
 use shared::domain::{OtpCode, PhoneNumber};
 use shared::sms::Sms;
 
-use crate::bench::{each_round, median};
+use crate::measure::{on_own_thread, thread_cpu_ms};
 use crate::runtime_stub::read_message;
 
-const CALLS: usize = 2_000;
-const ROUNDS: usize = 5;
-
-/// CPU time this thread has used, in milliseconds (`/proc/thread-self/schedstat`, nanoseconds).
-pub(crate) fn thread_cpu_ms() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
-    let ns: f64 = stat
-        .split_whitespace()
-        .next()
-        .context("schedstat is empty")?
-        .parse()?;
-    Ok(ns / 1e6)
-}
+/// Calls per round, and rounds.
+pub const CALLS: usize = 2_000;
+pub const ROUNDS: usize = 5;
 
 /// CPU per GetItem of each way of sending it, in milliseconds, one figure per round.
 pub struct Costs {
@@ -68,42 +58,6 @@ const HEADERS: [(&str, &str); 2] = [
     ("x-amz-target", "DynamoDB_20120810.GetItem"),
 ];
 
-impl Costs {
-    /// The comparison as a Markdown table.
-    pub fn table(&self) -> String {
-        format!(
-            "| one GetItem | CPU per call, median of {ROUNDS} rounds of {CALLS} | each round |\n\
-             | --- | ---: | --- |\n\
-             | through the SDK, as the functions build it | {:.3} ms | {} |\n\
-             | the same without retries, timeouts, stalled-stream protection and endpoint rules | {:.3} ms | {} |\n\
-             | signed with `aws-sigv4`, sent with hyper | {:.3} ms | {} |\n\
-             | signed with `aws-sigv4`, sent with blocking `std` I/O | {:.3} ms | {} |\n",
-            median(&self.sdk),
-            each_round(&self.sdk),
-            median(&self.lean),
-            each_round(&self.lean),
-            median(&self.bare),
-            each_round(&self.bare),
-            median(&self.blocking),
-            each_round(&self.blocking)
-        )
-    }
-
-    /// The Publish's comparison as a Markdown table.
-    pub fn publish_table(&self) -> String {
-        format!(
-            "| one SNS Publish (send-code's SMS) | CPU per call, median of {ROUNDS} rounds of {CALLS} | each round |\n\
-             | --- | ---: | --- |\n\
-             | through send-code's sender (the SDK's SNS client) | {:.3} ms | {} |\n\
-             | signed with `aws-sigv4`, sent with blocking `std` I/O | {:.3} ms | {} |\n",
-            median(&self.publish_sdk),
-            each_round(&self.publish_sdk),
-            median(&self.publish_blocking),
-            each_round(&self.publish_blocking)
-        )
-    }
-}
-
 /// The ways measured in turns, on a thread of its own: `endpoint` is DynamoDB's, `sns` moto's.
 pub fn measure(endpoint: &str, sns: &str) -> anyhow::Result<Costs> {
     let endpoint = endpoint.to_owned();
@@ -112,34 +66,8 @@ pub fn measure(endpoint: &str, sns: &str) -> anyhow::Result<Costs> {
 }
 
 /// The users table's name, from the environment as the functions read it.
-pub(crate) fn users_table() -> String {
+pub fn users_table() -> String {
     shared::config::TableNames::from_lookup(|name| std::env::var(name).ok()).users
-}
-
-/// Runs `work` on a thread of its own, on a single-threaded runtime as in the functions, so that
-/// the thread's CPU counter holds the measurement alone.
-pub(crate) fn on_own_thread<T, F>(work: impl FnOnce() -> F + Send + 'static) -> anyhow::Result<T>
-where
-    F: std::future::Future<Output = anyhow::Result<T>>,
-    T: Send + 'static,
-{
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(work())
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
-}
-
-pub fn run() -> anyhow::Result<()> {
-    let endpoint =
-        std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
-    let sns = std::env::var("MOTO_SNS_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
-    let costs = measure(&endpoint, &sns)?;
-    println!("{}\n{}", costs.table(), costs.publish_table());
-    Ok(())
 }
 
 /// The headers a POST of `body` to `endpoint` carries: `headers`, and the signature for `service`
@@ -176,7 +104,7 @@ fn sign_post(
 }
 
 /// `host:port` of an endpoint URL such as `http://127.0.0.1:8000/`.
-pub(crate) fn authority(endpoint: &str) -> &str {
+pub fn authority(endpoint: &str) -> &str {
     endpoint
         .split_once("://")
         .map_or(endpoint, |(_, rest)| rest)
@@ -368,10 +296,7 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
 }
 
 /// The request measured here and in `tls_cost`: a consistent GetItem of a key no item has.
-pub(crate) async fn get_nobody(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> anyhow::Result<()> {
+pub async fn get_nobody(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
     client
         .get_item()
         .table_name(table)

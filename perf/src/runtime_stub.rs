@@ -1,5 +1,6 @@
 //! A minimal Lambda Runtime API (the part a function talks to) for the benchmarks: it records
-//! when the function first asks for work, hands it queued events, and times each answer.
+//! when the function first asks for work, hands it queued events, and times each answer. Imports
+//! nothing from the crate.
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -58,6 +59,16 @@ impl RuntimeStub {
         let _ = self.events.send(event);
     }
 
+    /// `env` with the Runtime API at this stub.
+    pub fn pointed_at(&self, env: &[(String, String)]) -> Vec<(String, String)> {
+        env.iter()
+            .map(|(k, v)| match k.as_str() {
+                "AWS_LAMBDA_RUNTIME_API" => (k.clone(), self.address.clone()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect()
+    }
+
     pub fn next_seen(&self, timeout: Duration) -> anyhow::Result<Seen> {
         self.seen.recv_timeout(timeout).map_err(|_| {
             anyhow::anyhow!("the function did not reach the runtime API within {timeout:?}")
@@ -74,9 +85,7 @@ struct Shared {
 
 /// One HTTP/1.1 message from a kept-alive connection: its start line and its body, read by its
 /// `content-length`. `None` when the peer closed the connection before it.
-pub(crate) fn read_message(
-    reader: &mut impl BufRead,
-) -> std::io::Result<Option<(String, Vec<u8>)>> {
+pub fn read_message(reader: &mut impl BufRead) -> std::io::Result<Option<(String, Vec<u8>)>> {
     let mut start = String::new();
     if reader.read_line(&mut start)? == 0 {
         return Ok(None);
