@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::app::{Bench, FIRST_ANSWER_ROUTES};
 use crate::builds::{FLOORS, WARM_RUNS, binary_of, function_env};
-use crate::cold::cold_starts;
+use crate::cold::{Inits, cold_starts};
 use crate::first_answer::first_answer;
 use crate::measure::{each_round, median};
 use crate::warm::run_binary;
@@ -75,6 +75,19 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
             cpu[i].push(runs.cpu_per_request_ms);
         }
     }
+    print_table(route, &builds, &inits, [&first, &answer, &cpu]);
+    Ok(())
+}
+
+/// The comparison as a Markdown table: each build's init, its first answers (`figures[0]`, of
+/// which the answer's own: `figures[1]`) and its warm CPU per request in each round
+/// (`figures[2]`).
+fn print_table(
+    route: Option<&str>,
+    builds: &[(String, PathBuf)],
+    inits: &Inits,
+    [first, answer, cpu]: [&[Vec<f64>]; 3],
+) {
     println!(
         "| build | init wall / CPU, medians | init + first answer ({}), CPU, median of {} | of which the first answer | CPU per request, median of {ROUNDS} rounds of {WARM_RUNS} | each round |",
         route.unwrap_or("none"),
@@ -100,5 +113,4 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
             each_round(&cpu[i])
         );
     }
-    Ok(())
 }

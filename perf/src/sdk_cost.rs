@@ -158,18 +158,120 @@ impl<'a> Blocking<'a> {
     }
 }
 
-async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Costs> {
-    let sdk = shared::state::dynamodb_client(Some(endpoint));
-    // The knobs that come to mind first, all off at once: if they were the cost, this row would
-    // show it.
-    let lean = aws_sdk_dynamodb::Client::from_conf(
+/// The same client as the functions' with the knobs that come to mind first all off at once: if
+/// they were the cost, its row would show it.
+fn lean_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
         shared::state::dynamodb_config(Some(endpoint))
             .retry_config(RetryConfig::disabled())
             .timeout_config(TimeoutConfig::disabled())
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .endpoint_resolver(Fixed(endpoint.to_owned()))
             .build(),
+    )
+}
+
+/// The credentials the functions read, for signing by hand.
+fn identity() -> Identity {
+    Credentials::new(
+        std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into()),
+        std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into()),
+        None,
+        None,
+        "environment",
+    )
+    .into()
+}
+
+/// send-code's SMS both ways: its sender as production configures it (prepared), the phone and
+/// text it sends, and the same Publish as the form SNS's query protocol takes.
+struct Publish {
+    sms: Sms,
+    phone: PhoneNumber,
+    text: String,
+    form: Vec<u8>,
+}
+
+impl Publish {
+    fn new(sns: &str) -> anyhow::Result<Self> {
+        // send-code's SMS: its sender as production configures it, and its text.
+        let settings = SmsSettings {
+            sender: SmsSender::Sns,
+            sender_id: None,
+            origination_number: None,
+            template: DEFAULT_SMS_TEMPLATE.into(),
+            sns_endpoint: Some(sns.to_owned()),
+        };
+        let ru = parse_region("RU").context("region RU")?;
+        let phone =
+            PhoneNumber::parse(SMS_PHONE, ru).map_err(|_| anyhow::anyhow!("{SMS_PHONE}"))?;
+        let code = OtpCode::parse("4821", 4).context("a 4-digit code")?;
+        let text = shared::sms::message(&settings, &code, 300);
+        let sms = Sms::Sns {
+            settings,
+            sender: Default::default(),
+        };
+        sms.prepare();
+        // The form SNS's query protocol takes, with the attribute send-code's sender sets.
+        let mut form = reqwest::Url::parse("http://form.invalid/")?;
+        form.query_pairs_mut().extend_pairs([
+            ("Action", "Publish"),
+            ("Version", "2010-03-31"),
+            ("PhoneNumber", phone.as_str()),
+            ("Message", &text),
+            ("MessageAttributes.entry.1.Name", "AWS.SNS.SMS.SMSType"),
+            ("MessageAttributes.entry.1.Value.DataType", "String"),
+            (
+                "MessageAttributes.entry.1.Value.StringValue",
+                "Transactional",
+            ),
+        ]);
+        Ok(Self {
+            sms,
+            phone,
+            text,
+            form: form.query().unwrap_or_default().as_bytes().to_vec(),
+        })
+    }
+}
+
+/// [`get_nobody`]'s request as JSON, for the ways that send it without the SDK.
+fn get_nobody_body(table: &str) -> Bytes {
+    Bytes::from(
+        serde_json::json!({
+            "TableName": table,
+            "Key": {"id": {"S": "nobody"}},
+            "ConsistentRead": true,
+        })
+        .to_string(),
+    )
+}
+
+/// The Publish `form`, signed with `aws-sigv4` and sent with blocking `std` I/O.
+fn publish_blocking(
+    moto: &mut Blocking<'_>,
+    form: &[u8],
+    identity: &Identity,
+    region: &str,
+) -> anyhow::Result<()> {
+    let bytes = moto.post(
+        "sns",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form,
+        identity,
+        region,
+    )?;
+    // What the sender needs of the answer: that it is a Publish's, with its message id.
+    anyhow::ensure!(
+        bytes.windows(11).any(|w| w == b"<MessageId>"),
+        "not a Publish answer"
     );
+    Ok(())
+}
+
+async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Costs> {
+    let sdk = shared::state::dynamodb_client(Some(endpoint));
+    let lean = lean_client(endpoint);
     // Signed for the region the SDK client was built for (`state::sdk_config`).
     let region = sdk
         .config()
@@ -177,22 +279,8 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         .map(ToString::to_string)
         .unwrap_or_default();
     let raw = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let credentials = Credentials::new(
-        std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into()),
-        std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into()),
-        None,
-        None,
-        "environment",
-    );
-    let identity: Identity = credentials.into();
-    let body = Bytes::from(
-        serde_json::json!({
-            "TableName": table,
-            "Key": {"id": {"S": "nobody"}},
-            "ConsistentRead": true,
-        })
-        .to_string(),
-    );
+    let identity = identity();
+    let body = get_nobody_body(table);
     let one_raw = || async {
         let mut request = http::Request::post(endpoint);
         for (name, value) in sign_post(endpoint, "dynamodb", &HEADERS, &body, &identity, &region)? {
@@ -211,54 +299,15 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         Ok(())
     };
 
-    // send-code's SMS: its sender as production configures it, and its text.
-    let settings = SmsSettings {
-        sender: SmsSender::Sns,
-        sender_id: None,
-        origination_number: None,
-        template: DEFAULT_SMS_TEMPLATE.into(),
-        sns_endpoint: Some(sns.to_owned()),
-    };
-    let ru = parse_region("RU").context("region RU")?;
-    let phone = PhoneNumber::parse(SMS_PHONE, ru).map_err(|_| anyhow::anyhow!("{SMS_PHONE}"))?;
-    let code = OtpCode::parse("4821", 4).context("a 4-digit code")?;
-    let text = shared::sms::message(&settings, &code, 300);
-    let sms = Sms::Sns {
-        settings,
-        sender: Default::default(),
-    };
-    sms.prepare();
-    // The form SNS's query protocol takes, with the attribute send-code's sender sets.
-    let mut form = reqwest::Url::parse("http://form.invalid/")?;
-    form.query_pairs_mut().extend_pairs([
-        ("Action", "Publish"),
-        ("Version", "2010-03-31"),
-        ("PhoneNumber", phone.as_str()),
-        ("Message", &text),
-        ("MessageAttributes.entry.1.Name", "AWS.SNS.SMS.SMSType"),
-        ("MessageAttributes.entry.1.Value.DataType", "String"),
-        (
-            "MessageAttributes.entry.1.Value.StringValue",
-            "Transactional",
-        ),
-    ]);
-    let publish_body = form.query().unwrap_or_default().as_bytes().to_vec();
+    let Publish {
+        sms,
+        phone,
+        text,
+        form: publish_body,
+    } = Publish::new(sns)?;
     let mut moto = Blocking::connect(sns)?;
-    let mut one_publish_blocking = || -> anyhow::Result<()> {
-        let bytes = moto.post(
-            "sns",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            &publish_body,
-            &identity,
-            &region,
-        )?;
-        // What the sender needs of the answer: that it is a Publish's, with its message id.
-        anyhow::ensure!(
-            bytes.windows(11).any(|w| w == b"<MessageId>"),
-            "not a Publish answer"
-        );
-        Ok(())
-    };
+    let mut one_publish_blocking =
+        || publish_blocking(&mut moto, &publish_body, &identity, &region);
 
     // Each opens its connection before it is measured.
     one_raw().await?;
