@@ -16,9 +16,8 @@ use anyhow::Context;
 
 use crate::app::Bench;
 use crate::builds::{
-    FLOORS, FUNCTIONS, MB_PER_VCPU, PROFILE_KEYS_READ, RETURNING_LOGIN, SEND_CODE_SNS,
-    SEND_CODE_SNS_LABEL, SINGLE_THREADED_FLOOR, binary_of, build_of, function_env, keys_secret,
-    moto_secrets_endpoint, moto_sns_endpoint,
+    FLOORS, MB_PER_VCPU, PROFILE_KEYS_READ, RETURNING_LOGIN, SINGLE_THREADED_FLOOR, binary_of,
+    build_of, function_env, keys_secret, moto_secrets_endpoint, moto_sns_endpoint,
 };
 use crate::cold::{ColdStart, cold_starts};
 use crate::load::load_stack;
@@ -27,7 +26,7 @@ use crate::memory::BENCH_INVOCATIONS;
 use crate::render::{MainRow, Report};
 use crate::warm::{Runs, WARM_ROUNDS, Warm, run_binary};
 use crate::{
-    cost, dynamodb, first_answer, init_steps, memory, render, sdk_cost, throttle, tls_cost,
+    builds, cost, dynamodb, first_answer, init_steps, memory, render, sdk_cost, throttle, tls_cost,
 };
 
 pub async fn run(out: &Path) -> anyhow::Result<()> {
@@ -98,18 +97,10 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The main table's rows: the floors, each function, send-code as production runs it, and
-/// returning users' logins; each with its build's sizes.
+/// The main table's rows, each with its build's sizes.
 fn main_rows() -> anyhow::Result<Vec<MainRow>> {
-    let named = FLOORS
-        .iter()
-        .map(|(name, label)| (*label, *name))
-        .chain(FUNCTIONS.map(|f| (f, f)))
-        .chain([
-            (SEND_CODE_SNS_LABEL, SEND_CODE_SNS),
-            (RETURNING_LOGIN, RETURNING_LOGIN),
-        ]);
-    named
+    builds::main_rows()
+        .into_iter()
         .map(|(label, name)| {
             let arm64 = root()
                 .join("target/lambda/arm64")

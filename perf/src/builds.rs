@@ -131,6 +131,20 @@ pub const FLOORS: [(&str, &str); 3] = [
     (STD_FLOOR, "no runtime crate, blocking `std` I/O (floor 0)"),
 ];
 
+/// The main table's rows, label and bench name: the floors, each function, send-code as
+/// production runs it, and returning users' logins.
+pub fn main_rows() -> Vec<(&'static str, &'static str)> {
+    FLOORS
+        .iter()
+        .map(|(name, label)| (*label, *name))
+        .chain(FUNCTIONS.map(|f| (f, f)))
+        .chain([
+            (SEND_CODE_SNS_LABEL, SEND_CODE_SNS),
+            (RETURNING_LOGIN, RETURNING_LOGIN),
+        ])
+        .collect()
+}
+
 /// The build a bench name runs: floor and floor 1 are one binary, send-code with and without
 /// SMS through SNS another, verify-code for first and returning users' logins a third.
 pub fn build_of(name: &str) -> &str {

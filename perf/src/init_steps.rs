@@ -23,7 +23,7 @@ use crate::measure::median;
 pub const RUNS: usize = 30;
 
 /// The steps, as `--child` reports them, with what each one is in send-code's `main`.
-const STEPS: [&str; 6] = [
+pub const STEPS: [&str; 6] = [
     "`logging::init`: the log subscriber and its filters",
     "`Config::from_env`: every setting read and checked",
     "`dynamodb_client`: the SDK's config, HTTPS client and DynamoDB client",

@@ -572,3 +572,6 @@ fn load_table(out: &mut String, rows: &[(&str, LoadFigures)]) -> Result {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
