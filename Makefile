@@ -50,22 +50,22 @@ test: setup lint
 ## fresh trace ids; fails if its resident memory grows by over 1 MiB after the first 5,000
 soak: setup
 	scripts/build-lambda.sh $(NATIVE_ARCH) send-code verify-code profile web
-	cargo run --quiet -p xtask -- soak target/lambda/$(NATIVE_ARCH)
+	cargo run --quiet -p perf -- soak target/lambda/$(NATIVE_ARCH)
 
 ## postman: run the Postman collection with newman against a fresh local stack
 postman: setup
 	OTP_RESEND_SECONDS=1 scripts/with-stack.sh scripts/postman.sh
 
 ## bench: sizes, cold starts, latency, memory, DynamoDB calls and a loopback load; writes bench/results.md
-# The functions and xtask are built apart: built together, cargo would unify xtask's test helpers
+# The functions and perf are built apart: built together, cargo would unify perf's test helpers
 # (shared's feature `testing`) into the functions, and they would differ from what sam deploys.
 bench: setup
 	cargo build --release -p send-code -p verify-code -p profile -p web
-	cargo build --release -p xtask
+	cargo build --release -p perf
 	scripts/build-lambda.sh arm64 send-code verify-code profile web
 	scripts/build-lambda.sh $(NATIVE_ARCH) send-code verify-code profile web
 	FUNCTION_BINARIES=target/lambda/$(NATIVE_ARCH) LAMBDA_RELEASE=1 WITH_SNS=1 \
-	  scripts/with-stack.sh target/release/xtask bench --out bench/results.md
+	  scripts/with-stack.sh target/release/perf bench --out bench/results.md
 
 ## profile: where one function's CPU goes, perf samples of its cold start + first answer and of 1000
 ## warm requests (FUNCTION=send-code|verify-code|profile|web, or send-code-sns: send-code publishing
@@ -75,9 +75,9 @@ PROFILING_TARGET ?= target/profiling
 profile: setup
 	CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=false \
 	  cargo build --release --target-dir $(PROFILING_TARGET) -p $(FUNCTION:-sns=)
-	cargo build --release --target-dir $(PROFILING_TARGET) -p xtask
+	cargo build --release --target-dir $(PROFILING_TARGET) -p perf
 	BENCH_BINARIES=$(PROFILING_TARGET)/release scripts/with-dynamodb.sh \
-	  $(PROFILING_TARGET)/release/xtask profile $(FUNCTION) --out $(PROFILING_TARGET)/perf
+	  $(PROFILING_TARGET)/release/perf profile $(FUNCTION) --out $(PROFILING_TARGET)/perf
 
 ## check-deploy: cfn-lint and sam validate on every template, the SAM-transformed template and the
 ## deploy role (scripts/check-templates.py), deploy.sh with a stub sam and aws, import template

@@ -32,7 +32,8 @@ cargo run --quiet -p xtask -- import-tables example-users example-uniques target
 cfn-lint target/import/template.json
 
 # sam build runs scripts/build-lambda.sh: `cargo lambda build --bin NAME` at the workspace root builds the default
-# members with their features unified: the test helpers must not be among them.
+# members with their features unified: the test helpers (`testing`, which xtask and perf turn on) must not be
+# among them, so neither xtask nor perf may be a default member.
 log "features of shared in the functions sam builds"
 # On its own line, so a failing cargo tree stops the script instead of passing the check.
 features=$(cargo tree -e features -i shared --prefix none)

@@ -1,23 +1,8 @@
-//! Developer tasks for the local stack:
+//! Developer chores for the local stack and the templates (the measuring tools are in `perf/`):
 //! - `xtask create-tables` creates in DynamoDB Local (at `DYNAMODB_ENDPOINT`) every table
 //!   `template.yaml` defines, so table definitions live once;
 //! - `xtask event-token PHONE` prints an access token for that phone's user (created as a first
 //!   login would), for invoking the authenticated events in `events/`;
-//! - `xtask bench --out FILE` measures the functions (see `bench.rs`; run by `make bench`);
-//! - `xtask profile FUNCTION --out DIR` samples where one function's CPU goes (see `profile.rs`;
-//!   run by `make profile`);
-//! - `xtask compare FUNCTION BINARY...` measures builds of one function against each other and the
-//!   floors, in turns (see `compare.rs`);
-//! - `xtask sdk-cost` measures what the SDK adds to one DynamoDB request (see `sdk_cost.rs`; also
-//!   a section of `make bench`);
-//! - `xtask cpu-quota` measures the first request and warm ones under Lambda's CPU share at
-//!   128 MB, played as a cgroup quota (see `throttle.rs`; also a section of `make bench`);
-//! - `xtask tls-cost` measures what the TLS handshake with an AWS endpoint adds to a cold
-//!   function's first request (see `tls_cost.rs`; also a section of `make bench`);
-//! - `xtask init-steps` times each step of send-code's init in fresh processes (see
-//!   `init_steps.rs`; also a section of `make bench`);
-//! - `xtask soak DIR` checks that each function's deployed build keeps flat memory over 50,000
-//!   invocations with unique trace ids (see `soak.rs`; run by `make test`);
 //! - `xtask routes` writes, from `shared::routes::ROUTES`, the local router in the root Cargo.toml
 //!   and the events in `events/` (see `routes.rs`; a test fails when they are stale);
 //! - `xtask backfill-pairs` writes the pair claims of activations made before activations wrote
@@ -29,25 +14,16 @@
 //!   widget and its Content-Security-Policy, for the browser test of the widget (the local stack
 //!   runs without a CAPTCHA); `xtask openapi PROVIDER` the OpenAPI document `web` serves then,
 //!   for the contract tests' linters.
-mod bench;
-mod compare;
 mod emf;
 mod import;
-mod init_steps;
 #[cfg(test)]
 mod operations;
-mod profile;
 mod routes;
-mod runtime_stub;
-mod sdk_cost;
-mod soak;
 #[cfg(test)]
 mod stack;
 mod tables;
 #[cfg(test)]
 mod template;
-mod throttle;
-mod tls_cost;
 
 use anyhow::{Context, bail};
 
@@ -124,20 +100,6 @@ async fn main() -> anyhow::Result<()> {
             println!("{seen} activations, {written} pair claims written");
             Ok(())
         }
-        ["bench", "--out", out] => bench::run(std::path::Path::new(out)).await,
-        ["compare", function, binaries @ ..] if !binaries.is_empty() => {
-            compare::run(function, binaries).await
-        }
-        ["profile", function, "--out", out] => {
-            profile::run(function, std::path::Path::new(out)).await
-        }
-        ["sdk-cost"] => sdk_cost::run(),
-        ["soak", dir] => soak::run(std::path::Path::new(dir)),
-        ["tls-cost"] => tls_cost::run(),
-        ["cpu-quota"] => throttle::run().await,
-        ["init-steps"] => init_steps::run(),
-        ["init-steps", "--child"] => init_steps::child(),
-        ["init-steps", "--empty-util"] => init_steps::empty_util(),
         ["check-metrics", log] => {
             let text = std::fs::read_to_string(log).with_context(|| format!("reading {log}"))?;
             for (name, count) in emf::check(&text)? {
@@ -193,8 +155,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: xtask create-tables | xtask event-token PHONE | xtask routes | xtask backfill-pairs | xtask bench --out FILE | xtask compare FUNCTION BINARY... | \
-             xtask sdk-cost | xtask soak DIR | xtask tls-cost | xtask cpu-quota | xtask init-steps | \
+            "usage: xtask create-tables | xtask event-token PHONE | xtask routes | xtask backfill-pairs | \
              xtask check-metrics LOG | xtask import-tables USERS_TABLE UNIQUES_TABLE DIR | \
              xtask page turnstile|hcaptcha SITE_KEY | xtask openapi none|turnstile|hcaptcha"
         ),

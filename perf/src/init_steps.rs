@@ -1,4 +1,4 @@
-//! `xtask init-steps` (also a section of `make bench`): what each step of send-code's init
+//! `perf init-steps` (also a section of `make bench`): what each step of send-code's init
 //! costs, the function whose init is furthest over the floor. Each sample is a fresh process
 //! (this binary again, `init-steps --child`) that makes the steps of `functions/send-code/src/
 //! main.rs` before `run`, in its order, with the settings send-code runs with in production (SMS
@@ -16,13 +16,14 @@ use shared::config::Config;
 use shared::domain::PhoneNumber;
 use shared::state::{AppState, dynamodb_client};
 
-use crate::bench::{SEND_CODE_SNS, function_env, median};
+use crate::builds::{SEND_CODE_SNS, function_env};
+use crate::measure::median;
 
 /// Fresh processes of each kind (`--child`, `--empty-util`), taken in turns.
-const RUNS: usize = 30;
+pub const RUNS: usize = 30;
 
 /// The steps, as `--child` reports them, with what each one is in send-code's `main`.
-const STEPS: [&str; 6] = [
+pub const STEPS: [&str; 6] = [
     "`logging::init`: the log subscriber and its filters",
     "`Config::from_env`: every setting read and checked",
     "`dynamodb_client`: the SDK's config, HTTPS client and DynamoDB client",
@@ -106,15 +107,15 @@ fn sample(env: &[(String, String)], args: &[&str]) -> anyhow::Result<Vec<f64>> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .context("starting xtask init-steps")?;
+        .context("starting perf init-steps")?;
     if !out.status.success() {
-        bail!("xtask init-steps {args:?} failed");
+        bail!("perf init-steps {args:?} failed");
     }
     parse_laps(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// A child's line of milliseconds.
-pub(crate) fn parse_laps(line: &str) -> anyhow::Result<Vec<f64>> {
+pub fn parse_laps(line: &str) -> anyhow::Result<Vec<f64>> {
     line.split_whitespace()
         .map(|ms| {
             ms.parse()
@@ -123,8 +124,16 @@ pub(crate) fn parse_laps(line: &str) -> anyhow::Result<Vec<f64>> {
         .collect()
 }
 
-/// The table: each step's median over `RUNS` fresh processes, taken in turns with the util's.
-pub fn measure(endpoint: &str) -> anyhow::Result<String> {
+/// Each step of send-code's init, in its order, with its median time, and the phone library's
+/// own patterns alone.
+pub struct InitSteps {
+    pub steps: Vec<(&'static str, f64)>,
+    pub util_ms: f64,
+}
+
+/// Each step's median over `RUNS` fresh processes, taken in turns with the util's. No step
+/// connects anywhere, so `endpoint` needs nothing listening.
+pub fn measure(endpoint: &str) -> anyhow::Result<InitSteps> {
     let env = function_env(endpoint, "", SEND_CODE_SNS);
     let mut steps: Vec<Vec<f64>> = vec![Vec::new(); STEPS.len()];
     let mut util = Vec::new();
@@ -142,28 +151,14 @@ pub fn measure(endpoint: &str) -> anyhow::Result<String> {
         }
         util.extend(sample(&env, &["--empty-util"])?);
     }
-    let medians: Vec<f64> = steps.iter().map(|s| median(s)).collect();
-    let mut table = format!(
-        "| step of send-code's init, in its order | time, median of {RUNS} fresh processes |\n| --- | ---: |\n"
-    );
-    for (name, ms) in STEPS.iter().zip(&medians) {
-        table.push_str(&format!("| {name} | {ms:.3} ms |\n"));
-    }
-    table.push_str(&format!(
-        "| all of them (the medians added up) | {:.3} ms |\n\
-         | of the phone rules: the library's own patterns, alone in a process of their own (an empty `PhoneNumberUtil`) | {:.3} ms |\n",
-        medians.iter().sum::<f64>(),
-        median(&util),
-    ));
-    Ok(table)
-}
-
-/// `xtask init-steps`: the table alone. No step connects anywhere, so no stack is needed.
-pub fn run() -> anyhow::Result<()> {
-    let endpoint =
-        std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
-    println!("{}", measure(&endpoint)?);
-    Ok(())
+    Ok(InitSteps {
+        steps: STEPS
+            .iter()
+            .zip(&steps)
+            .map(|(name, ms)| (*name, median(ms)))
+            .collect(),
+        util_ms: median(&util),
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! A minimal Lambda Runtime API (the part a function talks to) for the benchmarks: it records
-//! when the function first asks for work, hands it queued events, and times each answer.
+//! when the function first asks for work, hands it queued events, and times each answer. Imports
+//! nothing from the crate.
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -58,6 +59,16 @@ impl RuntimeStub {
         let _ = self.events.send(event);
     }
 
+    /// `env` with the Runtime API at this stub.
+    pub fn pointed_at(&self, env: &[(String, String)]) -> Vec<(String, String)> {
+        env.iter()
+            .map(|(k, v)| match k.as_str() {
+                "AWS_LAMBDA_RUNTIME_API" => (k.clone(), self.address.clone()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect()
+    }
+
     pub fn next_seen(&self, timeout: Duration) -> anyhow::Result<Seen> {
         self.seen.recv_timeout(timeout).map_err(|_| {
             anyhow::anyhow!("the function did not reach the runtime API within {timeout:?}")
@@ -74,9 +85,7 @@ struct Shared {
 
 /// One HTTP/1.1 message from a kept-alive connection: its start line and its body, read by its
 /// `content-length`. `None` when the peer closed the connection before it.
-pub(crate) fn read_message(
-    reader: &mut impl BufRead,
-) -> std::io::Result<Option<(String, Vec<u8>)>> {
+pub fn read_message(reader: &mut impl BufRead) -> std::io::Result<Option<(String, Vec<u8>)>> {
     let mut start = String::new();
     if reader.read_line(&mut start)? == 0 {
         return Ok(None);
@@ -109,75 +118,22 @@ fn serve(stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
         let Some((request_line, body)) = read_message(&mut reader)? else {
             return Ok(());
         };
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
+        let path = request_line.split_whitespace().nth(1).unwrap_or_default();
         if path.ends_with("/invocation/next") {
-            {
-                let mut ready = shared
-                    .ready_sent
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("poisoned"))?;
-                if !*ready {
-                    *ready = true;
-                    let _ = shared
-                        .seen
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("poisoned"))?
-                        .send(Seen::Ready(Instant::now()));
-                }
-            }
-            let event = shared
-                .events
-                .lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))?
-                .recv()?;
-            *shared
-                .handed_at
-                .lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))? = Some(Instant::now());
-            let deadline = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_millis()
-                + 30_000;
-            write!(
-                writer,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {}\r\n\
-                 lambda-runtime-deadline-ms: {deadline}\r\n\
-                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
-                 lambda-runtime-trace-id: {}\r\ncontent-length: {}\r\n\r\n{event}",
-                uuid_like(),
-                trace_id(),
-                event.len()
-            )?;
+            hand_next(&mut writer, shared)?;
         } else {
             if path.ends_with("/error") {
-                let _ = shared
-                    .seen
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("poisoned"))?
-                    .send(Seen::Failed(format!(
-                        "{path}: {}",
-                        String::from_utf8_lossy(&body)
-                    )));
+                shared.see(Seen::Failed(format!(
+                    "{path}: {}",
+                    String::from_utf8_lossy(&body)
+                )))?;
             } else if path.contains("/response") {
-                let handed_at = shared
-                    .handed_at
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("poisoned"))?
-                    .take()
-                    .unwrap_or_else(Instant::now);
-                let _ = shared
-                    .seen
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("poisoned"))?
-                    .send(Seen::Response {
-                        handed_at,
-                        answered_at: Instant::now(),
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    });
+                let handed_at = lock(&shared.handed_at)?.take().unwrap_or_else(Instant::now);
+                shared.see(Seen::Response {
+                    handed_at,
+                    answered_at: Instant::now(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                })?;
             }
             write!(
                 writer,
@@ -186,6 +142,47 @@ fn serve(stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
         }
         writer.flush()?;
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> anyhow::Result<std::sync::MutexGuard<'_, T>> {
+    mutex.lock().map_err(|_| anyhow::anyhow!("poisoned"))
+}
+
+impl Shared {
+    fn see(&self, seen: Seen) -> anyhow::Result<()> {
+        // The receiver may be gone once a measurement is over.
+        let _ = lock(&self.seen)?.send(seen);
+        Ok(())
+    }
+}
+
+/// A `GET /invocation/next`: the first one is the end of init; each waits for a queued event and
+/// hands it over with the headers Lambda sends.
+fn hand_next(writer: &mut TcpStream, shared: &Shared) -> anyhow::Result<()> {
+    {
+        let mut ready = lock(&shared.ready_sent)?;
+        if !*ready {
+            *ready = true;
+            shared.see(Seen::Ready(Instant::now()))?;
+        }
+    }
+    let event = lock(&shared.events)?.recv()?;
+    *lock(&shared.handed_at)? = Some(Instant::now());
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis()
+        + 30_000;
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {}\r\n\
+         lambda-runtime-deadline-ms: {deadline}\r\n\
+         lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
+         lambda-runtime-trace-id: {}\r\ncontent-length: {}\r\n\r\n{event}",
+        uuid_like(),
+        trace_id(),
+        event.len()
+    )?;
+    Ok(())
 }
 
 /// A fresh X-Ray trace id per invocation, as Lambda sends one: the runtime crate stores each in

@@ -1,4 +1,4 @@
-//! `xtask compare FUNCTION BINARY...`: init, init + first answer and warm CPU per request of
+//! `perf compare FUNCTION BINARY...`: init, init + first answer and warm CPU per request of
 //! several builds of one function (another allocator, another `opt-level`, ...), and init and warm
 //! CPU of the floors, measured in turns in one run.
 //! The machine's noise between runs is about ±30%, larger than most changes worth trying, so
@@ -7,10 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::bench::{
-    Bench, FIRST_ANSWER_ROUTES, FLOORS, WARM_RUNS, binary_of, cold_starts, each_round,
-    function_env, median, run_binary,
-};
+use crate::app::{Bench, FIRST_ANSWER_ROUTES};
+use crate::builds::{FLOORS, WARM_RUNS, binary_of, function_env};
+use crate::cold::{Inits, cold_starts};
+use crate::first_answer::first_answer;
+use crate::measure::{each_round, median};
+use crate::warm::run_binary;
 
 const ROUNDS: usize = 5;
 const FIRST_ANSWERS_PER_ROUND: usize = 4;
@@ -53,7 +55,7 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
         for (i, (name, binary)) in builds.iter().enumerate() {
             if let (Some(route), false) = (route, floors.contains(&name.as_str())) {
                 for _ in 0..FIRST_ANSWERS_PER_ROUND {
-                    let cold = bench.first_answer(binary, function, route).await?;
+                    let cold = first_answer(&bench, binary, function, route).await?;
                     // An error answer takes another path; its time would not be the route's.
                     anyhow::ensure!(
                         (200..300).contains(&cold.status),
@@ -73,6 +75,19 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
             cpu[i].push(runs.cpu_per_request_ms);
         }
     }
+    print_table(route, &builds, &inits, [&first, &answer, &cpu]);
+    Ok(())
+}
+
+/// The comparison as a Markdown table: each build's init, its first answers (`figures[0]`, of
+/// which the answer's own: `figures[1]`) and its warm CPU per request in each round
+/// (`figures[2]`).
+fn print_table(
+    route: Option<&str>,
+    builds: &[(String, PathBuf)],
+    inits: &Inits,
+    [first, answer, cpu]: [&[Vec<f64>]; 3],
+) {
     println!(
         "| build | init wall / CPU, medians | init + first answer ({}), CPU, median of {} | of which the first answer | CPU per request, median of {ROUNDS} rounds of {WARM_RUNS} | each round |",
         route.unwrap_or("none"),
@@ -98,5 +113,4 @@ pub async fn run(function: &str, binaries: &[&str]) -> anyhow::Result<()> {
             each_round(&cpu[i])
         );
     }
-    Ok(())
 }

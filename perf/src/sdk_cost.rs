@@ -1,4 +1,4 @@
-//! `xtask sdk-cost`: the CPU one DynamoDB request costs a function through the AWS SDK, against
+//! `perf sdk-cost`: the CPU one DynamoDB request costs a function through the AWS SDK, against
 //! the same request signed with `aws-sigv4` (the SDK's own signing crate) and sent with hyper
 //! directly, or with blocking `std` I/O: the part of a warm request's CPU that is the SDK's
 //! orchestration (interceptors, endpoint rules, retries, timeouts, its HTTP layers), the part that
@@ -31,22 +31,12 @@ use shared::domain::phone::parse_region;
 use shared::domain::{OtpCode, PhoneNumber};
 use shared::sms::Sms;
 
-use crate::bench::{each_round, median};
+use crate::measure::{on_own_thread, thread_cpu_ms};
 use crate::runtime_stub::read_message;
 
-const CALLS: usize = 2_000;
-const ROUNDS: usize = 5;
-
-/// CPU time this thread has used, in milliseconds (`/proc/thread-self/schedstat`, nanoseconds).
-pub(crate) fn thread_cpu_ms() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
-    let ns: f64 = stat
-        .split_whitespace()
-        .next()
-        .context("schedstat is empty")?
-        .parse()?;
-    Ok(ns / 1e6)
-}
+/// Calls per round, and rounds.
+pub const CALLS: usize = 2_000;
+pub const ROUNDS: usize = 5;
 
 /// CPU per GetItem of each way of sending it, in milliseconds, one figure per round.
 pub struct Costs {
@@ -68,42 +58,6 @@ const HEADERS: [(&str, &str); 2] = [
     ("x-amz-target", "DynamoDB_20120810.GetItem"),
 ];
 
-impl Costs {
-    /// The comparison as a Markdown table.
-    pub fn table(&self) -> String {
-        format!(
-            "| one GetItem | CPU per call, median of {ROUNDS} rounds of {CALLS} | each round |\n\
-             | --- | ---: | --- |\n\
-             | through the SDK, as the functions build it | {:.3} ms | {} |\n\
-             | the same without retries, timeouts, stalled-stream protection and endpoint rules | {:.3} ms | {} |\n\
-             | signed with `aws-sigv4`, sent with hyper | {:.3} ms | {} |\n\
-             | signed with `aws-sigv4`, sent with blocking `std` I/O | {:.3} ms | {} |\n",
-            median(&self.sdk),
-            each_round(&self.sdk),
-            median(&self.lean),
-            each_round(&self.lean),
-            median(&self.bare),
-            each_round(&self.bare),
-            median(&self.blocking),
-            each_round(&self.blocking)
-        )
-    }
-
-    /// The Publish's comparison as a Markdown table.
-    pub fn publish_table(&self) -> String {
-        format!(
-            "| one SNS Publish (send-code's SMS) | CPU per call, median of {ROUNDS} rounds of {CALLS} | each round |\n\
-             | --- | ---: | --- |\n\
-             | through send-code's sender (the SDK's SNS client) | {:.3} ms | {} |\n\
-             | signed with `aws-sigv4`, sent with blocking `std` I/O | {:.3} ms | {} |\n",
-            median(&self.publish_sdk),
-            each_round(&self.publish_sdk),
-            median(&self.publish_blocking),
-            each_round(&self.publish_blocking)
-        )
-    }
-}
-
 /// The ways measured in turns, on a thread of its own: `endpoint` is DynamoDB's, `sns` moto's.
 pub fn measure(endpoint: &str, sns: &str) -> anyhow::Result<Costs> {
     let endpoint = endpoint.to_owned();
@@ -112,34 +66,8 @@ pub fn measure(endpoint: &str, sns: &str) -> anyhow::Result<Costs> {
 }
 
 /// The users table's name, from the environment as the functions read it.
-pub(crate) fn users_table() -> String {
+pub fn users_table() -> String {
     shared::config::TableNames::from_lookup(|name| std::env::var(name).ok()).users
-}
-
-/// Runs `work` on a thread of its own, on a single-threaded runtime as in the functions, so that
-/// the thread's CPU counter holds the measurement alone.
-pub(crate) fn on_own_thread<T, F>(work: impl FnOnce() -> F + Send + 'static) -> anyhow::Result<T>
-where
-    F: std::future::Future<Output = anyhow::Result<T>>,
-    T: Send + 'static,
-{
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(work())
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the measuring thread panicked"))?
-}
-
-pub fn run() -> anyhow::Result<()> {
-    let endpoint =
-        std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
-    let sns = std::env::var("MOTO_SNS_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
-    let costs = measure(&endpoint, &sns)?;
-    println!("{}\n{}", costs.table(), costs.publish_table());
-    Ok(())
 }
 
 /// The headers a POST of `body` to `endpoint` carries: `headers`, and the signature for `service`
@@ -176,7 +104,7 @@ fn sign_post(
 }
 
 /// `host:port` of an endpoint URL such as `http://127.0.0.1:8000/`.
-pub(crate) fn authority(endpoint: &str) -> &str {
+pub fn authority(endpoint: &str) -> &str {
     endpoint
         .split_once("://")
         .map_or(endpoint, |(_, rest)| rest)
@@ -230,18 +158,120 @@ impl<'a> Blocking<'a> {
     }
 }
 
-async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Costs> {
-    let sdk = shared::state::dynamodb_client(Some(endpoint));
-    // The knobs that come to mind first, all off at once: if they were the cost, this row would
-    // show it.
-    let lean = aws_sdk_dynamodb::Client::from_conf(
+/// The same client as the functions' with the knobs that come to mind first all off at once: if
+/// they were the cost, its row would show it.
+fn lean_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
         shared::state::dynamodb_config(Some(endpoint))
             .retry_config(RetryConfig::disabled())
             .timeout_config(TimeoutConfig::disabled())
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .endpoint_resolver(Fixed(endpoint.to_owned()))
             .build(),
+    )
+}
+
+/// The credentials the functions read, for signing by hand.
+fn identity() -> Identity {
+    Credentials::new(
+        std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into()),
+        std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into()),
+        None,
+        None,
+        "environment",
+    )
+    .into()
+}
+
+/// send-code's SMS both ways: its sender as production configures it (prepared), the phone and
+/// text it sends, and the same Publish as the form SNS's query protocol takes.
+struct Publish {
+    sms: Sms,
+    phone: PhoneNumber,
+    text: String,
+    form: Vec<u8>,
+}
+
+impl Publish {
+    fn new(sns: &str) -> anyhow::Result<Self> {
+        // send-code's SMS: its sender as production configures it, and its text.
+        let settings = SmsSettings {
+            sender: SmsSender::Sns,
+            sender_id: None,
+            origination_number: None,
+            template: DEFAULT_SMS_TEMPLATE.into(),
+            sns_endpoint: Some(sns.to_owned()),
+        };
+        let ru = parse_region("RU").context("region RU")?;
+        let phone =
+            PhoneNumber::parse(SMS_PHONE, ru).map_err(|_| anyhow::anyhow!("{SMS_PHONE}"))?;
+        let code = OtpCode::parse("4821", 4).context("a 4-digit code")?;
+        let text = shared::sms::message(&settings, &code, 300);
+        let sms = Sms::Sns {
+            settings,
+            sender: Default::default(),
+        };
+        sms.prepare();
+        // The form SNS's query protocol takes, with the attribute send-code's sender sets.
+        let mut form = reqwest::Url::parse("http://form.invalid/")?;
+        form.query_pairs_mut().extend_pairs([
+            ("Action", "Publish"),
+            ("Version", "2010-03-31"),
+            ("PhoneNumber", phone.as_str()),
+            ("Message", &text),
+            ("MessageAttributes.entry.1.Name", "AWS.SNS.SMS.SMSType"),
+            ("MessageAttributes.entry.1.Value.DataType", "String"),
+            (
+                "MessageAttributes.entry.1.Value.StringValue",
+                "Transactional",
+            ),
+        ]);
+        Ok(Self {
+            sms,
+            phone,
+            text,
+            form: form.query().unwrap_or_default().as_bytes().to_vec(),
+        })
+    }
+}
+
+/// [`get_nobody`]'s request as JSON, for the ways that send it without the SDK.
+fn get_nobody_body(table: &str) -> Bytes {
+    Bytes::from(
+        serde_json::json!({
+            "TableName": table,
+            "Key": {"id": {"S": "nobody"}},
+            "ConsistentRead": true,
+        })
+        .to_string(),
+    )
+}
+
+/// The Publish `form`, signed with `aws-sigv4` and sent with blocking `std` I/O.
+fn publish_blocking(
+    moto: &mut Blocking<'_>,
+    form: &[u8],
+    identity: &Identity,
+    region: &str,
+) -> anyhow::Result<()> {
+    let bytes = moto.post(
+        "sns",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form,
+        identity,
+        region,
+    )?;
+    // What the sender needs of the answer: that it is a Publish's, with its message id.
+    anyhow::ensure!(
+        bytes.windows(11).any(|w| w == b"<MessageId>"),
+        "not a Publish answer"
     );
+    Ok(())
+}
+
+async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Costs> {
+    let sdk = shared::state::dynamodb_client(Some(endpoint));
+    let lean = lean_client(endpoint);
     // Signed for the region the SDK client was built for (`state::sdk_config`).
     let region = sdk
         .config()
@@ -249,22 +279,8 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         .map(ToString::to_string)
         .unwrap_or_default();
     let raw = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let credentials = Credentials::new(
-        std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into()),
-        std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into()),
-        None,
-        None,
-        "environment",
-    );
-    let identity: Identity = credentials.into();
-    let body = Bytes::from(
-        serde_json::json!({
-            "TableName": table,
-            "Key": {"id": {"S": "nobody"}},
-            "ConsistentRead": true,
-        })
-        .to_string(),
-    );
+    let identity = identity();
+    let body = get_nobody_body(table);
     let one_raw = || async {
         let mut request = http::Request::post(endpoint);
         for (name, value) in sign_post(endpoint, "dynamodb", &HEADERS, &body, &identity, &region)? {
@@ -283,54 +299,15 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
         Ok(())
     };
 
-    // send-code's SMS: its sender as production configures it, and its text.
-    let settings = SmsSettings {
-        sender: SmsSender::Sns,
-        sender_id: None,
-        origination_number: None,
-        template: DEFAULT_SMS_TEMPLATE.into(),
-        sns_endpoint: Some(sns.to_owned()),
-    };
-    let ru = parse_region("RU").context("region RU")?;
-    let phone = PhoneNumber::parse(SMS_PHONE, ru).map_err(|_| anyhow::anyhow!("{SMS_PHONE}"))?;
-    let code = OtpCode::parse("4821", 4).context("a 4-digit code")?;
-    let text = shared::sms::message(&settings, &code, 300);
-    let sms = Sms::Sns {
-        settings,
-        sender: Default::default(),
-    };
-    sms.prepare();
-    // The form SNS's query protocol takes, with the attribute send-code's sender sets.
-    let mut form = reqwest::Url::parse("http://form.invalid/")?;
-    form.query_pairs_mut().extend_pairs([
-        ("Action", "Publish"),
-        ("Version", "2010-03-31"),
-        ("PhoneNumber", phone.as_str()),
-        ("Message", &text),
-        ("MessageAttributes.entry.1.Name", "AWS.SNS.SMS.SMSType"),
-        ("MessageAttributes.entry.1.Value.DataType", "String"),
-        (
-            "MessageAttributes.entry.1.Value.StringValue",
-            "Transactional",
-        ),
-    ]);
-    let publish_body = form.query().unwrap_or_default().as_bytes().to_vec();
+    let Publish {
+        sms,
+        phone,
+        text,
+        form: publish_body,
+    } = Publish::new(sns)?;
     let mut moto = Blocking::connect(sns)?;
-    let mut one_publish_blocking = || -> anyhow::Result<()> {
-        let bytes = moto.post(
-            "sns",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            &publish_body,
-            &identity,
-            &region,
-        )?;
-        // What the sender needs of the answer: that it is a Publish's, with its message id.
-        anyhow::ensure!(
-            bytes.windows(11).any(|w| w == b"<MessageId>"),
-            "not a Publish answer"
-        );
-        Ok(())
-    };
+    let mut one_publish_blocking =
+        || publish_blocking(&mut moto, &publish_body, &identity, &region);
 
     // Each opens its connection before it is measured.
     one_raw().await?;
@@ -368,10 +345,7 @@ async fn measure_on(endpoint: &str, sns: &str, table: &str) -> anyhow::Result<Co
 }
 
 /// The request measured here and in `tls_cost`: a consistent GetItem of a key no item has.
-pub(crate) async fn get_nobody(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> anyhow::Result<()> {
+pub async fn get_nobody(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
     client
         .get_item()
         .table_name(table)

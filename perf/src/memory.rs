@@ -1,4 +1,4 @@
-//! `xtask soak DIR`: each function, as built for deployment (`DIR/<name>/bootstrap`), answers a
+//! `perf soak DIR`: each function, as built for deployment (`DIR/<name>/bootstrap`), answers a
 //! long run of invocations through the stub Runtime API, each with its own trace id as Lambda
 //! sends them, and its resident memory must stay flat. `lambda_runtime` stores every trace id in
 //! the process environment; glibc's `setenv` never frees a replaced value, so a glibc build grew
@@ -13,13 +13,16 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use serde_json::Value;
 
-use crate::bench::{cpu_ms, event, function_env, send_event, spawn, stop, verify_event};
+use crate::builds::{event, function_env, release_binary, send_event, verify_event};
+use crate::measure::{cpu_ms, rss_kib, spawn, stop};
 use crate::runtime_stub::{RuntimeStub, Seen};
 
 /// Invocations each function answers in `make test`.
 pub const INVOCATIONS: usize = 50_000;
 /// Where the baseline is read: after the allocator and the runtime have warmed up.
 pub const BASELINE_AT: usize = 5_000;
+/// Invocations each function answers in `make bench`'s memory section.
+pub const BENCH_INVOCATIONS: usize = 100_000;
 /// The growth allowed between the baseline and the end.
 pub const MAX_GROWTH_KIB: u64 = 1_024;
 
@@ -31,15 +34,6 @@ pub fn requests() -> [(&'static str, String, u64); 4] {
         ("profile", event("GET", "/v1/profile", None, None), 401),
         ("web", event("GET", "/", None, None), 200),
     ]
-}
-
-/// Resident memory of a live process, from /proc.
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// What one soak saw: resident memory after `BASELINE_AT` invocations and after all of them.
@@ -148,14 +142,16 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One row of `make bench`'s memory section: a build and what its soak saw.
+pub struct MemoryRow {
+    pub label: &'static str,
+    pub soak: Soak,
+}
+
 /// `make bench`'s memory section: RSS after `invocations` of each function's deployed build, and
 /// of the floor (a bare `lambda_http` function against glibc) for comparison.
-pub fn report(invocations: usize) -> anyhow::Result<String> {
-    let mut out = format!(
-        "| build | RSS after {BASELINE_AT} invocations | after {invocations} | growth | per invocation |\n\
-         | --- | ---: | ---: | ---: | ---: |\n"
-    );
-    let floor = crate::bench::release_binary("floor")?.0;
+pub fn report(invocations: usize) -> anyhow::Result<Vec<MemoryRow>> {
+    let floor = release_binary("floor")?.0;
     let rows = std::iter::once((
         "bare `lambda_http` (floor, glibc)",
         "floor",
@@ -164,7 +160,7 @@ pub fn report(invocations: usize) -> anyhow::Result<String> {
         None,
     ))
     .chain(requests().into_iter().map(|(name, request, status)| {
-        let binary = crate::bench::release_binary(name).map(|b| b.0);
+        let binary = release_binary(name).map(|b| b.0);
         (
             name,
             name,
@@ -173,15 +169,10 @@ pub fn report(invocations: usize) -> anyhow::Result<String> {
             Some(status),
         )
     }));
+    let mut out = Vec::new();
     for (label, name, binary, request, status) in rows {
         let soak = soak(name, &binary, &request, status, invocations)?;
-        let per = soak.growth_kib() as f64 * 1_024.0 / (invocations - BASELINE_AT) as f64;
-        out += &format!(
-            "| {label} | {:.1} MiB | {:.1} MiB | {:+} KiB | {per:.0} bytes |\n",
-            soak.baseline_kib as f64 / 1_024.0,
-            soak.end_kib as f64 / 1_024.0,
-            soak.growth_kib()
-        );
+        out.push(MemoryRow { label, soak });
     }
     Ok(out)
 }

@@ -1,4 +1,4 @@
-//! `xtask tls-cost`: the CPU the TLS handshake with an AWS endpoint adds to a function's first
+//! `perf tls-cost`: the CPU the TLS handshake with an AWS endpoint adds to a function's first
 //! request after a cold start. On AWS the functions talk HTTPS to DynamoDB and SNS; the local stack
 //! talks plain HTTP, so the rest of the bench never pays a handshake. Here a TLS server in this
 //! process (another thread) terminates TLS in front of DynamoDB Local, with a chain shaped like an
@@ -20,14 +20,14 @@ use rustls::crypto::aws_lc_rs;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::bench::{each_round, median};
-use crate::sdk_cost::{authority, get_nobody, on_own_thread, thread_cpu_ms, users_table};
+use crate::measure::{median, on_own_thread, thread_cpu_ms};
+use crate::sdk_cost::{authority, get_nobody, users_table};
 
 /// New clients per arm and round: each one's first GetItem opens a connection.
-const FIRSTS: usize = 100;
+pub const FIRSTS: usize = 100;
 /// Requests per round on a kept-alive connection.
-const CALLS: usize = 1_000;
-const ROUNDS: usize = 5;
+pub const CALLS: usize = 1_000;
+pub const ROUNDS: usize = 5;
 
 /// A server chain shaped like an AWS endpoint's, and the root that signs it.
 struct Chain {
@@ -208,38 +208,6 @@ impl Costs {
             tls.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         )
     }
-
-    pub fn table(&self) -> String {
-        let plain = median(&self.first_plain);
-        let mut table = format!(
-            "| a new client's first GetItem (client built, connection opened) | CPU, median of {ROUNDS} rounds of {FIRSTS} | over plain HTTP | each round |\n\
-             | --- | ---: | ---: | --- |\n\
-             | plain HTTP, as the local stack | {plain:.3} ms | | {} |\n",
-            each_round(&self.first_plain)
-        );
-        for (negotiated, ms) in &self.first_tls {
-            table.push_str(&format!(
-                "| HTTPS, the server settling on {negotiated} | {:.3} ms | +{:.3} ms | {} |\n",
-                median(ms),
-                median(ms) - plain,
-                each_round(ms)
-            ));
-        }
-        table.push_str(&format!(
-            "\n| one GetItem on a kept-alive connection | CPU per call, median of {ROUNDS} rounds of {CALLS} | each round |\n\
-             | --- | ---: | --- |\n\
-             | plain HTTP | {:.3} ms | {} |\n\
-             | HTTPS ({}) | {:.3} ms | {} |\n",
-            median(&self.warm_plain),
-            each_round(&self.warm_plain),
-            self.first_tls
-                .first()
-                .map_or("", |(negotiated, _)| negotiated.as_str()),
-            median(&self.warm_tls),
-            each_round(&self.warm_tls),
-        ));
-        table
-    }
 }
 
 /// The arms measured in turns on a thread of its own; `endpoint` is DynamoDB Local's.
@@ -257,13 +225,6 @@ pub fn measure(endpoint: &str) -> anyhow::Result<Costs> {
     on_own_thread(move || async move {
         measure_on(&endpoint, &servers, &chain.root_pem, &users_table()).await
     })
-}
-
-pub fn run() -> anyhow::Result<()> {
-    let endpoint =
-        std::env::var("DYNAMODB_ENDPOINT").context("run through scripts/with-dynamodb.sh")?;
-    println!("{}", measure(&endpoint)?.table());
-    Ok(())
 }
 
 async fn measure_on(

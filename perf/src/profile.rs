@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::bench::{
-    Bench, FIRST_ANSWER_ROUTES, binary_of, cold_starts, function_env, median, run_binary, spawn,
-    stop,
-};
+use crate::app::{Bench, FIRST_ANSWER_ROUTES};
+use crate::builds::{binary_of, function_env};
+use crate::cold::cold_starts;
+use crate::measure::{median, spawn, stop};
 use crate::runtime_stub::{RuntimeStub, Seen};
+use crate::warm::run_binary;
 
 /// `perf record` with DWARF call graphs (release builds have no frame pointers).
 fn perf_record(out: &Path, hz: u32) -> Command {
@@ -123,7 +124,7 @@ fn crate_path(frame: &str) -> &str {
 }
 
 /// The owner of one sample, its frames from the leaf up; `None` when no frame tells.
-pub(crate) fn owner<'a>(frames: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+pub fn owner<'a>(frames: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
     for frame in frames {
         let path = crate_path(frame);
         if let Some((name, _)) = OWNERS
@@ -146,7 +147,7 @@ pub(crate) fn owner<'a>(frames: impl IntoIterator<Item = &'a str>) -> Option<&'s
 
 /// Each owner's share of the samples in `perf script -F ip,sym` output (one frame a line, leaf
 /// first, a blank line after each sample), largest first.
-pub(crate) fn owner_shares(script: &str) -> Vec<(&'static str, f64)> {
+pub fn owner_shares(script: &str) -> Vec<(&'static str, f64)> {
     let mut counts: Vec<(&'static str, usize)> = Vec::new();
     let mut samples = 0;
     for sample in script.split("\n\n").filter(|s| !s.trim().is_empty()) {
