@@ -119,7 +119,10 @@ pub const CASES: &[Case] = &[
         accept: Some("text/html"),
         ..case("web-docs.200.json", Operation::Docs)
     },
-    case("web-redoc.200.json", Operation::Redoc),
+    Case {
+        accept: Some("*/*"),
+        ..case("web-redoc.200.json", Operation::Redoc)
+    },
     case("web-openapi.200.json", Operation::OpenApi),
     Case {
         other_method: Some("PUT"),
