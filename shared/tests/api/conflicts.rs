@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
-use crate::helpers::{TestApp, app_intercepted, parsed, random_phone};
+use crate::helpers::{TestApp, app_intercepted, operation_of, parsed, random_phone};
 
 const CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
 const CANCELLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
@@ -78,8 +78,7 @@ impl Intercept for HeldItem {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request_mut();
-        let target = request.headers().get("x-amz-target").unwrap_or_default();
-        if target.rsplit('.').next() != Some(self.operation) {
+        if operation_of(request) != self.operation {
             return Ok(());
         }
         let held = {

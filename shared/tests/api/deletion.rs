@@ -17,7 +17,7 @@ use shared::metrics::{self, capture};
 use shared::state::dynamodb_client;
 
 use crate::helpers::{
-    TestApp, app, app_intercepted, app_with, logged_at_trace, parsed, random_phone,
+    TestApp, app, app_intercepted, app_with, logged_at_trace, operation_of, parsed, random_phone,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -330,8 +330,7 @@ impl Intercept for FailOnce {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target");
-        let ours = target.and_then(|t| t.rsplit('.').next()) == Some(self.operation);
+        let ours = operation_of(context.request()) == self.operation;
         if !ours || !self.armed.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
@@ -603,9 +602,8 @@ impl Intercept for HoldUserRead {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request();
-        let target = request.headers().get("x-amz-target").unwrap_or_default();
         let body = request.body().bytes().unwrap_or_default();
-        let user_read = target.ends_with(".BatchGetItem")
+        let user_read = operation_of(request) == "BatchGetItem"
             && String::from_utf8_lossy(body).contains("\"referrals#");
         if !user_read || !self.armed.swap(false, Ordering::SeqCst) {
             return Ok(());

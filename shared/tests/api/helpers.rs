@@ -300,6 +300,15 @@ pub fn parsed(phone: &str) -> PhoneNumber {
     PhoneNumber::parse(phone, parse_region("RU").unwrap()).unwrap()
 }
 
+/// The DynamoDB operation a request the SDK is about to send calls (`PutItem`), from its
+/// `x-amz-target` header; empty if it has none.
+pub fn operation_of(request: &aws_smithy_runtime_api::http::Request) -> &str {
+    let target = request.headers().get("x-amz-target").unwrap_or_default();
+    target
+        .strip_prefix("DynamoDB_20120810.")
+        .unwrap_or_default()
+}
+
 /// Records the DynamoDB operation of every call, in order (`Calls.0`), for tests of what a
 /// request reads and writes.
 #[derive(Debug, Clone, Default)]
@@ -316,12 +325,9 @@ impl Intercept for Calls {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target");
-        let operation = target.and_then(|t| t.strip_prefix("DynamoDB_20120810."));
-        self.0
-            .lock()
-            .unwrap()
-            .push(operation.unwrap_or("?").to_owned());
+        let operation = operation_of(context.request());
+        let operation = if operation.is_empty() { "?" } else { operation };
+        self.0.lock().unwrap().push(operation.to_owned());
         Ok(())
     }
 }

@@ -27,7 +27,7 @@ use shared::testing::test_config;
 use tracing_subscriber::prelude::*;
 
 use crate::helpers::{
-    TestApp, app_intercepted, app_on, parsed, patient_app_intercepted, random_phone,
+    TestApp, app_intercepted, app_on, operation_of, parsed, patient_app_intercepted, random_phone,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -607,7 +607,7 @@ impl Intercept for Oversized {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request_mut();
-        if request.headers().get("x-amz-target") == Some("DynamoDB_20120810.PutItem") {
+        if operation_of(request) == "PutItem" {
             *request.body_mut() = SdkBody::from("{}");
             request.headers_mut().insert("content-length", "2");
         }
@@ -700,7 +700,7 @@ impl Intercept for ShardHeld {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request_mut();
-        if request.headers().get("x-amz-target") != Some("DynamoDB_20120810.TransactWriteItems") {
+        if operation_of(request) != "TransactWriteItems" {
             return Ok(());
         }
         *self.made.lock().unwrap() += 1;
