@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests, the end-to-end test and xtask's bench (feature
+//! Helpers shared by the integration tests, the end-to-end test and the bench (perf; feature
 //! `testing`, never in a function binary): API Gateway events, in-process dispatch by the route
 //! table, random phones, a test configuration, and logging in over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
