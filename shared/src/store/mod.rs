@@ -56,6 +56,26 @@ struct Wanted<'a> {
     value: String,
 }
 
+impl Store {
+    /// The otp table's item at `key` (a phone, or a counter's or a note's key), for a batch read.
+    fn otp_wanted(&self, key: String) -> Wanted<'_> {
+        Wanted {
+            table: &self.tables.otp,
+            key: "phone",
+            value: key,
+        }
+    }
+
+    /// The uniques table's item at `key` (a claim or a count shard), for a batch read.
+    fn unique_wanted(&self, key: String) -> Wanted<'_> {
+        Wanted {
+            table: &self.tables.uniques,
+            key: "key",
+            value: key,
+        }
+    }
+}
+
 /// Who holds a claim (a phone or an invite code), from its item in the uniques table; nobody
 /// holds a retired one (a deleted account's invite code).
 fn owner_from(item: Option<Item>) -> Result<Option<UserId>, StoreError> {

@@ -8,7 +8,7 @@ use super::items::{
     Item, OtpItem, count, failures_key, from_item, number_value, phone_key, range_failures_key,
     string_value,
 };
-use super::{Store, StoreError, Wanted, WriteId, owner_from};
+use super::{Store, StoreError, WriteId, owner_from};
 use crate::domain::{Caller, HourWindow, OtpState, PhoneNumber, User, UserId};
 
 /// The wrong-code limits a verification's save is held to.
@@ -103,16 +103,8 @@ impl Store {
     pub async fn send_reads(&self, phone: &PhoneNumber) -> Result<(OtpState, bool), StoreError> {
         let [state, owner] = self
             .get_many([
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: phone.as_str().to_owned(),
-                },
-                Wanted {
-                    table: &self.tables.uniques,
-                    key: "key",
-                    value: phone_key(phone),
-                },
+                self.otp_wanted(phone.as_str().to_owned()),
+                self.unique_wanted(phone_key(phone)),
             ])
             .await?;
         Ok((otp_state_from(state)?, owner.is_some()))
@@ -128,26 +120,10 @@ impl Store {
     ) -> Result<VerificationReads, StoreError> {
         let [state, failures, range_failures, owner] = self
             .get_many([
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: phone.as_str().to_owned(),
-                },
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: failures_key(&caller.client, &window),
-                },
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: range_failures_key(&caller.range, &window),
-                },
-                Wanted {
-                    table: &self.tables.uniques,
-                    key: "key",
-                    value: phone_key(phone),
-                },
+                self.otp_wanted(phone.as_str().to_owned()),
+                self.otp_wanted(failures_key(&caller.client, &window)),
+                self.otp_wanted(range_failures_key(&caller.range, &window)),
+                self.unique_wanted(phone_key(phone)),
             ])
             .await?;
         Ok(VerificationReads {

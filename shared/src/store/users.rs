@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -150,14 +151,7 @@ impl Store {
         id: &UserId,
         code: &InviteCode,
     ) -> Result<(Option<User>, Option<UserId>), StoreError> {
-        let mut wanted = vec![
-            self.user_wanted(id),
-            Wanted {
-                table: &self.tables.uniques,
-                key: "key",
-                value: invite_key(code),
-            },
-        ];
+        let mut wanted = vec![self.user_wanted(id), self.unique_wanted(invite_key(code))];
         wanted.extend(self.referral_count_shards(id));
         let mut found = self.get_all(&wanted).await?.into_iter();
         let (user, owner) = (found.next().flatten(), found.next().flatten());
@@ -174,6 +168,18 @@ impl Store {
         with_count(user, found)
     }
 
+    /// Adds `by` to one of `referrer`'s referral count shards, drawn at random: an activation's
+    /// +1, or -1 when a deleted account's activation is taken back.
+    fn referral_count_update(&self, referrer: &UserId, by: i64) -> UpdateBuilder {
+        let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
+        Update::builder()
+            .table_name(&self.tables.uniques)
+            .key("key", string_value(&referral_count_key(referrer, shard)))
+            .update_expression("ADD #n :by")
+            .expression_attribute_names("#n", REFERRAL_COUNT)
+            .expression_attribute_values(":by", number_value(by))
+    }
+
     /// `id`'s user item, for a batch read.
     fn user_wanted<'a>(&'a self, id: &UserId) -> Wanted<'a> {
         Wanted {
@@ -185,11 +191,8 @@ impl Store {
 
     /// The items that hold `user`'s referral count, for a batch read.
     fn referral_count_shards<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = Wanted<'a>> {
-        (0..REFERRAL_COUNT_SHARDS).map(move |shard| Wanted {
-            table: &self.tables.uniques,
-            key: "key",
-            value: referral_count_key(user, shard),
-        })
+        (0..REFERRAL_COUNT_SHARDS)
+            .map(move |shard| self.unique_wanted(referral_count_key(user, shard)))
     }
 
     /// Writes the user and claims its phone and invite code in one transaction: either all three
@@ -271,18 +274,10 @@ impl Store {
         let claim = TransactWriteItem::builder().put(claim).build();
         let mut draws = 0;
         let err = loop {
-            let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
-            let count = Update::builder()
-                .table_name(&self.tables.uniques)
-                .key(
-                    "key",
-                    string_value(&referral_count_key(&activation.referrer, shard)),
-                )
-                .update_expression("ADD #n :one")
+            let count = self
+                .referral_count_update(&activation.referrer, 1)
                 .condition_expression("attribute_not_exists(#closed)")
-                .expression_attribute_names("#n", REFERRAL_COUNT)
                 .expression_attribute_names("#closed", CLOSED)
-                .expression_attribute_values(":one", number_value(1))
                 .build()
                 .map_err(StoreError::mapping)?;
             let count = TransactWriteItem::builder().update(count).build();
@@ -516,14 +511,7 @@ impl Store {
         id: &UserId,
     ) -> Result<(Option<User>, Option<DeletedBy>), StoreError> {
         let [user, note] = self
-            .get_many([
-                self.user_wanted(id),
-                Wanted {
-                    table: &self.tables.otp,
-                    key: "phone",
-                    value: deleted_key(id),
-                },
-            ])
+            .get_many([self.user_wanted(id), self.otp_wanted(deleted_key(id))])
             .await?;
         let note = note
             .map(from_item::<DeletedItem>)
@@ -641,16 +629,8 @@ impl Store {
                 .build()
                 .map_err(StoreError::mapping)?;
             items.push(TransactWriteItem::builder().delete(pair).build());
-            let shard = rand::rng().random_range(0..REFERRAL_COUNT_SHARDS);
-            let count = Update::builder()
-                .table_name(&self.tables.uniques)
-                .key(
-                    "key",
-                    string_value(&referral_count_key(&activation.referrer, shard)),
-                )
-                .update_expression("ADD #n :minus")
-                .expression_attribute_names("#n", REFERRAL_COUNT)
-                .expression_attribute_values(":minus", number_value(-1))
+            let count = self
+                .referral_count_update(&activation.referrer, -1)
                 .build()
                 .map_err(StoreError::mapping)?;
             items.push(TransactWriteItem::builder().update(count).build());
