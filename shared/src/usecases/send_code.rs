@@ -22,9 +22,9 @@ pub const SENDS: &str = "sends";
 /// and most specific first, so a refused request moves no counter it did not need: the number's
 /// country and line kind, then the CAPTCHA if there is one (asked side by side with the first
 /// read, and nothing is counted or stored unless it passed), then the phone's own caps (one read,
-/// which also says whether the phone has an account), then the address's and the range's limits
-/// and the hour's and the day's SMS budget, from the share of returning phones or of new numbers
-/// (conditional updates, at once). A failed delivery withdraws the code and gives the counted
+/// which also says whether the phone has an account and what the counters hold), then the
+/// address's and the range's limits and the hour's and the day's SMS budget, from the share of
+/// returning phones or of new numbers (conditional writes, in one call). A failed delivery withdraws the code and gives the counted
 /// send back, so the phone may ask again at once.
 #[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn send_code(
