@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{BatchStatementRequest, BatchStatementResponse, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    BatchStatementError, BatchStatementRequest, BatchStatementResponse, ReturnValue,
+};
 use futures_util::future::join_all;
 
 use super::items::{
@@ -195,22 +197,20 @@ fn first_shard_of(level: &Draws) -> Option<(Budget, u32)> {
 impl Store {
     /// Counts one send against the caller's address and range for the hour and on each level of
     /// the SMS budget. The two counters and each level's first shard are written at once (one
-    /// call, [`Store::first_round`], by what `seen` says of them); only when a level's first shard is full are its further shards, then its
-    /// further budgets, tried one after another (the levels side by side). Whatever refuses, the
-    /// rest is given back, so a refused send stays counted nowhere (best effort: a give-back that
-    /// fails errs on the safe side). Not idempotent: an SDK retry of an update whose reply was lost
-    /// counts twice, which errs on the safe side too.
+    /// call, [`Store::first_round`], shaped by what `seen` says of them); only when a level's
+    /// first shard is full are its further shards, then its further budgets, tried one after
+    /// another (the levels side by side). Whatever refuses, the rest is given back, so a refused
+    /// send stays counted nowhere (best effort: a give-back that fails errs on the safe side).
+    /// Not idempotent: an SDK retry of a write whose reply was lost counts twice, which errs on
+    /// the safe side too.
     pub async fn count_send(
         &self,
         counters: &SendCounters<'_>,
         seen: &Seen,
     ) -> Result<SendCount, StoreError> {
-        let window = &counters.window;
-        let caller = counters.caller;
         let draws = &counters.levels;
-        let client_key = client_sends_key(&caller.client, window);
-        let range_key = range_sends_key(&caller.range, window);
         let first_counters = counters.first_counters();
+        let (client_key, range_key) = (&first_counters[0].key, &first_counters[1].key);
         // An address or range the read found at its limit is refused before anything is
         // written: a client hammering past its limit costs one read a request, no writes.
         for (counter, full) in first_counters.iter().zip([ClientFull, RangeFull]) {
@@ -250,8 +250,8 @@ impl Store {
         }
         // Refused somewhere: give back whatever did count. A counter whose write failed may or
         // may not have counted: left as it is, on the safe side.
-        let client_back = matches!(mine, Ok(Some(_))).then_some(&client_key);
-        let range_back = matches!(theirs, Ok(Some(_))).then_some(&range_key);
+        let client_back = matches!(mine, Ok(Some(_))).then_some(client_key);
+        let range_back = matches!(theirs, Ok(Some(_))).then_some(range_key);
         let budgets_back = taken
             .iter()
             .filter_map(|t| t.as_ref().ok().copied().flatten());
@@ -373,12 +373,11 @@ impl Store {
             let answers = self.run_batch(statements).await;
             let written = settled.iter_mut().filter(|s| s.is_none());
             for (i, slot) in written.enumerate() {
-                let landed = answers
-                    .as_ref()
-                    .and_then(|a| a.get(i))
-                    .is_some_and(|r| r.error().is_none());
-                if landed {
-                    *slot = Some(Ok(Some(before[i] + 1)));
+                let answer = answers.as_ref().and_then(|a| a.get(i));
+                match answer.map(|a| a.error()) {
+                    Some(None) => *slot = Some(Ok(Some(before[i] + 1))),
+                    Some(Some(e)) => log_unexpected(e),
+                    None => {}
                 }
             }
         }
@@ -516,6 +515,20 @@ impl Store {
         if let Err(e) = self.add_back(key, attribute).await {
             tracing::error!(error = %crate::error::Chain(&e), counter = what, "a refused send stays counted");
         }
+    }
+}
+
+/// Logs a batched counter write that failed other than by losing a race (a parallel send
+/// created the item, or filled it): throttling, or a statement DynamoDB would not take, which
+/// would make every send count one by one.
+fn log_unexpected(error: &BatchStatementError) {
+    let code = error.code().map(|c| c.as_str()).unwrap_or("none");
+    if !matches!(code, "ConditionalCheckFailed" | "DuplicateItem") {
+        tracing::warn!(
+            code,
+            message = error.message().unwrap_or_default(),
+            "a batched counter write failed; counted on its own"
+        );
     }
 }
 
