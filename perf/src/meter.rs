@@ -103,9 +103,9 @@ impl Intercept for Meter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation::{
-            batch_get_item::BatchGetItemInput, get_item::GetItemInput, put_item::PutItemInput,
-            query::QueryInput, transact_write_items::TransactWriteItemsInput,
-            update_item::UpdateItemInput,
+            batch_execute_statement::BatchExecuteStatementInput, batch_get_item::BatchGetItemInput,
+            get_item::GetItemInput, put_item::PutItemInput, query::QueryInput,
+            transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
         };
         // A call's wait starts when the handler makes it, not when its bytes leave: a call that
         // first opens a connection would otherwise look as if it ran after its siblings.
@@ -123,6 +123,8 @@ impl Intercept for Meter {
         } else if let Some(i) = input.downcast_mut::<QueryInput>() {
             i.return_consumed_capacity = total;
         } else if let Some(i) = input.downcast_mut::<TransactWriteItemsInput>() {
+            i.return_consumed_capacity = total;
+        } else if let Some(i) = input.downcast_mut::<BatchExecuteStatementInput>() {
             i.return_consumed_capacity = total;
         }
         Ok(())
@@ -145,6 +147,7 @@ impl Intercept for Meter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation::{
+            batch_execute_statement::BatchExecuteStatementOutput,
             batch_get_item::BatchGetItemOutput, get_item::GetItemOutput, put_item::PutItemOutput,
             query::QueryOutput, transact_write_items::TransactWriteItemsOutput,
             update_item::UpdateItemOutput,
@@ -164,6 +167,8 @@ impl Intercept for Meter {
                         "UpdateItem"
                     } else if i.downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>().is_some() {
                         "TransactWriteItems"
+                    } else if i.downcast_ref::<aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput>().is_some() {
+                        "BatchExecuteStatement"
                     } else {
                         "other"
                     }
@@ -188,6 +193,11 @@ impl Intercept for Meter {
         } else if let Some(o) = output.downcast_ref::<TransactWriteItemsOutput>() {
             self.add(
                 "TransactWriteItems",
+                o.consumed_capacity.as_deref().unwrap_or_default(),
+            );
+        } else if let Some(o) = output.downcast_ref::<BatchExecuteStatementOutput>() {
+            self.add(
+                "BatchExecuteStatement",
                 o.consumed_capacity.as_deref().unwrap_or_default(),
             );
         } else {

@@ -3,27 +3,156 @@
 //! DynamoDB applies writes to one item one at a time and checks the condition against the value
 //! each one finds. No counter is one item every request writes: a client's and a range's counters
 //! are items of their own, and a service-wide budget is split into shards ([`Budget`]).
+//!
+//! A send's first writes (its address's and range's counters and one shard of each budget level)
+//! go in one `BatchExecuteStatement` call rather than four `UpdateItem`s: each AWS call costs
+//! the function about 0.1 ms of CPU whatever its size, and send-code's CPU is mostly the SDK's
+//! (docs/performance.md). A PartiQL `UPDATE` cannot create an item, so the send's first read
+//! fetches these counters too ([`SendCounters::first_keys`]) and each is written as an `INSERT`
+//! or a conditional `UPDATE` by what that read found. Anything the batch does not settle is
+//! settled by the single-item update it replaced ([`Store::bump`]).
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{BatchStatementRequest, BatchStatementResponse, ReturnValue};
 use futures_util::future::join_all;
 
 use super::items::{
-    budget_shard_key, client_sends_key, count, number_value, range_sends_key, string_value,
+    Item, budget_shard_key, client_sends_key, count, number_value, range_sends_key, string_value,
 };
 use super::{Store, StoreError};
 use crate::domain::{Budget, Caller, HourWindow};
+use SendCount::{ClientFull, RangeFull};
 
 /// What one send is counted on: the caller's address and range for the hour, and each level of
 /// the SMS budget (the hour's, the day's), where it takes one from the first of the level's
-/// budgets with room.
+/// budgets with room. Each budget's shards are drawn when this is made, so the send's first read
+/// can fetch the ones it writes first.
 #[derive(Debug, Clone)]
 pub struct SendCounters<'a> {
-    pub caller: &'a Caller,
-    pub window: HourWindow,
-    pub client_limit: u32,
-    pub range_limit: u32,
-    /// Each level's budgets, in the order they are tried. A level with none has no room.
-    pub levels: Vec<Vec<Budget>>,
+    caller: &'a Caller,
+    window: HourWindow,
+    client_limit: u32,
+    range_limit: u32,
+    /// Each level's budgets with the shards each tries, in order. A level with none has no room.
+    levels: Vec<Draws>,
+}
+
+impl<'a> SendCounters<'a> {
+    /// `levels`: each level's budgets, in the order they are tried (see
+    /// [`crate::domain::ClientLimits::sms_levels`]).
+    pub fn new(
+        caller: &'a Caller,
+        window: HourWindow,
+        (client_limit, range_limit): (u32, u32),
+        levels: Vec<Vec<Budget>>,
+    ) -> Self {
+        let levels = levels
+            .iter()
+            .map(|budgets| {
+                budgets
+                    .iter()
+                    .filter(|b| b.cap > 0)
+                    .map(|b| (*b, b.draw()))
+                    .collect()
+            })
+            .collect();
+        Self {
+            caller,
+            window,
+            client_limit,
+            range_limit,
+            levels,
+        }
+    }
+
+    /// The otp table's keys of the counters written first, for the send's first read.
+    pub fn first_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.first_counters().into_iter().map(|c| c.key)
+    }
+
+    /// The counters of the first round: the address's, the range's, then each level's first
+    /// shard (those levels that have one, in order).
+    fn first_counters(&self) -> Vec<Counter> {
+        let window = &self.window;
+        let caller = self.caller;
+        let mut counters = vec![
+            Counter::hourly(
+                client_sends_key(&caller.client, window),
+                self.client_limit,
+                window,
+            ),
+            Counter::hourly(
+                range_sends_key(&caller.range, window),
+                self.range_limit,
+                window,
+            ),
+        ];
+        counters.extend(
+            self.levels
+                .iter()
+                .filter_map(first_shard_of)
+                .map(Counter::shard),
+        );
+        counters
+    }
+}
+
+/// A level's first budget and the first shard it tries, if it has any.
+fn first_shard((budget, draw): &(Budget, Vec<u32>)) -> Option<(Budget, u32)> {
+    draw.first().map(|&shard| (*budget, shard))
+}
+
+/// What a send's first read found of the counters it writes first ([`SendCounters::first_keys`]):
+/// a key it did not find has no item yet.
+#[derive(Debug, Clone, Default)]
+pub struct Seen(HashMap<String, Item>);
+
+impl Seen {
+    pub(super) fn new(found: impl IntoIterator<Item = (String, Item)>) -> Self {
+        Self(found.into_iter().collect())
+    }
+
+    /// The count read of `counter`, and whether the item was there.
+    fn of(&self, counter: &Counter) -> (u32, bool) {
+        let found = self.0.get(&counter.key);
+        (count(found, counter.attribute), found.is_some())
+    }
+
+    /// Whether `counter` was read at its cap (or may hold none).
+    fn has_no_room(&self, counter: &Counter) -> bool {
+        counter.cap == 0 || self.of(counter).0 >= counter.cap
+    }
+}
+
+/// One counter a send counts on: its otp table key and attribute, what it may hold, and when
+/// it can go (DynamoDB TTL).
+#[derive(Debug, Clone)]
+struct Counter {
+    key: String,
+    attribute: &'static str,
+    cap: u32,
+    forget_at: i64,
+}
+
+impl Counter {
+    fn hourly(key: String, cap: u32, window: &HourWindow) -> Self {
+        Self {
+            key,
+            attribute: SENDS,
+            cap,
+            forget_at: window.forget_at(),
+        }
+    }
+
+    fn shard((budget, shard): (Budget, u32)) -> Self {
+        Self {
+            key: budget_shard_key(&budget, shard),
+            attribute: COUNT,
+            cap: budget.shard_cap(shard),
+            forget_at: budget.forget_at,
+        }
+    }
 }
 
 /// What counting one send did.
@@ -58,35 +187,47 @@ const COUNT: &str = "count";
 /// One level's budgets, each with the shards it tries, in order.
 type Draws = Vec<(Budget, Vec<u32>)>;
 
+/// The first shard a level tries: its first budget's first drawn shard.
+fn first_shard_of(level: &Draws) -> Option<(Budget, u32)> {
+    level.first().and_then(first_shard)
+}
+
 impl Store {
     /// Counts one send against the caller's address and range for the hour and on each level of
     /// the SMS budget. The two counters and each level's first shard are written at once (one
-    /// round trip); only when a level's first shard is full are its further shards, then its
+    /// call, [`Store::first_round`], by what `seen` says of them); only when a level's first shard is full are its further shards, then its
     /// further budgets, tried one after another (the levels side by side). Whatever refuses, the
     /// rest is given back, so a refused send stays counted nowhere (best effort: a give-back that
     /// fails errs on the safe side). Not idempotent: an SDK retry of an update whose reply was lost
     /// counts twice, which errs on the safe side too.
-    pub async fn count_send(&self, counters: &SendCounters<'_>) -> Result<SendCount, StoreError> {
+    pub async fn count_send(
+        &self,
+        counters: &SendCounters<'_>,
+        seen: &Seen,
+    ) -> Result<SendCount, StoreError> {
         let window = &counters.window;
         let caller = counters.caller;
-        let draws: Vec<Draws> = counters
-            .levels
-            .iter()
-            .map(|budgets| {
-                budgets
-                    .iter()
-                    .filter(|b| b.cap > 0)
-                    .map(|b| (*b, b.draw()))
-                    .collect()
-            })
-            .collect();
+        let draws = &counters.levels;
         let client_key = client_sends_key(&caller.client, window);
         let range_key = range_sends_key(&caller.range, window);
-        let (mine, theirs, firsts) = tokio::join!(
-            self.count_up(&client_key, SENDS, counters.client_limit, window),
-            self.count_up(&range_key, SENDS, counters.range_limit, window),
-            join_all(draws.iter().map(|level| self.take_first(level))),
-        );
+        let first_counters = counters.first_counters();
+        // An address or range the read found at its limit is refused before anything is
+        // written: a client hammering past its limit costs one read a request, no writes.
+        for (counter, full) in first_counters.iter().zip([ClientFull, RangeFull]) {
+            if seen.has_no_room(counter) {
+                return Ok(full);
+            }
+        }
+        let mut first = self.first_round(&first_counters, seen).await.into_iter();
+        let mut next = || first.next().unwrap_or(Ok(None));
+        let (mine, theirs) = (next(), next());
+        let firsts: Vec<Result<Option<(Budget, u32)>, StoreError>> = draws
+            .iter()
+            .map(|level| match first_shard_of(level) {
+                Some(taken) => next().map(|n| n.map(|_| taken)),
+                None => Ok(None),
+            })
+            .collect();
         let counted = matches!((&mine, &theirs), (Ok(Some(_)), Ok(Some(_))));
         // The caller counted and some level's first shard was full: the rest of that level.
         let taken: Vec<Result<Option<(Budget, u32)>, StoreError>> =
@@ -143,20 +284,6 @@ impl Store {
         })
     }
 
-    /// The first shard of a level's first budget, if it takes one.
-    async fn take_first(&self, level: &Draws) -> Result<Option<(Budget, u32)>, StoreError> {
-        let Some((budget, draw)) = level.first() else {
-            return Ok(None);
-        };
-        let Some(&shard) = draw.first() else {
-            return Ok(None);
-        };
-        Ok(self
-            .take_from_shard(budget, shard)
-            .await?
-            .then_some((*budget, shard)))
-    }
-
     /// The rest of a level after its first shard was full: the first budget's other shards, then
     /// each further budget's, one after another.
     async fn take_rest(&self, level: &Draws) -> Result<Option<(Budget, u32)>, StoreError> {
@@ -177,7 +304,11 @@ impl Store {
     /// another; the shard that took it, or `None` when every one tried was full.
     pub async fn spend(&self, budget: &Budget, draw: &[u32]) -> Result<Option<u32>, StoreError> {
         for &shard in draw {
-            if self.take_from_shard(budget, shard).await? {
+            if self
+                .bump(&Counter::shard((*budget, shard)))
+                .await?
+                .is_some()
+            {
                 return Ok(Some(shard));
             }
         }
@@ -213,62 +344,154 @@ impl Store {
         shards.into_iter().collect()
     }
 
-    /// One more on the hour's counter at `key` if it is under `limit`: the count so far, this one
-    /// included, or `None` when it was at the limit (nothing counted).
-    async fn count_up(
+    /// The first round of [`Store::count_send`]: one more on each of `counters`, all in one
+    /// `BatchExecuteStatement`. What the send's first read found decides each statement: an
+    /// `INSERT` where there was no item, an `UPDATE` under the cap where there was one with room;
+    /// one found full (or with a cap of 0) is not written. A statement that fails for any reason
+    /// (a parallel send created the item or filled it first, DynamoDB throttled that statement)
+    /// and every one of a failed call are settled by [`Store::bump`], which decides for certain.
+    /// For each counter, its count with this one, or `None` when it had no room.
+    async fn first_round(
         &self,
-        key: &str,
-        attribute: &str,
-        limit: u32,
-        window: &HourWindow,
-    ) -> Result<Option<u32>, StoreError> {
+        counters: &[Counter],
+        seen: &Seen,
+    ) -> Vec<Result<Option<u32>, StoreError>> {
+        let mut settled: Vec<Option<Result<Option<u32>, StoreError>>> = Vec::new();
+        let mut statements = Vec::new();
+        let mut before = Vec::new();
+        for counter in counters {
+            if seen.has_no_room(counter) {
+                settled.push(Some(Ok(None)));
+            } else {
+                let (so_far, exists) = seen.of(counter);
+                settled.push(None);
+                statements.push(self.count_statement(counter, exists));
+                before.push(so_far);
+            }
+        }
+        if !statements.is_empty() {
+            let answers = self.run_batch(statements).await;
+            let written = settled.iter_mut().filter(|s| s.is_none());
+            for (i, slot) in written.enumerate() {
+                let landed = answers
+                    .as_ref()
+                    .and_then(|a| a.get(i))
+                    .is_some_and(|r| r.error().is_none());
+                if landed {
+                    *slot = Some(Ok(Some(before[i] + 1)));
+                }
+            }
+        }
+        let rest = counters
+            .iter()
+            .zip(&settled)
+            .map(|(counter, done)| async move {
+                match done {
+                    Some(_) => None,
+                    None => Some(self.bump(counter).await),
+                }
+            });
+        let rest = join_all(rest).await;
+        settled
+            .into_iter()
+            .zip(rest)
+            .map(|(done, bumped)| done.or(bumped).unwrap_or(Ok(None)))
+            .collect()
+    }
+
+    /// Runs one batch of statements: each one's answer, in order, or `None` when the call failed
+    /// as a whole (logged; the caller then settles each statement on its own).
+    async fn run_batch(
+        &self,
+        statements: Vec<Result<BatchStatementRequest, StoreError>>,
+    ) -> Option<Vec<BatchStatementResponse>> {
+        let statements: Vec<_> = match statements.into_iter().collect() {
+            Ok(statements) => statements,
+            Err(e) => {
+                tracing::error!(error = %crate::error::Chain(&e), "counter statement not built");
+                return None;
+            }
+        };
+        match self
+            .client
+            .batch_execute_statement()
+            .set_statements(Some(statements))
+            .send()
+            .await
+        {
+            Ok(out) => Some(out.responses.unwrap_or_default()),
+            Err(e) => {
+                let e = StoreError::from_sdk(e);
+                tracing::warn!(error = %crate::error::Chain(&e), "batched counter writes failed; counting one by one");
+                None
+            }
+        }
+    }
+
+    /// One more on `counter` in PartiQL: an `INSERT` of 1 if it has no item (which fails if a
+    /// parallel send created it), otherwise an `UPDATE` that holds only under its cap.
+    fn count_statement(
+        &self,
+        counter: &Counter,
+        exists: bool,
+    ) -> Result<BatchStatementRequest, StoreError> {
+        let (table, attribute) = (&self.tables.otp, counter.attribute);
+        let (statement, parameters) = if exists {
+            (
+                format!(
+                    r#"UPDATE "{table}" SET "{attribute}" = "{attribute}" + 1, "ttl" = ? WHERE "phone" = ? AND "{attribute}" < ?"#
+                ),
+                vec![
+                    number_value(counter.forget_at),
+                    string_value(&counter.key),
+                    number_value(counter.cap),
+                ],
+            )
+        } else {
+            (
+                format!(
+                    r#"INSERT INTO "{table}" VALUE {{'phone': ?, '{attribute}': ?, 'ttl': ?}}"#
+                ),
+                vec![
+                    string_value(&counter.key),
+                    number_value(1),
+                    number_value(counter.forget_at),
+                ],
+            )
+        };
+        BatchStatementRequest::builder()
+            .statement(statement)
+            .set_parameters(Some(parameters))
+            .build()
+            .map_err(StoreError::mapping)
+    }
+
+    /// One more on `counter` if it is under its cap, creating it if need be: its count with this
+    /// one, or `None` when it was full (nothing counted). Exact under any parallelism: DynamoDB
+    /// checks each write's condition against the count it finds.
+    async fn bump(&self, counter: &Counter) -> Result<Option<u32>, StoreError> {
+        // `attribute_not_exists` would let a first send through a counter that may hold none.
+        if counter.cap == 0 {
+            return Ok(None);
+        }
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.otp)
-            .key("phone", string_value(key))
+            .key("phone", string_value(&counter.key))
             .update_expression("ADD #n :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
-            .expression_attribute_names("#n", attribute)
+            .condition_expression("attribute_not_exists(#n) OR #n < :cap")
+            .expression_attribute_names("#n", counter.attribute)
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":one", number_value(1))
-            .expression_attribute_values(":limit", number_value(limit))
-            .expression_attribute_values(":ttl", number_value(window.forget_at()))
+            .expression_attribute_values(":cap", number_value(counter.cap))
+            .expression_attribute_values(":ttl", number_value(counter.forget_at))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Some(count(out.attributes.as_ref(), attribute))),
+            Ok(out) => Ok(Some(count(out.attributes.as_ref(), counter.attribute))),
             Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
-    }
-
-    /// One on `budget`'s `shard` if the shard is under its cap; whether it took it. Exact under
-    /// any parallelism: DynamoDB checks each write's condition against the count it finds.
-    async fn take_from_shard(&self, budget: &Budget, shard: u32) -> Result<bool, StoreError> {
-        let cap = budget.shard_cap(shard);
-        // `attribute_not_exists` would let a first send through a shard that may hold none.
-        if cap == 0 {
-            return Ok(false);
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.otp)
-            .key("phone", string_value(&budget_shard_key(budget, shard)))
-            .update_expression("ADD #n :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#n) OR #n < :cap")
-            .expression_attribute_names("#n", COUNT)
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", number_value(1))
-            .expression_attribute_values(":cap", number_value(cap))
-            .expression_attribute_values(":ttl", number_value(budget.forget_at))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 
-pub use counters::{CountedSend, SendCount, SendCounters};
+pub use counters::{CountedSend, Seen, SendCount, SendCounters};
 pub use error::StoreError;
 #[cfg(any(test, feature = "testing"))]
 pub use items::item_size;

@@ -8,7 +8,7 @@ use super::items::{
     Item, OtpItem, count, failures_key, from_item, number_value, phone_key, range_failures_key,
     string_value,
 };
-use super::{Store, StoreError, WriteId, owner_from};
+use super::{Seen, Store, StoreError, WriteId, owner_from};
 use crate::domain::{Caller, HourWindow, OtpState, PhoneNumber, User, UserId};
 
 /// The wrong-code limits a verification's save is held to.
@@ -98,16 +98,34 @@ impl Store {
         }
     }
 
-    /// What sending a code needs, read in one call: the phone's code state, and whether the phone
-    /// has an account (its uniques claim), which decides the share of the SMS budget it spends.
-    pub async fn send_reads(&self, phone: &PhoneNumber) -> Result<(OtpState, bool), StoreError> {
-        let [state, owner] = self
-            .get_many([
-                self.otp_wanted(phone.as_str().to_owned()),
-                self.unique_wanted(phone_key(phone)),
-            ])
-            .await?;
-        Ok((otp_state_from(state)?, owner.is_some()))
+    /// What sending a code needs, read in one call: the phone's code state, whether the phone
+    /// has an account (its uniques claim), which decides the share of the SMS budget it spends,
+    /// and the counters at `counters` (from [`super::SendCounters::first_keys`]), which decide how
+    /// the send's first writes are made.
+    pub async fn send_reads(
+        &self,
+        phone: &PhoneNumber,
+        counters: impl IntoIterator<Item = String>,
+    ) -> Result<(OtpState, bool, Seen), StoreError> {
+        let mut wanted = vec![
+            self.otp_wanted(phone.as_str().to_owned()),
+            self.unique_wanted(phone_key(phone)),
+        ];
+        for key in counters {
+            // A key asked for twice would fail the whole read.
+            if !wanted.iter().any(|w| w.value == key) {
+                wanted.push(self.otp_wanted(key));
+            }
+        }
+        let mut found = self.get_all(&wanted).await?.into_iter();
+        let state = found.next().flatten();
+        let owner = found.next().flatten();
+        let seen = wanted
+            .into_iter()
+            .skip(2)
+            .zip(found)
+            .filter_map(|(w, item)| Some((w.value, item?)));
+        Ok((otp_state_from(state)?, owner.is_some(), Seen::new(seen)))
     }
 
     /// What judging a code needs, read in one call: the phone's code state, the caller's

@@ -22,9 +22,9 @@ pub const SENDS: &str = "sends";
 /// and most specific first, so a refused request moves no counter it did not need: the number's
 /// country and line kind, then the CAPTCHA if there is one (asked side by side with the first
 /// read, and nothing is counted or stored unless it passed), then the phone's own caps (one read,
-/// which also says whether the phone has an account), then the address's and the range's limits
-/// and the hour's and the day's SMS budget, from the share of returning phones or of new numbers
-/// (conditional updates, at once). A failed delivery withdraws the code and gives the counted
+/// which also says whether the phone has an account and what the counters hold), then the
+/// address's and the range's limits and the hour's and the day's SMS budget, from the share of
+/// returning phones or of new numbers (conditional writes, in one call). A failed delivery withdraws the code and gives the counted
 /// send back, so the phone may ask again at once.
 #[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn send_code(
@@ -58,28 +58,36 @@ async fn send(
     let code = OtpCode::generate(policy.digits);
     let hash = state.hasher.hash(phone, &code);
     state.captcha.precheck(captcha)?;
+    // Whom the code goes to is known only after the read, and the read fetches the counters
+    // the send writes first: so both recipients' counters are drawn now, and the read fetches
+    // what either would write first.
+    let (window, day) = (HourWindow::at(now), DayWindow::at(now));
+    let [returning, new] = [Recipient::Returning, Recipient::New].map(|to| {
+        SendCounters::new(
+            caller,
+            window,
+            (limits.sends_per_hour, limits.range_sends_per_hour),
+            limits.sms_levels(to, &window, &day),
+        )
+    });
+    let first_keys = returning.first_keys().chain(new.first_keys());
     // The provider's answer and the phone's record at once: a CAPTCHA costs no extra wait
     // beyond its own call, and a read is neither counting nor storing.
-    let (passed, read) = tokio::join!(state.captcha.check(captcha), state.store.send_reads(phone));
+    let (passed, read) = tokio::join!(
+        state.captcha.check(captcha),
+        state.store.send_reads(phone, first_keys)
+    );
     passed?;
-    let (current, has_account) = read?;
+    let (current, has_account, seen) = read?;
     current
         .send(now, policy, client, hash)
         .map_err(send_refused)?;
-    let (window, day) = (HourWindow::at(now), DayWindow::at(now));
-    let to = if has_account {
-        Recipient::Returning
+    let (to, counters) = if has_account {
+        (Recipient::Returning, returning)
     } else {
-        Recipient::New
+        (Recipient::New, new)
     };
-    let counters = SendCounters {
-        caller,
-        window,
-        client_limit: limits.sends_per_hour,
-        range_limit: limits.range_sends_per_hour,
-        levels: limits.sms_levels(to, &window, &day),
-    };
-    let counted = match state.store.count_send(&counters).await? {
+    let counted = match state.store.count_send(&counters, &seen).await? {
         SendCount::Counted(counted) => counted,
         full @ (SendCount::ClientFull | SendCount::RangeFull) => {
             *quota = Some(sends_quota(state, 0, window));

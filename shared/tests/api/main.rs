@@ -8,6 +8,7 @@ mod budget;
 mod captcha;
 mod concurrency;
 mod conflicts;
+mod counters;
 mod deletion;
 mod edge;
 mod events;

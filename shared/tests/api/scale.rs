@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeTransmitInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput;
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
@@ -110,6 +111,12 @@ impl Intercept for WrittenKeys {
             if let (Some(table), Some(key)) = (update.table_name(), update.key()) {
                 self.record(table, key, None);
             }
+        } else if let Some(batch) = input.downcast_ref::<BatchExecuteStatementInput>() {
+            // Each statement writes one item, named by its table and its key parameter.
+            for statement in batch.statements() {
+                let (table, key) = written_by(statement.statement(), statement.parameters());
+                self.record(&table, &HashMap::from([key]), None);
+            }
         } else if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
             // A condition check writes nothing; puts, updates and deletes do.
             for item in transaction.transact_items() {
@@ -124,6 +131,25 @@ impl Intercept for WrittenKeys {
         }
         Ok(())
     }
+}
+
+/// The table and the key (as an item of one attribute) a PartiQL `INSERT` or `UPDATE` of the
+/// otp table writes: the table is the first quoted name, the key the parameter in the key's
+/// place (`"phone" = ?` or `'phone': ?`). Panics on a statement of another shape.
+fn written_by(
+    statement: &str,
+    parameters: &[AttributeValue],
+) -> (String, (String, AttributeValue)) {
+    let table = statement.split('"').nth(1).expect("a quoted table name");
+    let at = ["\"phone\" = ?", "'phone': ?"]
+        .iter()
+        .find_map(|place| statement.find(place).map(|i| i + place.len()))
+        .unwrap_or_else(|| panic!("no key in {statement}"));
+    let index = statement[..at].matches('?').count() - 1;
+    (
+        table.to_owned(),
+        ("phone".to_owned(), parameters[index].clone()),
+    )
 }
 
 /// Those of `keys` (table, key) that exist, as they are now, with their table; read through a
@@ -348,7 +374,14 @@ async fn no_key_but_a_shard_is_written_more_than_a_handful_of_times_and_no_item_
     let counts = [32, 32, 32, 32, 16];
     for ((prefix, total), n_shards) in sharded.iter().zip(totals).zip(counts) {
         let (what, taken) = (prefix.as_str(), shards(prefix));
-        assert_eq!(taken.iter().sum::<usize>(), total, "{what}: {taken:?}");
+        // A send writes a shard once, but one whose INSERT lost the race to create the shard (a
+        // parallel send created it between the read and the write) writes it again, by update:
+        // a few times per shard and hour, only while the shards are being created.
+        let writes = taken.iter().sum::<usize>();
+        assert!(
+            (total..=total + n_shards).contains(&writes),
+            "{what}: {writes} writes for {total} sends: {taken:?}"
+        );
         // Shards are drawn at random: 320 sends over 32 shards leave one empty about once in
         // 300 runs (seen once), so the spread is held to three quarters of them, and never more.
         assert!(

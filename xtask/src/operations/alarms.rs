@@ -263,6 +263,8 @@ fn every_table_operation_the_functions_may_run_is_watched_for_system_errors() {
                 "PutItem" | "UpdateItem" | "DeleteItem" => {
                     watched_as(operation) || watched_as("TransactWriteItems")
                 }
+                // PartiQL statements run in send-code's batch of counter writes.
+                "PartiQLInsert" | "PartiQLUpdate" => watched_as("BatchExecuteStatement"),
                 _ => watched_as(operation),
             };
             assert!(ok, "{function}: {operation} on {table} is not watched");

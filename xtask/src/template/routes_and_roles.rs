@@ -143,6 +143,8 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(String, Target)>> {
                 table("dynamodb:GetItem", "OtpTable", None),
                 table("dynamodb:PutItem", "OtpTable", None),
                 table("dynamodb:UpdateItem", "OtpTable", None),
+                table("dynamodb:PartiQLInsert", "OtpTable", None),
+                table("dynamodb:PartiQLUpdate", "OtpTable", None),
                 table("dynamodb:BatchGetItem", "OtpTable", None),
                 table("dynamodb:BatchGetItem", "UniquesTable", None),
                 ("sns:Publish".to_owned(), Target::Everything),

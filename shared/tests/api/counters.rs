@@ -1,0 +1,143 @@
+//! A send's first writes (its address's and range's counters and one shard of each budget level)
+//! go in one `BatchExecuteStatement`, shaped by what the send's first read found. What that call
+//! cannot write is counted one by one, and the limits stay exact either way.
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput;
+use aws_smithy_runtime_api::box_error::BoxError;
+
+use crate::helpers::{Calls, TestApp, app_intercepted, operation_of, random_phone};
+
+/// Two sends an hour per address, and a range limit that never refuses here.
+const TWO_AN_HOUR: &[(&str, &str)] = &[
+    ("IP_MAX_SENDS_PER_HOUR", "2"),
+    ("IP_RANGE_MAX_SENDS_PER_HOUR", "1000"),
+];
+
+/// How a test spoils send-code's batched counter writes.
+#[derive(Debug, Clone, Copy)]
+enum Spoil {
+    /// Every statement names a table that does not exist: DynamoDB refuses each one.
+    Statements,
+    /// The call fails before it leaves, as a lost connection would.
+    WholeCall,
+}
+
+/// Records every call's operation (as [`Calls`]) and spoils every `BatchExecuteStatement`.
+#[derive(Debug, Clone)]
+struct Spoiled {
+    how: Spoil,
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl Intercept for Spoiled {
+    fn name(&self) -> &'static str {
+        "spoiled-batches"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Spoil::Statements, Some(batch)) = (
+            self.how,
+            context
+                .input_mut()
+                .downcast_mut::<BatchExecuteStatementInput>(),
+        ) {
+            for statement in batch.statements.iter_mut().flatten() {
+                let table = statement.statement.split('"').nth(1).unwrap().to_owned();
+                statement.statement = statement
+                    .statement
+                    .replace(&format!("\"{table}\""), "\"no-such-table\"");
+            }
+        }
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = operation_of(context.request()).to_owned();
+        let batch = operation == "BatchExecuteStatement";
+        self.calls.lock().unwrap().push(operation);
+        match self.how {
+            Spoil::WholeCall if batch => Err("the test's interceptor failed this call".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn calls_of(app: &TestApp, calls: &Arc<Mutex<Vec<String>>>, ip: &str) -> (u16, Vec<String>) {
+    calls.lock().unwrap().clear();
+    let sent = app.send_code_from(ip, &random_phone()).await;
+    let made = calls.lock().unwrap().clone();
+    (sent.status, made)
+}
+
+#[tokio::test]
+async fn a_send_past_its_addresss_limit_is_refused_on_its_first_read_alone() {
+    let calls = Calls::default();
+    let app = app_intercepted(TWO_AN_HOUR, calls.clone()).await;
+    app.start_own_hour();
+    let (first, written) = calls_of(&app, &calls.0, "198.51.100.7").await;
+    assert_eq!(first, 200);
+    assert_eq!(
+        written,
+        ["BatchGetItem", "BatchExecuteStatement", "PutItem"]
+    );
+    assert_eq!(calls_of(&app, &calls.0, "198.51.100.7").await.0, 200);
+    calls.0.lock().unwrap().clear();
+    app.send_code_from("198.51.100.7", &random_phone())
+        .await
+        .assert_problem(429, "client_send_limit");
+    // The read found the address's counter at its limit: nothing written, nothing given back.
+    assert_eq!(*calls.0.lock().unwrap(), ["BatchGetItem"]);
+}
+
+#[tokio::test]
+async fn counters_the_batch_could_not_write_are_counted_one_by_one_and_stay_exact() {
+    for how in [Spoil::Statements, Spoil::WholeCall] {
+        let spoiled = Spoiled {
+            how,
+            calls: Arc::default(),
+        };
+        let app = app_intercepted(TWO_AN_HOUR, spoiled.clone()).await;
+        app.start_own_hour();
+        let ip = "198.51.100.9";
+        let (status, made) = calls_of(&app, &spoiled.calls, ip).await;
+        assert_eq!(status, 200, "{how:?}");
+        // The read, the batch (which wrote nothing), then each counter by its own update:
+        // the address's, the range's and a shard of each budget level.
+        assert_eq!(
+            made,
+            [
+                "BatchGetItem",
+                "BatchExecuteStatement",
+                "UpdateItem",
+                "UpdateItem",
+                "UpdateItem",
+                "UpdateItem",
+                "PutItem"
+            ],
+            "{how:?}"
+        );
+        assert_eq!(calls_of(&app, &spoiled.calls, ip).await.0, 200, "{how:?}");
+        // Counted exactly once each time: the third send is past the address's limit.
+        let (third, made) = calls_of(&app, &spoiled.calls, ip).await;
+        assert_eq!(
+            (third, made.as_slice()),
+            (429, &["BatchGetItem".to_owned()][..]),
+            "{how:?}"
+        );
+    }
+}
