@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 
-use crate::helpers::{Calls, TestApp, app_intercepted, operation_of, random_phone};
+use crate::helpers::{
+    Calls, TestApp, app_intercepted, logged_at_trace, operation_of, random_phone,
+};
 
 /// Two sends an hour per address, and a range limit that never refuses here.
 const TWO_AN_HOUR: &[(&str, &str)] = &[
@@ -140,4 +142,56 @@ async fn counters_the_batch_could_not_write_are_counted_one_by_one_and_stay_exac
             "{how:?}"
         );
     }
+}
+
+#[test]
+fn a_batched_write_that_fails_other_than_by_a_race_is_logged_and_a_lost_race_is_not() {
+    let ((), logs) = logged_at_trace(async {
+        let spoiled = Spoiled {
+            how: Spoil::Statements,
+            calls: Arc::default(),
+        };
+        let app = app_intercepted(&[], spoiled).await;
+        app.start_own_hour();
+        assert_eq!(
+            app.send_code_from("198.51.100.11", &random_phone())
+                .await
+                .status,
+            200
+        );
+    });
+    // Each of the four statements named a missing table.
+    let failed = logs
+        .lines()
+        .filter(|l| l.contains("a batched counter write failed") && l.contains("ResourceNotFound"))
+        .count();
+    assert_eq!(failed, 4, "{logs}");
+
+    let calls = Calls::default();
+    let ((), logs) = logged_at_trace(async {
+        let app = app_intercepted(TWO_AN_HOUR, calls.clone()).await;
+        app.start_own_hour();
+        // Parallel first sends from one address: all but one lose the race to create its
+        // counter, and are counted on their own, quietly.
+        let phones: Vec<String> = (0..4).map(|_| random_phone()).collect();
+        let sends = phones
+            .iter()
+            .map(|phone| app.send_code_from("198.51.100.12", phone));
+        let statuses: Vec<u16> = futures::future::join_all(sends)
+            .await
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 200).count(),
+            2,
+            "{statuses:?}"
+        );
+    });
+    let made = calls.0.lock().unwrap().clone();
+    assert!(
+        made.iter().any(|c| c == "UpdateItem"),
+        "no race was lost: {made:?}"
+    );
+    assert!(!logs.contains("a batched counter write failed"), "{logs}");
 }
