@@ -79,13 +79,7 @@ fn only_send_code_gets_the_captcha_secret_and_the_page_gets_the_site_key() {
 #[test]
 fn a_captcha_provider_is_refused_without_its_site_key_and_secret() {
     let template = crate::stack::template_text();
-    let values = |overrides: &[(&str, &str)]| {
-        let o = overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        parameter_values(&template, &o).unwrap()
-    };
+    let values = values_with;
     let broken = broken_rules(&template, &values(&[("CaptchaProvider", "turnstile")])).unwrap();
     assert_eq!(broken.len(), 2, "{broken:?}");
     let complete = values(&[
@@ -102,13 +96,7 @@ fn a_captcha_provider_is_refused_without_its_site_key_and_secret() {
 #[test]
 fn the_stack_refuses_real_sms_together_with_returned_codes() {
     let template = crate::stack::template_text();
-    let values = |overrides: &[(&str, &str)]| {
-        let o = overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        parameter_values(&template, &o).unwrap()
-    };
+    let values = values_with;
     let broken = broken_rules(
         &template,
         &values(&[
