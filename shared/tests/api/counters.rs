@@ -1,8 +1,6 @@
 //! A send's first writes (its address's and range's counters and one shard of each budget level)
 //! go in one `BatchExecuteStatement`, shaped by what the send's first read found. What that call
 //! cannot write is counted one by one, and the limits stay exact either way.
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
@@ -29,11 +27,11 @@ enum Spoil {
     WholeCall,
 }
 
-/// Records every call's operation (as [`Calls`]) and spoils every `BatchExecuteStatement`.
+/// Records every call's operation (through [`Calls`]) and spoils every `BatchExecuteStatement`.
 #[derive(Debug, Clone)]
 struct Spoiled {
     how: Spoil,
-    calls: Arc<Mutex<Vec<String>>>,
+    calls: Calls,
 }
 
 impl Intercept for Spoiled {
@@ -66,12 +64,11 @@ impl Intercept for Spoiled {
     fn read_before_transmit(
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let operation = operation_of(context.request()).to_owned();
-        let batch = operation == "BatchExecuteStatement";
-        self.calls.lock().unwrap().push(operation);
+        self.calls.read_before_transmit(context, rc, cfg)?;
+        let batch = operation_of(context.request()) == "BatchExecuteStatement";
         match self.how {
             Spoil::WholeCall if batch => Err("the test's interceptor failed this call".into()),
             _ => Ok(()),
@@ -79,10 +76,10 @@ impl Intercept for Spoiled {
     }
 }
 
-async fn calls_of(app: &TestApp, calls: &Arc<Mutex<Vec<String>>>, ip: &str) -> (u16, Vec<String>) {
-    calls.lock().unwrap().clear();
+async fn calls_of(app: &TestApp, calls: &Calls, ip: &str) -> (u16, Vec<String>) {
+    calls.0.lock().unwrap().clear();
     let sent = app.send_code_from(ip, &random_phone()).await;
-    let made = calls.lock().unwrap().clone();
+    let made = calls.0.lock().unwrap().clone();
     (sent.status, made)
 }
 
@@ -91,13 +88,13 @@ async fn a_send_past_its_addresss_limit_is_refused_on_its_first_read_alone() {
     let calls = Calls::default();
     let app = app_intercepted(TWO_AN_HOUR, calls.clone()).await;
     app.start_own_hour();
-    let (first, written) = calls_of(&app, &calls.0, "198.51.100.7").await;
+    let (first, written) = calls_of(&app, &calls, "198.51.100.7").await;
     assert_eq!(first, 200);
     assert_eq!(
         written,
         ["BatchGetItem", "BatchExecuteStatement", "PutItem"]
     );
-    assert_eq!(calls_of(&app, &calls.0, "198.51.100.7").await.0, 200);
+    assert_eq!(calls_of(&app, &calls, "198.51.100.7").await.0, 200);
     calls.0.lock().unwrap().clear();
     app.send_code_from("198.51.100.7", &random_phone())
         .await
@@ -111,7 +108,7 @@ async fn counters_the_batch_could_not_write_are_counted_one_by_one_and_stay_exac
     for how in [Spoil::Statements, Spoil::WholeCall] {
         let spoiled = Spoiled {
             how,
-            calls: Arc::default(),
+            calls: Calls::default(),
         };
         let app = app_intercepted(TWO_AN_HOUR, spoiled.clone()).await;
         app.start_own_hour();
@@ -149,7 +146,7 @@ fn a_batched_write_that_fails_other_than_by_a_race_is_logged_and_a_lost_race_is_
     let ((), logs) = logged_at_trace(async {
         let spoiled = Spoiled {
             how: Spoil::Statements,
-            calls: Arc::default(),
+            calls: Calls::default(),
         };
         let app = app_intercepted(&[], spoiled).await;
         app.start_own_hour();
