@@ -28,6 +28,9 @@ mod users;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 
 pub use counters::{CountedSend, Seen, SendCount, SendCounters};
@@ -139,6 +142,23 @@ impl Store {
 
     pub fn tables(&self) -> &TableNames {
         &self.tables
+    }
+
+    /// Writes `items` in one transaction under the idempotency token `token`, which the SDK's own
+    /// retries reuse: a retry of a transaction that had landed then succeeds instead of failing
+    /// its own conditions. A token is new per logical write.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        token: impl Into<String>,
+    ) -> Result<(), SdkError<TransactWriteItemsError, HttpResponse>> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(token)
+            .send()
+            .await
+            .map(|_| ())
     }
 
     /// The conditional put of a phone's next state: over the revision it was computed from, or

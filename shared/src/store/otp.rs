@@ -225,16 +225,8 @@ impl Store {
         if let Some(user) = new_user {
             items.extend(self.user_items(user)?);
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            // The write id as idempotency token: an SDK retry of a transaction that had landed
-            // succeeds instead of failing its own revision condition.
-            .client_request_token(&write_id.0)
-            .send()
-            .await;
-        let Err(err) = result else {
+        // The write id as the idempotency token.
+        let Err(err) = self.transact(items, &write_id.0).await else {
             return Ok(SaveOutcome::Saved);
         };
         match Cancelled::from_sdk(err) {

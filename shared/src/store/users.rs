@@ -200,16 +200,10 @@ impl Store {
     pub async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
         let uid = user.id.as_str();
         let items = Vec::from(self.user_items(user)?);
-        // The user id is new per attempt: as the idempotency token it makes an SDK retry of a
-        // transaction that had landed succeed instead of failing its own conditions.
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .client_request_token(uid)
-            .send()
-            .await;
-        let Err(err) = result else { return Ok(()) };
+        // The user id is new per attempt: it serves as the idempotency token.
+        let Err(err) = self.transact(items, uid).await else {
+            return Ok(());
+        };
         match Cancelled::from_sdk(err) {
             // The transaction is the new user's items alone.
             Cancelled::Condition(reasons) => {
@@ -288,15 +282,10 @@ impl Store {
                     ActivationItem::CountShard => count.clone(),
                 })
                 .to_vec();
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                // One token per call, reused by the SDK's own retries: see `create_user`.
-                .client_request_token(uuid::Uuid::new_v4().to_string())
-                .send()
-                .await;
-            let Err(err) = result else { return Ok(()) };
+            let token = uuid::Uuid::new_v4().to_string();
+            let Err(err) = self.transact(items, token).await else {
+                return Ok(());
+            };
             draws += 1;
             // Another activation of the same code held the drawn shard, and nothing of mine:
             // not a race on my items, so draw another shard at once rather than back off.
@@ -635,15 +624,8 @@ impl Store {
                 .map_err(StoreError::mapping)?;
             items.push(TransactWriteItem::builder().update(count).build());
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            // One token per call, reused by the SDK's own retries: see `create_user`.
-            .client_request_token(uuid::Uuid::new_v4().to_string())
-            .send()
-            .await;
-        let Err(err) = result else {
+        let token = uuid::Uuid::new_v4().to_string();
+        let Err(err) = self.transact(items, token).await else {
             return Ok(Deletion::Done);
         };
         match Cancelled::from_sdk(err) {
