@@ -12,7 +12,7 @@ use crate::error::{Chain, Error, Result};
 use crate::metrics::{self, Event};
 use crate::sms;
 use crate::state::AppState;
-use crate::store::{SendCount, SendCounters, WriteId};
+use crate::store::{CountedSend, SendCount, SendCounters, WriteId};
 
 /// The `RateLimit` policy name of the per-client send limit.
 pub const SENDS: &str = "sends";
@@ -25,7 +25,7 @@ pub const SENDS: &str = "sends";
 /// which also says whether the phone has an account and what the counters hold), then the
 /// address's and the range's limits and the hour's and the day's SMS budget, from the share of
 /// returning phones or of new numbers (conditional writes, in one call). A failed delivery withdraws the code and gives the counted
-/// send back, so the phone may ask again at once.
+/// send back, so the phone may ask again at once; so does a send that could not save its code.
 #[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn send_code(
     state: &AppState,
@@ -132,15 +132,21 @@ async fn send(
         .saturating_sub(counted.by_client)
         .min(limits.range_sends_per_hour.saturating_sub(counted.by_range));
     *quota = Some(sends_quota(state, remaining, window));
-    let (before, saved) = save_code(state, phone, client, hash, current).await?;
+    let (before, saved) = match save_code(state, phone, client, hash, current).await {
+        Ok(saved) => saved,
+        // Lost the phone to a parallel send (its cap or this client's cooldown), or the save
+        // failed: no code goes out, so the send is given back as an undelivered one is.
+        Err(e) => {
+            uncount(state, caller, window, &counted).await;
+            return Err(e);
+        }
+    };
     let text = sms::message(&state.config.sms, &code, policy.ttl_seconds);
     let started = std::time::Instant::now();
     if let Err(e) = state.sms.send(phone, &text).await {
         tracing::warn!(phone = %phone.masked(), error = %Chain(&e), "sms not delivered; code withdrawn");
         withdraw(state, phone, before, &saved).await;
-        if let Err(e) = state.store.uncount_send(caller, window, &counted).await {
-            tracing::error!(error = %Chain(&e), "undelivered send still counted");
-        }
+        uncount(state, caller, window, &counted).await;
         return Err(Error::SmsUnavailable(e));
     }
     let ms = started.elapsed().as_millis();
@@ -170,10 +176,17 @@ fn send_refused(rejected: SendRejected) -> Error {
     }
 }
 
+/// Gives back a counted send whose code never went out. Best effort: a failure is logged, and
+/// the counters then err on the safe side.
+async fn uncount(state: &AppState, caller: &Caller, window: HourWindow, counted: &CountedSend) {
+    if let Err(e) = state.store.uncount_send(caller, window, counted).await {
+        tracing::error!(error = %Chain(&e), "a send that sent nothing is still counted");
+    }
+}
+
 /// Saves the code's hash, retrying if a concurrent send or verify for the same phone saved first
 /// (the first round uses the state already read). Returns the state before and the state saved.
-/// A send that loses to a parallel one for the same phone and is then refused by the phone's caps
-/// stays counted against the client: rare, and on the safe side.
+/// A send that loses to a parallel one for the same phone may then be refused by the phone's caps.
 async fn save_code(
     state: &AppState,
     phone: &PhoneNumber,

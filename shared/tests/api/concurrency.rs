@@ -399,3 +399,35 @@ async fn pending_code(
     let (next, _) = pending.verify(now, policy, client, hash);
     (pending, next.unwrap())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_that_loses_the_phone_to_a_parallel_one_is_not_counted_against_its_address() {
+    // One code an hour per phone and one send an hour per address: parallel sends to one phone
+    // from several addresses all pass the first read, one saves its code, and the others are
+    // refused when they save. Sent nothing, they must still have their address's send to spend.
+    let app = app_with(&[
+        ("OTP_PHONE_MAX_SENDS_PER_HOUR", "1"),
+        ("IP_MAX_SENDS_PER_HOUR", "1"),
+        ("IP_RANGE_MAX_SENDS_PER_HOUR", "1000"),
+    ])
+    .await;
+    app.start_own_hour();
+    for round in 0..3 {
+        let phone = random_phone();
+        let ips: Vec<String> = (1..=8).map(|i| format!("198.51.{round}.{i}")).collect();
+        let answers = join_all(ips.iter().map(|ip| app.send_code_from(ip, &phone))).await;
+        let won: Vec<_> = answers.iter().map(|r| r.status == 200).collect();
+        assert_eq!(won.iter().filter(|&&w| w).count(), 1, "{answers:#?}");
+        for (ip, won) in ips.iter().zip(won) {
+            let again = app.send_code_from(ip, &random_phone()).await;
+            if won {
+                again.assert_problem(429, "client_send_limit");
+            } else {
+                assert_eq!(
+                    again.status, 200,
+                    "{ip} lost the phone and its send: {again:?}"
+                );
+            }
+        }
+    }
+}
