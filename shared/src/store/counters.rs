@@ -201,8 +201,9 @@ impl Store {
     /// first shard is full are its further shards, then its further budgets, tried one after
     /// another (the levels side by side). Whatever refuses, the rest is given back, so a refused
     /// send stays counted nowhere (best effort: a give-back that fails errs on the safe side).
-    /// Not idempotent: an SDK retry of a write whose reply was lost counts twice, which errs on
-    /// the safe side too.
+    /// Not idempotent: an SDK retry of a write whose reply was lost counts twice, as does a
+    /// batched write that failed after it landed (an internal error, a timeout) and is then
+    /// counted on its own; both err on the safe side too.
     pub async fn count_send(
         &self,
         counters: &SendCounters<'_>,
