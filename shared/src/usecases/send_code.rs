@@ -20,12 +20,13 @@ pub const SENDS: &str = "sends";
 /// Issues a code for `phone`, asked for by `caller`, and delivers it. Returns the code (shown only
 /// in demo mode) and the caller's standing under its hourly send limits. The checks run cheapest
 /// and most specific first, so a refused request moves no counter it did not need: the number's
-/// country and line kind, then the CAPTCHA if there is one (asked side by side with the first
-/// read, and nothing is counted or stored unless it passed), then the phone's own caps (one read,
-/// which also says whether the phone has an account and what the counters hold), then the
-/// address's and the range's limits and the hour's and the day's SMS budget, from the share of
-/// returning phones or of new numbers (conditional writes, in one call). A failed delivery withdraws the code and gives the counted
-/// send back, so the phone may ask again at once; so does a send that could not save its code.
+/// country and line kind, then the CAPTCHA if there is one (asked side by side with the first read,
+/// and nothing is counted or stored unless it passed), then the phone's own caps (one read, which
+/// also says whether the phone has an account and what the counters hold), then the address's and
+/// the range's limits and the hour's and the day's SMS budget, from the share of returning phones
+/// or of new numbers (conditional writes, in one call). A failed delivery withdraws the code and
+/// gives the counted send back, so the phone may ask again at once; so does a send that could not
+/// save its code.
 #[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn send_code(
     state: &AppState,
