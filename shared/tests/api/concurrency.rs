@@ -404,11 +404,16 @@ async fn pending_code(
 async fn a_send_that_loses_the_phone_to_a_parallel_one_is_not_counted_against_its_address() {
     // One code an hour per phone and one send an hour per address: parallel sends to one phone
     // from several addresses all pass the first read, one saves its code, and the others are
-    // refused when they save. Sent nothing, they must still have their address's send to spend.
+    // refused when they save. Sent nothing, they must still have their address's send to spend,
+    // their range (a /24 a round, exactly its 8 codes that go out) and the SMS budget (one
+    // shard, exactly the 3 x 8 codes) too.
     let app = app_with(&[
         ("OTP_PHONE_MAX_SENDS_PER_HOUR", "1"),
         ("IP_MAX_SENDS_PER_HOUR", "1"),
-        ("IP_RANGE_MAX_SENDS_PER_HOUR", "1000"),
+        ("IP_RANGE_MAX_SENDS_PER_HOUR", "8"),
+        ("SMS_BUDGET_PER_HOUR", "24"),
+        ("SMS_BUDGET_SHARDS", "1"),
+        ("SMS_BUDGET_RETURNING_PERCENT", "0"),
     ])
     .await;
     app.start_own_hour();
@@ -430,4 +435,8 @@ async fn a_send_that_loses_the_phone_to_a_parallel_one_is_not_counted_against_it
             }
         }
     }
+    // 24 codes went out: the budget is spent now, and not before.
+    app.send_code_from("198.51.9.1", &random_phone())
+        .await
+        .assert_problem(503, "sms_budget_exhausted");
 }
