@@ -4,25 +4,28 @@
 //! each one finds. No counter is one item every request writes: a client's and a range's counters
 //! are items of their own, and a service-wide budget is split into shards ([`Budget`]).
 //!
-//! A send's first writes (its address's and range's counters and one shard of each budget level)
-//! go in one `BatchExecuteStatement` call rather than four `UpdateItem`s: each AWS call costs
-//! the function about 0.1 ms of CPU whatever its size, and send-code's CPU is mostly the SDK's
+//! A send's first writes (its address's and range's counters and one shard of each budget level,
+//! and, when the read found room on all of them, the code's save) go in one
+//! `BatchExecuteStatement` call rather than five separate writes: each AWS call costs the function
+//! about 0.1 ms of CPU whatever its size, and send-code's CPU is mostly the SDK's
 //! (docs/performance.md). A PartiQL `UPDATE` cannot create an item, so the send's first read
 //! fetches these counters too ([`SendCounters::first_keys`]) and each is written as an `INSERT`
 //! or a conditional `UPDATE` by what that read found. Anything the batch does not settle is
-//! settled by the single-item update it replaced ([`Store::bump`]).
+//! settled by the single-item write it replaced ([`Store::bump`], [`Store::save_otp_state`]).
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::BatchStatementErrorCodeEnum::TransactionConflict;
 use aws_sdk_dynamodb::types::{
     BatchStatementError, BatchStatementRequest, BatchStatementResponse, ReturnValue,
 };
 use futures_util::future::join_all;
 
+use super::error::is_item_size;
 use super::items::{
     Item, budget_shard_key, client_sends_key, count, number_value, range_sends_key, string_value,
 };
-use super::{Store, StoreError};
+use super::{CodeSave, SaveAnswer, Store, StoreError};
 use crate::domain::{Budget, Caller, HourWindow};
 use SendCount::{ClientFull, RangeFull};
 
@@ -66,6 +69,16 @@ impl<'a> SendCounters<'a> {
             range_limit,
             levels,
         }
+    }
+
+    /// Whether the send's first read (`seen`) found room on every counter the send writes
+    /// first, and every budget level has a shard to try: the send is then all but sure to be
+    /// counted, and its code's save may go in the same call ([`Store::count_send`]).
+    pub fn have_room(&self, seen: &Seen) -> bool {
+        self.levels
+            .iter()
+            .all(|level| first_shard_of(level).is_some())
+            && self.first_counters().iter().all(|c| !seen.has_no_room(c))
     }
 
     /// The otp table's keys of the counters written first, for the send's first read.
@@ -171,6 +184,14 @@ pub enum SendCount {
     BudgetSpent { level: usize },
 }
 
+/// What [`Store::count_send`] did: the count, and what became of the code's save if it went in
+/// the same call (`None` if it did not).
+#[derive(Debug)]
+pub struct Counting {
+    pub count: Result<SendCount, StoreError>,
+    pub save: Option<SaveAnswer>,
+}
+
 /// A counted send: what to give back if its code is never delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountedSend {
@@ -204,10 +225,30 @@ impl Store {
     /// Not idempotent: an SDK retry of a write whose reply was lost counts twice, as does a
     /// batched write that failed after it landed (an internal error, a timeout) and is then
     /// counted on its own; both err on the safe side too.
+    ///
+    /// `save`, if given, goes in the first round's call: the caller gives it only when
+    /// [`SendCounters::have_room`], and must take back a save that landed if the send is not
+    /// counted.
     pub async fn count_send(
         &self,
         counters: &SendCounters<'_>,
         seen: &Seen,
+        save: Option<&CodeSave<'_>>,
+    ) -> Counting {
+        let mut answer = None;
+        let count = self.count(counters, seen, save, &mut answer).await;
+        Counting {
+            count,
+            save: answer,
+        }
+    }
+
+    async fn count(
+        &self,
+        counters: &SendCounters<'_>,
+        seen: &Seen,
+        save: Option<&CodeSave<'_>>,
+        answer: &mut Option<SaveAnswer>,
     ) -> Result<SendCount, StoreError> {
         let draws = &counters.levels;
         let first_counters = counters.first_counters();
@@ -219,7 +260,9 @@ impl Store {
                 return Ok(full);
             }
         }
-        let mut first = self.first_round(&first_counters, seen).await.into_iter();
+        let (first, saved) = self.first_round(&first_counters, seen, save).await;
+        *answer = saved;
+        let mut first = first.into_iter();
         let mut next = || first.next().unwrap_or(Ok(None));
         let (mine, theirs) = (next(), next());
         let firsts: Vec<Result<Option<(Budget, u32)>, StoreError>> = draws
@@ -346,17 +389,19 @@ impl Store {
     }
 
     /// The first round of [`Store::count_send`]: one more on each of `counters`, all in one
-    /// `BatchExecuteStatement`. What the send's first read found decides each statement: an
-    /// `INSERT` where there was no item, an `UPDATE` under the cap where there was one with room;
-    /// one found full (or with a cap of 0) is not written. A statement that fails for any reason
-    /// (a parallel send created the item or filled it first, DynamoDB throttled that statement)
-    /// and every one of a failed call are settled by [`Store::bump`], which decides for certain.
-    /// For each counter, its count with this one, or `None` when it had no room.
+    /// `BatchExecuteStatement`, with `save` last if given. What the send's first read found
+    /// decides each statement: an `INSERT` where there was no item, an `UPDATE` under the cap
+    /// where there was one with room; one found full (or with a cap of 0) is not written. A
+    /// statement that fails for any reason (a parallel send created the item or filled it first,
+    /// DynamoDB throttled that statement) and every one of a failed call are settled by
+    /// [`Store::bump`], which decides for certain. For each counter, its count with this one, or
+    /// `None` when it had no room; and what became of the save.
     async fn first_round(
         &self,
         counters: &[Counter],
         seen: &Seen,
-    ) -> Vec<Result<Option<u32>, StoreError>> {
+        save: Option<&CodeSave<'_>>,
+    ) -> (Vec<Result<Option<u32>, StoreError>>, Option<SaveAnswer>) {
         let mut settled: Vec<Option<Result<Option<u32>, StoreError>>> = Vec::new();
         let mut statements = Vec::new();
         let mut before = Vec::new();
@@ -370,6 +415,9 @@ impl Store {
                 before.push(so_far);
             }
         }
+        let counted = statements.len();
+        statements.extend(save.map(|save| self.otp_statement(save)));
+        let mut saved = save.map(|_| SaveAnswer::Unsettled);
         if !statements.is_empty() {
             let answers = self.run_batch(statements).await;
             let written = settled.iter_mut().filter(|s| s.is_none());
@@ -380,6 +428,20 @@ impl Store {
                     Some(Some(e)) => log_unexpected(e),
                     None => {}
                 }
+            }
+            let answer = answers.as_ref().and_then(|a| a.get(counted));
+            if let (Some(saved), Some(answer)) = (saved.as_mut(), answer) {
+                *saved = match answer.error() {
+                    None => SaveAnswer::Saved,
+                    // A verify's transaction held the phone's item: as good as moved.
+                    Some(e) if lost_race(e) || e.code() == Some(&TransactionConflict) => {
+                        SaveAnswer::Moved
+                    }
+                    Some(e) => {
+                        log_unexpected(e);
+                        SaveAnswer::Unsettled
+                    }
+                };
             }
         }
         let rest = counters
@@ -392,11 +454,12 @@ impl Store {
                 }
             });
         let rest = join_all(rest).await;
-        settled
+        let counts = settled
             .into_iter()
             .zip(rest)
             .map(|(done, bumped)| done.or(bumped).unwrap_or(Ok(None)))
-            .collect()
+            .collect();
+        (counts, saved)
     }
 
     /// Runs one batch of statements: each one's answer, in order, or `None` when the call failed
@@ -408,7 +471,7 @@ impl Store {
         let statements: Vec<_> = match statements.into_iter().collect() {
             Ok(statements) => statements,
             Err(e) => {
-                tracing::error!(error = %crate::error::Chain(&e), "counter statement not built");
+                tracing::error!(error = %crate::error::Chain(&e), "batched statement not built");
                 return None;
             }
         };
@@ -422,7 +485,7 @@ impl Store {
             Ok(out) => Some(out.responses.unwrap_or_default()),
             Err(e) => {
                 let e = StoreError::from_sdk(e);
-                tracing::warn!(error = %crate::error::Chain(&e), "batched counter writes failed; counting one by one");
+                tracing::warn!(error = %crate::error::Chain(&e), "batched send writes failed; writing one by one");
                 None
             }
         }
@@ -519,16 +582,34 @@ impl Store {
     }
 }
 
-/// Logs a batched counter write that failed other than by losing a race (a parallel send
-/// created the item, or filled it): throttling, or a statement DynamoDB would not take, which
-/// would make every send count one by one.
+/// Whether a batched write failed by losing a race: a parallel send created the item, or
+/// filled it, or saved the phone's state first.
+fn lost_race(error: &BatchStatementError) -> bool {
+    error
+        .code()
+        .is_some_and(|c| matches!(c.as_str(), "ConditionalCheckFailed" | "DuplicateItem"))
+}
+
+/// Logs a batched write that failed other than by losing a race: throttling, or a statement
+/// DynamoDB would not take, which would make every send write one by one; an item over
+/// DynamoDB's size limit as the bug it is ([`StoreError::ItemTooLarge`]).
 fn log_unexpected(error: &BatchStatementError) {
+    if lost_race(error) {
+        return;
+    }
     let code = error.code().map(|c| c.as_str()).unwrap_or("none");
-    if !matches!(code, "ConditionalCheckFailed" | "DuplicateItem") {
+    let message = error.message().unwrap_or_default();
+    if is_item_size(error.message()) {
+        tracing::error!(
+            code,
+            message,
+            "a batched send write failed: an item reached DynamoDB's size limit (a bug: every item's size is bounded)"
+        );
+    } else {
         tracing::warn!(
             code,
-            message = error.message().unwrap_or_default(),
-            "a batched counter write failed; counted on its own"
+            message,
+            "a batched send write failed; written on its own"
         );
     }
 }

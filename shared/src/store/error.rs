@@ -66,7 +66,7 @@ fn is_retryable_code(code: &str) -> bool {
 
 /// Whether DynamoDB's message for a refused request is about an item's size ("Item size has
 /// exceeded the maximum allowed size", "Item size to update has exceeded ...").
-fn is_item_size(message: Option<&str>) -> bool {
+pub(super) fn is_item_size(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
 }
 

@@ -367,6 +367,10 @@ impl<'de> serde::de::Visitor<'de> for MarksVisitor {
 }
 
 impl OtpItem {
+    /// The attributes an item leaves out when their value is empty: a save that writes over an
+    /// item attribute by attribute (a PartiQL `UPDATE`) removes those the new state lacks.
+    pub(super) const OPTIONAL: [&str; 3] = ["code_hash", "sends", "failures"];
+
     pub(super) fn new(phone: &PhoneNumber, s: &OtpState, write_id: &str) -> Self {
         Self {
             phone: phone.as_str().to_owned(),
@@ -527,6 +531,37 @@ mod tests {
         legacy.insert("sends".into(), listed);
         let read = from_item::<OtpItem>(legacy).unwrap().into_state().unwrap();
         assert_eq!(read.sends, state.sends);
+    }
+
+    #[test]
+    fn an_empty_states_item_lacks_exactly_the_optional_attributes_of_a_full_ones() {
+        let phone = PhoneNumber::from_trusted("+79991234567".into());
+        let client = CodeHasher::new(b"k".to_vec())
+            .caller(&crate::domain::ClientAddress::from_source_ip(Some("::1")))
+            .client;
+        let mark = Mark {
+            at: 1_800_000_000,
+            client,
+        };
+        let full = OtpState {
+            code_hash: Some(CodeHash([1; 32])),
+            sends: vec![mark.clone()],
+            failures: vec![mark],
+            ..OtpState::default()
+        };
+        let names = |state: &OtpState| -> std::collections::BTreeSet<String> {
+            to_item(&OtpItem::new(&phone, state, "w"))
+                .unwrap()
+                .into_keys()
+                .collect()
+        };
+        let mut optional = OtpItem::OPTIONAL.map(String::from);
+        optional.sort();
+        let missing: Vec<String> = names(&full)
+            .difference(&names(&OtpState::default()))
+            .cloned()
+            .collect();
+        assert_eq!(missing, optional);
     }
 
     #[test]

@@ -31,9 +31,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{BatchStatementRequest, KeysAndAttributes, Put, TransactWriteItem};
 
-pub use counters::{CountedSend, Seen, SendCount, SendCounters};
+pub use counters::{CountedSend, Counting, Seen, SendCount, SendCounters};
 pub use error::StoreError;
 #[cfg(any(test, feature = "testing"))]
 pub use items::item_size;
@@ -99,6 +99,28 @@ impl WriteId {
     pub fn random() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
     }
+}
+
+/// A phone's next code state, to be saved in the same call as the send's counters
+/// ([`Store::count_send`]): the write [`Store::save_otp_state`] makes, as a PartiQL statement.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeSave<'a> {
+    pub phone: &'a PhoneNumber,
+    /// Computed from the state read at `next.revision`.
+    pub next: &'a OtpState,
+    pub write_id: &'a WriteId,
+}
+
+/// What became of a [`CodeSave`] that went in the counters' call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveAnswer {
+    Saved,
+    /// Someone saved the phone's state first, or a verify's transaction held it: nothing was
+    /// saved.
+    Moved,
+    /// Not known: the statement failed otherwise (logged), or the whole call did, and it may
+    /// have landed. [`Store::save_otp_state`] with the same write id settles it.
+    Unsettled,
 }
 
 /// A new user's items in a transaction ([`Store::user_items`] builds them in this order), so a
@@ -183,6 +205,56 @@ impl Store {
                 .expression_attribute_values(":read", number_value(read_revision))
         };
         put.build().map_err(StoreError::mapping)
+    }
+
+    /// [`Store::save_otp_state`]'s write as a PartiQL statement, for a batch: an `INSERT` when
+    /// the state was read from no item (it fails if a parallel send created one), otherwise an
+    /// `UPDATE` over the revision it was read at that sets every attribute the item has and
+    /// removes the optional ones the new state lacks, so the item is the one a put would write.
+    pub(super) fn otp_statement(
+        &self,
+        save: &CodeSave<'_>,
+    ) -> Result<BatchStatementRequest, StoreError> {
+        let read_revision = save.next.revision;
+        let mut written = save.next.clone();
+        written.revision = read_revision + 1;
+        let mut item = to_item(&OtpItem::new(save.phone, &written, &save.write_id.0))?;
+        let key = item
+            .remove("phone")
+            .unwrap_or_else(|| string_value(save.phone.as_str()));
+        let mut names: Vec<String> = item.keys().cloned().collect();
+        names.sort();
+        let table = &self.tables.otp;
+        let mut parameters = Vec::with_capacity(names.len() + 2);
+        let statement = if read_revision == 0 {
+            parameters.push(key);
+            let mut fields = vec!["'phone': ?".to_owned()];
+            for name in names {
+                fields.push(format!("'{name}': ?"));
+                parameters.extend(item.remove(&name));
+            }
+            format!(r#"INSERT INTO "{table}" VALUE {{{}}}"#, fields.join(", "))
+        } else {
+            let mut statement = format!(r#"UPDATE "{table}""#);
+            for name in &names {
+                statement.push_str(&format!(r#" SET "{name}" = ?"#));
+                parameters.extend(item.remove(name));
+            }
+            for absent in OtpItem::OPTIONAL
+                .iter()
+                .filter(|n| !names.iter().any(|m| m == *n))
+            {
+                statement.push_str(&format!(r#" REMOVE "{absent}""#));
+            }
+            statement.push_str(r#" WHERE "phone" = ? AND "revision" = ?"#);
+            parameters.extend([key, number_value(read_revision)]);
+            statement
+        };
+        BatchStatementRequest::builder()
+            .statement(statement)
+            .set_parameters(Some(parameters))
+            .build()
+            .map_err(StoreError::mapping)
     }
 
     /// A new user's item and the claims of its phone and invite code, as transaction items in

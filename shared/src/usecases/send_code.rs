@@ -12,7 +12,9 @@ use crate::error::{Chain, Error, Result};
 use crate::metrics::{self, Event};
 use crate::sms;
 use crate::state::AppState;
-use crate::store::{CountedSend, SendCount, SendCounters, WriteId};
+use crate::store::{
+    CodeSave, CountedSend, Counting, SaveAnswer, SendCount, SendCounters, StoreError, WriteId,
+};
 
 /// The `RateLimit` policy name of the per-client send limit.
 pub const SENDS: &str = "sends";
@@ -24,9 +26,10 @@ pub const SENDS: &str = "sends";
 /// and nothing is counted or stored unless it passed), then the phone's own caps (one read, which
 /// also says whether the phone has an account and what the counters hold), then the address's and
 /// the range's limits and the hour's and the day's SMS budget, from the share of returning phones
-/// or of new numbers (conditional writes, in one call). A failed delivery withdraws the code and
-/// gives the counted send back, so the phone may ask again at once; so does a send that could not
-/// save its code.
+/// or of new numbers (conditional writes, in one call, which also saves the code when the read
+/// found room on every counter; a send that read a counter full saves nothing). A failed delivery
+/// withdraws the code and gives the counted send back, so the phone may ask again at once; so does
+/// a send that could not save its code, and a send whose code was saved but not counted.
 #[tracing::instrument(skip_all, fields(phone = %phone.masked(), client = %caller.client))]
 pub async fn send_code(
     state: &AppState,
@@ -80,7 +83,7 @@ async fn send(
     );
     passed?;
     let (current, has_account, seen) = read?;
-    current
+    let next = current
         .send(now, policy, client, hash)
         .map_err(send_refused)?;
     let (to, counters) = if has_account {
@@ -88,43 +91,27 @@ async fn send(
     } else {
         (Recipient::New, new)
     };
-    let counted = match state.store.count_send(&counters, &seen).await? {
-        SendCount::Counted(counted) => counted,
-        full @ (SendCount::ClientFull | SendCount::RangeFull) => {
-            *quota = Some(sends_quota(state, 0, window));
-            if full == SendCount::RangeFull {
-                tracing::warn!(range = %caller.range, "address range send limit reached");
-            } else {
-                tracing::warn!(client = %client, "client send limit reached");
+    // When the read found room on every counter, the code's save goes in the counters' call:
+    // one round fewer. A send the read finds at a limit is refused before anything is saved.
+    let write = WriteId::random();
+    let folded = counters.have_room(&seen).then_some(CodeSave {
+        phone,
+        next: &next,
+        write_id: &write,
+    });
+    let Counting { count, save } = state
+        .store
+        .count_send(&counters, &seen, folded.as_ref())
+        .await;
+    let counted = match counted(state, caller, to, (window, day), count, quota) {
+        Ok(counted) => counted,
+        Err(e) => {
+            // A counter filled between the read and the call: take back the code it saved (a
+            // save not known to have landed is taken back only if it did).
+            if matches!(save, Some(SaveAnswer::Saved | SaveAnswer::Unsettled)) {
+                withdraw(state, phone, current, &next).await;
             }
-            return Err(Error::ClientSendLimit {
-                retry_after: window.ends_in,
-            });
-        }
-        SendCount::BudgetSpent { level } => {
-            let share = match to {
-                Recipient::Returning => "every share",
-                Recipient::New => "the new numbers' share",
-            };
-            let retry_after = match BudgetLevel::ALL.get(level) {
-                Some(BudgetLevel::Day) => {
-                    tracing::error!(
-                        budget = limits.sms_budget_per_day,
-                        share,
-                        "daily SMS budget exhausted: no codes go to these phones until the day ends"
-                    );
-                    day.ends_in
-                }
-                _ => {
-                    tracing::error!(
-                        budget = limits.sms_budget_per_hour,
-                        share,
-                        "hourly SMS budget exhausted: no codes go to these phones until the hour ends"
-                    );
-                    window.ends_in
-                }
-            };
-            return Err(Error::SmsBudgetExhausted { retry_after });
+            return Err(e);
         }
     };
     // What is left to this caller: of its address's sends or its range's, whichever is less.
@@ -133,7 +120,16 @@ async fn send(
         .saturating_sub(counted.by_client)
         .min(limits.range_sends_per_hour.saturating_sub(counted.by_range));
     *quota = Some(sends_quota(state, remaining, window));
-    let (before, saved) = match save_code(state, phone, client, hash, current).await {
+    let saved = match save {
+        Some(SaveAnswer::Saved) => Ok((current, next)),
+        // Lost the phone to a parallel send or verify: read it again.
+        Some(SaveAnswer::Moved) => save_code(state, phone, client, hash, None, write).await,
+        // The same write again (with its id), or the first if the call did not carry it.
+        Some(SaveAnswer::Unsettled) | None => {
+            save_code(state, phone, client, hash, Some(current), write).await
+        }
+    };
+    let (before, saved) = match saved {
         Ok(saved) => saved,
         // Lost the phone to a parallel send (its cap or this client's cooldown), or the save
         // failed: no code goes out, so the send is given back as an undelivered one is.
@@ -158,6 +154,59 @@ async fn send(
         tracing::info!(phone = %phone.masked(), ms, "sms delivered");
     }
     Ok(code)
+}
+
+/// The counted send, or why it was not counted (logged; a full address or range also sets the
+/// caller's standing).
+fn counted(
+    state: &AppState,
+    caller: &Caller,
+    to: Recipient,
+    (window, day): (HourWindow, DayWindow),
+    count: std::result::Result<SendCount, StoreError>,
+    quota: &mut Option<Quota>,
+) -> Result<CountedSend> {
+    let limits = &state.config.limits;
+    let refused = count?;
+    Err(match refused {
+        SendCount::Counted(counted) => return Ok(counted),
+        SendCount::ClientFull | SendCount::RangeFull => {
+            *quota = Some(sends_quota(state, 0, window));
+            if refused == SendCount::RangeFull {
+                tracing::warn!(range = %caller.range, "address range send limit reached");
+            } else {
+                tracing::warn!(client = %caller.client, "client send limit reached");
+            }
+            Error::ClientSendLimit {
+                retry_after: window.ends_in,
+            }
+        }
+        SendCount::BudgetSpent { level } => {
+            let share = match to {
+                Recipient::Returning => "every share",
+                Recipient::New => "the new numbers' share",
+            };
+            let retry_after = match BudgetLevel::ALL.get(level) {
+                Some(BudgetLevel::Day) => {
+                    tracing::error!(
+                        budget = limits.sms_budget_per_day,
+                        share,
+                        "daily SMS budget exhausted: no codes go to these phones until the day ends"
+                    );
+                    day.ends_in
+                }
+                _ => {
+                    tracing::error!(
+                        budget = limits.sms_budget_per_hour,
+                        share,
+                        "hourly SMS budget exhausted: no codes go to these phones until the hour ends"
+                    );
+                    window.ends_in
+                }
+            };
+            Error::SmsBudgetExhausted { retry_after }
+        }
+    })
 }
 
 fn sends_quota(state: &AppState, remaining: u32, window: HourWindow) -> Quota {
@@ -185,20 +234,23 @@ async fn uncount(state: &AppState, caller: &Caller, window: HourWindow, counted:
     }
 }
 
-/// Saves the code's hash, retrying if a concurrent send or verify for the same phone saved first
-/// (the first round uses the state already read). Returns the state before and the state saved.
-/// A send that loses to a parallel one for the same phone may then be refused by the phone's caps.
+/// Saves the code's hash, retrying if a concurrent send or verify for the same phone saved first.
+/// The first round uses `first` if given (the state already read) and `write`, so a save that
+/// may have landed under that id is recognised; later rounds read again. Returns the state
+/// before and the state saved. A send that loses to a parallel one for the same phone may then
+/// be refused by the phone's caps.
 async fn save_code(
     state: &AppState,
     phone: &PhoneNumber,
     client: &ClientTag,
     hash: crate::domain::CodeHash,
-    first: OtpState,
+    first: Option<OtpState>,
+    write: WriteId,
 ) -> Result<(OtpState, OtpState)> {
     let policy = &state.config.otp;
-    let mut first = Some(first);
+    let mut first = Some((first, write));
     retry_on_conflict("one phone's code", || {
-        let read = first.take();
+        let (read, write) = first.take().unwrap_or((None, WriteId::random()));
         async move {
             let current = match read {
                 Some(state) => state,
@@ -207,7 +259,6 @@ async fn save_code(
             let next = current
                 .send(state.clock.now_s(), policy, client, hash)
                 .map_err(send_refused)?;
-            let write = WriteId::random();
             let saved = state.store.save_otp_state(phone, &next, &write).await?;
             Ok(saved.then_some((current, next)))
         }
@@ -215,10 +266,11 @@ async fn save_code(
     .await
 }
 
-/// Puts back the state from before an undelivered code, if nothing was saved since. Best effort:
-/// if a verify or another send came in between, theirs stands. A verify's transaction that holds
-/// the item refuses the put without changing it (`TransactionConflict`), so while the stored
-/// revision is still the one this send saved, the put is tried again.
+/// Puts back the state from before a code that never went out (undelivered, or saved by a send
+/// then not counted), if nothing was saved since. Best effort: if a verify or another send came in
+/// between, theirs stands. A verify's transaction that holds the item refuses the put without
+/// changing it (`TransactionConflict`), so while the stored revision is still the one this send
+/// saved, the put is tried again.
 async fn withdraw(state: &AppState, phone: &PhoneNumber, before: OtpState, saved: &OtpState) {
     let restored = OtpState {
         // Written over the revision `saved` was stored with.

@@ -5,7 +5,7 @@ use shared::domain::{ClientAddress, ClientTag, HourWindow, OtpState, PhoneNumber
 use shared::store::{CreateUserError, FailureCheck, Revoke, SaveOutcome, WriteId};
 use shared::usecases::login::find_or_create_user;
 
-use crate::helpers::{TestApp, app, app_with, parsed, random_phone};
+use crate::helpers::{Calls, TestApp, app, app_intercepted, app_with, parsed, random_phone};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_parallel_verifies_of_the_right_code_let_exactly_one_in() {
@@ -439,4 +439,58 @@ async fn a_send_that_loses_the_phone_to_a_parallel_one_is_not_counted_against_it
     app.send_code_from("198.51.9.1", &random_phone())
         .await
         .assert_problem(503, "sms_budget_exhausted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_whose_address_fills_after_its_read_takes_back_the_code_it_saved() {
+    // One send an hour per address, one code an hour per phone: parallel sends from one address
+    // to eight phones all find the address's counter empty, so each saves its code in the call
+    // that counts it, and all but one find the counter full there. Their codes never go out, so
+    // each must be taken back: the phone holds no code and may get one at once elsewhere.
+    let calls = Calls::default();
+    let app = app_intercepted(
+        &[
+            ("OTP_PHONE_MAX_SENDS_PER_HOUR", "1"),
+            ("IP_MAX_SENDS_PER_HOUR", "1"),
+        ],
+        calls.clone(),
+    )
+    .await;
+    app.start_own_hour();
+    let phones: Vec<String> = (0..8).map(|_| random_phone()).collect();
+    let answers = join_all(
+        phones
+            .iter()
+            .map(|phone| app.send_code_from("198.51.100.50", phone)),
+    )
+    .await;
+    assert_eq!(
+        answers.iter().filter(|r| r.status == 200).count(),
+        1,
+        "{answers:#?}"
+    );
+    // A code taken back is written over with a put: at least one send raced.
+    let made = calls.0.lock().unwrap().clone();
+    assert!(
+        made.iter().any(|c| c == "PutItem"),
+        "no send raced: {made:?}"
+    );
+    for (i, (phone, answer)) in phones.iter().zip(&answers).enumerate() {
+        if answer.status == 200 {
+            continue;
+        }
+        answer.assert_problem(429, "client_send_limit");
+        let stored = app.state.store.otp_state(&parsed(phone)).await.unwrap();
+        assert!(
+            stored.code_hash.is_none() && stored.sends.is_empty(),
+            "{stored:?}"
+        );
+        let again = app
+            .send_code_from(&format!("198.51.{}.1", 110 + i), phone)
+            .await;
+        assert_eq!(
+            again.status, 200,
+            "{phone} kept a code never sent: {again:?}"
+        );
+    }
 }

@@ -1,15 +1,18 @@
-//! A send's first writes (its address's and range's counters and one shard of each budget level)
-//! go in one `BatchExecuteStatement`, shaped by what the send's first read found. What that call
-//! cannot write is counted one by one, and the limits stay exact either way.
+//! A send's first writes (its address's and range's counters and one shard of each budget level,
+//! and the code's save when the read found room on all of them) go in one
+//! `BatchExecuteStatement`, shaped by what the send's first read found. What that call cannot
+//! write is written one by one, and the limits stay exact either way.
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput;
 use aws_smithy_runtime_api::box_error::BoxError;
+use shared::domain::{ClientAddress, CodeHash, HourWindow, Mark, OtpState, PhoneNumber};
+use shared::store::{CodeSave, Counting, SaveAnswer, Seen, SendCount, SendCounters, WriteId};
 
 use crate::helpers::{
-    Calls, TestApp, app_intercepted, logged_at_trace, operation_of, random_phone,
+    Calls, TestApp, app, app_intercepted, logged_at_trace, operation_of, parsed, random_phone,
 };
 
 /// Two sends an hour per address, and a range limit that never refuses here.
@@ -90,10 +93,7 @@ async fn a_send_past_its_addresss_limit_is_refused_on_its_first_read_alone() {
     app.start_own_hour();
     let (first, written) = calls_of(&app, &calls, "198.51.100.7").await;
     assert_eq!(first, 200);
-    assert_eq!(
-        written,
-        ["BatchGetItem", "BatchExecuteStatement", "PutItem"]
-    );
+    assert_eq!(written, ["BatchGetItem", "BatchExecuteStatement"]);
     assert_eq!(calls_of(&app, &calls, "198.51.100.7").await.0, 200);
     calls.0.lock().unwrap().clear();
     app.send_code_from("198.51.100.7", &random_phone())
@@ -115,8 +115,8 @@ async fn counters_the_batch_could_not_write_are_counted_one_by_one_and_stay_exac
         let ip = "198.51.100.9";
         let (status, made) = calls_of(&app, &spoiled.calls, ip).await;
         assert_eq!(status, 200, "{how:?}");
-        // The read, the batch (which wrote nothing), then each counter by its own update:
-        // the address's, the range's and a shard of each budget level.
+        // The read, the batch (which wrote nothing), then each counter by its own update (the
+        // address's, the range's and a shard of each budget level), and the code by a put.
         assert_eq!(
             made,
             [
@@ -157,12 +157,12 @@ fn a_batched_write_that_fails_other_than_by_a_race_is_logged_and_a_lost_race_is_
             200
         );
     });
-    // Each of the four statements named a missing table.
+    // Each of the five statements (four counters, the code's save) named a missing table.
     let failed = logs
         .lines()
-        .filter(|l| l.contains("a batched counter write failed") && l.contains("ResourceNotFound"))
+        .filter(|l| l.contains("a batched send write failed") && l.contains("ResourceNotFound"))
         .count();
-    assert_eq!(failed, 4, "{logs}");
+    assert_eq!(failed, 5, "{logs}");
 
     let calls = Calls::default();
     let ((), logs) = logged_at_trace(async {
@@ -190,5 +190,110 @@ fn a_batched_write_that_fails_other_than_by_a_race_is_logged_and_a_lost_race_is_
         made.iter().any(|c| c == "UpdateItem"),
         "no race was lost: {made:?}"
     );
-    assert!(!logs.contains("a batched counter write failed"), "{logs}");
+    assert!(!logs.contains("a batched send write failed"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_code_saved_in_the_counters_call_is_the_item_a_put_writes_and_knows_its_own_write() {
+    let app = app().await;
+    let store = &app.state.store;
+    let caller = app
+        .state
+        .hasher
+        .caller(&ClientAddress::from_source_ip(Some("198.51.100.40")));
+    let window = HourWindow::at(app.state.clock.now_s());
+    let counters = &SendCounters::new(&caller, window, (100, 100), Vec::new());
+    let mark = Mark {
+        at: app.state.clock.now_s(),
+        client: caller.client.clone(),
+    };
+    let full = OtpState {
+        code_hash: Some(CodeHash([7; 32])),
+        expires_at: app.state.clock.now_s() + 300,
+        attempts: 2,
+        sends: vec![mark.clone()],
+        failures: vec![mark],
+        revision: 0,
+    };
+    let count_and_save = |phone: PhoneNumber, next: OtpState, write: WriteId| async move {
+        let save = CodeSave {
+            phone: &phone,
+            next: &next,
+            write_id: &write,
+        };
+        let Counting { count, save } = store
+            .count_send(counters, &Seen::default(), Some(&save))
+            .await;
+        assert!(matches!(count, Ok(SendCount::Counted(_))), "{count:?}");
+        save
+    };
+    // A phone never seen: the save is an insert, and it reads back as saved.
+    let phone = parsed(&random_phone());
+    let write = WriteId::random();
+    let saved = count_and_save(phone.clone(), full.clone(), write.clone()).await;
+    assert_eq!(saved, Some(SaveAnswer::Saved));
+    let stored = store.otp_state(&phone).await.unwrap();
+    assert_eq!(
+        stored,
+        OtpState {
+            revision: 1,
+            ..full.clone()
+        }
+    );
+    // The same write again, as after a lost reply, is recognised as saved; another is not.
+    assert!(store.save_otp_state(&phone, &full, &write).await.unwrap());
+    assert!(
+        !store
+            .save_otp_state(&phone, &full, &WriteId::random())
+            .await
+            .unwrap()
+    );
+    // Over the stored revision: the attributes the new state lacks are removed, as a put would.
+    let next = OtpState {
+        code_hash: None,
+        failures: Vec::new(),
+        ..stored.clone()
+    };
+    let saved = count_and_save(phone.clone(), next.clone(), WriteId::random()).await;
+    assert_eq!(saved, Some(SaveAnswer::Saved));
+    assert_eq!(
+        store.otp_state(&phone).await.unwrap(),
+        OtpState {
+            revision: 2,
+            ..next.clone()
+        }
+    );
+    // Over a revision someone else saved over: nothing saved.
+    let saved = count_and_save(phone.clone(), next, WriteId::random()).await;
+    assert_eq!(saved, Some(SaveAnswer::Moved));
+    assert_eq!(store.otp_state(&phone).await.unwrap().revision, 2);
+}
+
+#[tokio::test]
+async fn a_send_refused_by_a_spent_budget_saves_no_code() {
+    let calls = Calls::default();
+    let app = app_intercepted(
+        &[
+            ("SMS_BUDGET_PER_HOUR", "1"),
+            ("SMS_BUDGET_SHARDS", "1"),
+            ("SMS_BUDGET_RETURNING_PERCENT", "0"),
+        ],
+        calls.clone(),
+    )
+    .await;
+    app.start_own_hour();
+    assert_eq!(calls_of(&app, &calls, "198.51.100.41").await.0, 200);
+    calls.0.lock().unwrap().clear();
+    let phone = random_phone();
+    app.send_code_from("198.51.100.42", &phone)
+        .await
+        .assert_problem(503, "sms_budget_exhausted");
+    // The read found the budget's shard full: the save stayed out of the counters' call, and
+    // the phone's record was never written.
+    let made = calls.0.lock().unwrap().clone();
+    assert!(!made.iter().any(|c| c == "PutItem"), "{made:?}");
+    assert_eq!(
+        app.state.store.otp_state(&parsed(&phone)).await.unwrap(),
+        OtpState::default()
+    );
 }

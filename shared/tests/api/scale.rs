@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextMut,
+    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextMut,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput;
@@ -621,8 +621,9 @@ async fn an_activation_from_before_pair_claims_still_counts_and_refuses_the_mutu
     );
 }
 
-/// Answers chosen `PutItem` calls as DynamoDB answers an item over 400 KB, after emptying the
-/// request so DynamoDB Local writes nothing.
+/// Answers `PutItem` calls as DynamoDB answers an item over 400 KB, after emptying the request
+/// so DynamoDB Local writes nothing; and pads the phone's record a batch inserts past 400 KB,
+/// for DynamoDB Local to refuse.
 #[derive(Debug, Clone)]
 struct Oversized;
 
@@ -631,6 +632,30 @@ const ITEM_TOO_LARGE: &str = r#"{"__type":"com.amazon.coral.validate#ValidationE
 impl Intercept for Oversized {
     fn name(&self) -> &'static str {
         "oversized"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(batch) = context
+            .input_mut()
+            .downcast_mut::<BatchExecuteStatementInput>()
+        else {
+            return Ok(());
+        };
+        for statement in batch.statements.iter_mut().flatten() {
+            if statement.statement.contains("'code_hash'") {
+                statement.statement = statement
+                    .statement
+                    .replace("'phone': ?", "'phone': ?, 'pad': ?");
+                let pad = AttributeValue::S("x".repeat(401 * 1024));
+                statement.parameters.get_or_insert_default().insert(1, pad);
+            }
+        }
+        Ok(())
     }
 
     fn modify_before_transmit(
@@ -685,10 +710,10 @@ fn an_item_dynamodb_finds_too_large_is_logged_as_such_and_answered_as_internal()
         })
     });
     let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("an item reached DynamoDB's size limit"),
-        "{logs}"
-    );
+    // The phone's record refused in the batch, then by its own put.
+    let logged = |what: &str| logs.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(logged("an item reached DynamoDB's size limit"), 2, "{logs}");
+    assert_eq!(logged("a batched send write failed: an item"), 1, "{logs}");
 }
 
 struct Sink(Arc<Mutex<Vec<u8>>>);
