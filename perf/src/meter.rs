@@ -22,6 +22,9 @@ pub struct Usage {
     pub calls: BTreeMap<&'static str, u32>,
     pub read_units: f64,
     pub write_units: f64,
+    /// Writes DynamoDB Local reported no capacity for: the statements of a PartiQL
+    /// `BatchExecuteStatement` that succeeded.
+    pub unmetered_writes: usize,
     /// When each call to DynamoDB started and when its answer came back.
     exchanges: Vec<(Instant, Instant)>,
     sent: Vec<Instant>,
@@ -196,10 +199,13 @@ impl Intercept for Meter {
                 o.consumed_capacity.as_deref().unwrap_or_default(),
             );
         } else if let Some(o) = output.downcast_ref::<BatchExecuteStatementOutput>() {
-            self.add(
-                "BatchExecuteStatement",
-                o.consumed_capacity.as_deref().unwrap_or_default(),
-            );
+            let capacity = o.consumed_capacity.as_deref().unwrap_or_default();
+            if capacity.is_empty()
+                && let Ok(mut u) = self.0.lock()
+            {
+                u.unmetered_writes += o.responses().iter().filter(|r| r.error.is_none()).count();
+            }
+            self.add("BatchExecuteStatement", capacity);
         } else {
             self.add("other", &[]);
         }

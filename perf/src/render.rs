@@ -352,7 +352,9 @@ fn dynamodb(out: &mut String, usage: &[Metered]) -> Result {
     writeln!(
         out,
         "Counted by an SDK interceptor on the real handlers; a round is a wait on DynamoDB (calls that run \
-         together share one); capacity from `ReturnConsumedCapacity` (DynamoDB Local).\n"
+         together share one); capacity from `ReturnConsumedCapacity` (DynamoDB Local). DynamoDB Local reports \
+         none for a PartiQL `BatchExecuteStatement`: its writes that landed are counted apart (\"+ n unmetered\"; \
+         each costs 1 WCU per KB of the item it writes, see docs/load-model.md).\n"
     )?;
     writeln!(
         out,
@@ -368,9 +370,13 @@ fn dynamodb(out: &mut String, usage: &[Metered]) -> Result {
                 n => format!("{n} × {op}"),
             })
             .collect();
+        let unmetered = match usage.unmetered_writes {
+            0 => String::new(),
+            n => format!(" + {n} unmetered"),
+        };
         writeln!(
             out,
-            "| {label} | {status} | {} | {} | {:.1} | {:.1} |",
+            "| {label} | {status} | {} | {} | {:.1} | {:.1}{unmetered} |",
             calls.join(", "),
             usage.rounds(),
             usage.read_units,
