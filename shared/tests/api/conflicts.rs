@@ -14,9 +14,7 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::operation::batch_execute_statement::{
-    BatchExecuteStatementInput, BatchExecuteStatementOutput,
-};
+use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementOutput;
 use aws_sdk_dynamodb::types::{BatchStatementError, BatchStatementErrorCodeEnum};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_types::body::SdkBody;
@@ -26,7 +24,8 @@ use shared::state::dynamodb_config;
 use shared::testing::test_config;
 
 use crate::helpers::{
-    TestApp, app_intercepted, app_with_client, operation_of, parsed, random_phone,
+    TestApp, app_intercepted, app_with_client, batch_statements, operation_of, parsed,
+    random_phone, saves_the_record, to_a_missing_table,
 };
 
 const CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
@@ -162,25 +161,15 @@ impl Intercept for HeldRecord {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(batch) = context
-            .input_mut()
-            .downcast_mut::<BatchExecuteStatementInput>()
-        else {
-            return Ok(());
-        };
-        let statements = batch.statements.iter_mut().flatten();
-        let Some((i, record)) = statements
+        let Some((i, record)) = batch_statements(context)
             .enumerate()
-            .find(|(_, s)| s.statement.contains("code_hash"))
+            .find(|(_, s)| saves_the_record(s))
         else {
             return Ok(());
         };
         let mut made = self.made.lock().unwrap();
         if *made < self.held {
-            let table = record.statement.split('"').nth(1).unwrap().to_owned();
-            record.statement = record
-                .statement
-                .replace(&format!("\"{table}\""), "\"no-such-table\"");
+            to_a_missing_table(record);
             cfg.interceptor_state().store_put(HeldStatement(i));
         }
         *made += 1;

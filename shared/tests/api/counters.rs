@@ -6,13 +6,13 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use shared::domain::{ClientAddress, CodeHash, HourWindow, Mark, OtpState, PhoneNumber};
 use shared::store::{CodeSave, Counting, SaveAnswer, Seen, SendCount, SendCounters, WriteId};
 
 use crate::helpers::{
-    Calls, TestApp, app, app_intercepted, logged_at_trace, operation_of, parsed, random_phone,
+    Calls, TestApp, app, app_intercepted, batch_statements, logged_at_trace, operation_of, parsed,
+    random_phone, to_a_missing_table,
 };
 
 /// Two sends an hour per address, and a range limit that never refuses here.
@@ -48,18 +48,8 @@ impl Intercept for Spoiled {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let (Spoil::Statements, Some(batch)) = (
-            self.how,
-            context
-                .input_mut()
-                .downcast_mut::<BatchExecuteStatementInput>(),
-        ) {
-            for statement in batch.statements.iter_mut().flatten() {
-                let table = statement.statement.split('"').nth(1).unwrap().to_owned();
-                statement.statement = statement
-                    .statement
-                    .replace(&format!("\"{table}\""), "\"no-such-table\"");
-            }
+        if let Spoil::Statements = self.how {
+            batch_statements(context).for_each(to_a_missing_table);
         }
         Ok(())
     }

@@ -4,8 +4,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_execute_statement::BatchExecuteStatementInput;
+use aws_sdk_dynamodb::types::BatchStatementRequest;
 use aws_smithy_runtime_api::box_error::BoxError;
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -307,6 +311,34 @@ pub fn operation_of(request: &aws_smithy_runtime_api::http::Request) -> &str {
     target
         .strip_prefix("DynamoDB_20120810.")
         .unwrap_or_default()
+}
+
+/// The statements of a `BatchExecuteStatement` the SDK is about to send (none for another call),
+/// for an interceptor to change.
+pub fn batch_statements<'a>(
+    context: &'a mut BeforeSerializationInterceptorContextMut<'_>,
+) -> impl Iterator<Item = &'a mut BatchStatementRequest> {
+    context
+        .input_mut()
+        .downcast_mut::<BatchExecuteStatementInput>()
+        .and_then(|batch| batch.statements.as_mut())
+        .into_iter()
+        .flatten()
+}
+
+/// Whether a statement of send-code's batch writes the phone's record (the code's save) rather
+/// than a counter.
+pub fn saves_the_record(statement: &BatchStatementRequest) -> bool {
+    statement.statement.contains("code_hash")
+}
+
+/// Points a statement at a table that does not exist: DynamoDB refuses that statement alone
+/// (`ResourceNotFound`) and writes nothing for it.
+pub fn to_a_missing_table(statement: &mut BatchStatementRequest) {
+    let table = statement.statement.split('"').nth(1).unwrap().to_owned();
+    statement.statement = statement
+        .statement
+        .replace(&format!("\"{table}\""), "\"no-such-table\"");
 }
 
 /// Records the DynamoDB operation of every call, in order (`Calls.0`), for tests of what a

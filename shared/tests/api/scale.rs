@@ -28,7 +28,8 @@ use shared::testing::test_config;
 use tracing_subscriber::prelude::*;
 
 use crate::helpers::{
-    TestApp, app_intercepted, app_on, operation_of, parsed, patient_app_intercepted, random_phone,
+    TestApp, app_intercepted, app_on, batch_statements, operation_of, parsed,
+    patient_app_intercepted, random_phone, saves_the_record,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -640,20 +641,13 @@ impl Intercept for Oversized {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(batch) = context
-            .input_mut()
-            .downcast_mut::<BatchExecuteStatementInput>()
-        else {
-            return Ok(());
-        };
-        for statement in batch.statements.iter_mut().flatten() {
-            if statement.statement.contains("'code_hash'") {
-                statement.statement = statement
-                    .statement
-                    .replace("'phone': ?", "'phone': ?, 'pad': ?");
-                let pad = AttributeValue::S("x".repeat(401 * 1024));
-                statement.parameters.get_or_insert_default().insert(1, pad);
-            }
+        // A phone never seen: its record is an `INSERT`, with the key first.
+        for statement in batch_statements(context).filter(|s| saves_the_record(s)) {
+            statement.statement = statement
+                .statement
+                .replace("'phone': ?", "'phone': ?, 'pad': ?");
+            let pad = AttributeValue::S("x".repeat(401 * 1024));
+            statement.parameters.get_or_insert_default().insert(1, pad);
         }
         Ok(())
     }
