@@ -103,7 +103,7 @@ async fn send(
         .store
         .count_send(&counters, &seen, folded.as_ref())
         .await;
-    let counted = match counted(state, caller, to, (window, day), count, quota) {
+    let counted = match counted_or_refused(state, caller, to, (window, day), count, quota) {
         Ok(counted) => counted,
         Err(e) => {
             // A counter filled between the read and the call: take back the code it saved (a
@@ -158,7 +158,7 @@ async fn send(
 
 /// The counted send, or why it was not counted (logged; a full address or range also sets the
 /// caller's standing).
-fn counted(
+fn counted_or_refused(
     state: &AppState,
     caller: &Caller,
     to: Recipient,
