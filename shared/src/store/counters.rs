@@ -222,6 +222,7 @@ impl Store {
     /// first shard is full are its further shards, then its further budgets, tried one after
     /// another (the levels side by side). Whatever refuses, the rest is given back, so a refused
     /// send stays counted nowhere (best effort: a give-back that fails errs on the safe side).
+    /// An address or range that refused is the answer even if another counter's write failed.
     /// Not idempotent: an SDK retry of a write whose reply was lost counts twice, as does a
     /// batched write that failed after it landed (an internal error, a timeout) and is then
     /// counted on its own; both err on the safe side too.
@@ -311,20 +312,26 @@ impl Store {
             })
             .collect::<Vec<_>>();
         tokio::join!(join_all(backs), join_all(shard_backs));
-        let by_client = mine?;
-        let by_range = theirs?;
+        // A limit that refused for certain answers before an error elsewhere: the caller was
+        // past it either way.
+        if matches!(mine, Ok(None)) {
+            return Ok(ClientFull);
+        }
+        if matches!(theirs, Ok(None)) {
+            return Ok(RangeFull);
+        }
+        mine?;
+        theirs?;
+        // Both counted, so each level's rest was tried: the first level with no room.
         let mut spent_level = None;
         for (level, t) in taken.into_iter().enumerate() {
             if t?.is_none() && spent_level.is_none() {
                 spent_level = Some(level);
             }
         }
-        Ok(match (by_client, by_range, spent_level) {
-            (None, _, _) => SendCount::ClientFull,
-            (_, None, _) => SendCount::RangeFull,
-            (_, _, Some(level)) => SendCount::BudgetSpent { level },
-            // Not reached: everything counted is the case above.
-            (Some(_), Some(_), None) => SendCount::BudgetSpent { level: 0 },
+        // Not reached without a spent level: everything counted is the case above.
+        Ok(SendCount::BudgetSpent {
+            level: spent_level.unwrap_or(0),
         })
     }
 

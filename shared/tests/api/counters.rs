@@ -2,10 +2,16 @@
 //! and the code's save when the read found room on all of them) go in one
 //! `BatchExecuteStatement`, shaped by what the send's first read found. What that call cannot
 //! write is written one by one, and the limits stay exact either way.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use shared::domain::{ClientAddress, CodeHash, HourWindow, Mark, OtpState, PhoneNumber};
 use shared::store::{CodeSave, Counting, SaveAnswer, Seen, SendCount, SendCounters, WriteId};
@@ -286,4 +292,93 @@ async fn a_send_refused_by_a_spent_budget_saves_no_code() {
         app.state.store.otp_state(&parsed(&phone)).await.unwrap(),
         OtpState::default()
     );
+}
+
+/// Once switched on: send-code's first read does not see the address's counter (as if a
+/// parallel send filled it just after), and every write of the range's counter fails.
+#[derive(Debug, Clone, Default)]
+struct RangeDown(Arc<AtomicBool>);
+
+impl Intercept for RangeDown {
+    fn name(&self) -> &'static str {
+        "range-down"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.0.load(Ordering::SeqCst) {
+            batch_statements(context)
+                .filter(|s| writes_a_range(s.parameters()))
+                .for_each(to_a_missing_table);
+        }
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let body = request.body().bytes().unwrap_or_default();
+        let range_update = operation_of(request) == "UpdateItem"
+            && String::from_utf8_lossy(body).contains("limit#range-sends#");
+        match self.0.load(Ordering::SeqCst) && range_update {
+            true => Err("the test's interceptor failed this call".into()),
+            false => Ok(()),
+        }
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !self.0.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(Ok(output)) = context.output_or_error_mut() else {
+            return Ok(());
+        };
+        if let Some(read) = output.downcast_mut::<BatchGetItemOutput>() {
+            for items in read.responses.iter_mut().flat_map(|r| r.values_mut()) {
+                items.retain(|item| {
+                    let key = item.get("phone").and_then(|v| v.as_s().ok());
+                    !key.is_some_and(|k| k.starts_with("limit#sends#"))
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn writes_a_range(parameters: &[AttributeValue]) -> bool {
+    parameters
+        .iter()
+        .any(|p| p.as_s().is_ok_and(|s| s.starts_with("limit#range-sends#")))
+}
+
+#[tokio::test]
+async fn an_address_refused_for_certain_is_answered_429_even_when_its_ranges_write_failed() {
+    let down = RangeDown::default();
+    let app = app_intercepted(&[("IP_MAX_SENDS_PER_HOUR", "1")], down.clone()).await;
+    app.start_own_hour();
+    let ip = "198.51.100.60";
+    assert_eq!(app.send_code_from(ip, &random_phone()).await.status, 200);
+    // The address's counter is full; the read misses it, so the send writes: the address is
+    // refused there, and the range cannot be counted at all.
+    down.0.store(true, Ordering::SeqCst);
+    let phone = random_phone();
+    app.send_code_from(ip, &phone)
+        .await
+        .assert_problem(429, "client_send_limit");
+    // The code saved in the same call was taken back.
+    let stored = app.state.store.otp_state(&parsed(&phone)).await.unwrap();
+    assert!(stored.code_hash.is_none(), "{stored:?}");
 }
