@@ -17,8 +17,8 @@ use shared::domain::{ClientAddress, CodeHash, HourWindow, Mark, OtpState, PhoneN
 use shared::store::{CodeSave, Counting, SaveAnswer, Seen, SendCount, SendCounters, WriteId};
 
 use crate::helpers::{
-    Calls, TestApp, app, app_intercepted, batch_statements, logged_at_trace, operation_of, parsed,
-    random_phone, to_a_missing_table,
+    Calls, TestApp, app, app_intercepted, batch_statements, calls_with, logged_at_trace,
+    operation_of, parsed, random_phone, to_a_missing_table,
 };
 
 /// Two sends an hour per address, and a range limit that never refuses here.
@@ -324,10 +324,7 @@ impl Intercept for RangeDown {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let request = context.request();
-        let body = request.body().bytes().unwrap_or_default();
-        let range_update = operation_of(request) == "UpdateItem"
-            && String::from_utf8_lossy(body).contains("limit#range-sends#");
+        let range_update = calls_with(context.request(), "UpdateItem", "limit#range-sends#");
         match self.0.load(Ordering::SeqCst) && range_update {
             true => Err("the test's interceptor failed this call".into()),
             false => Ok(()),

@@ -17,7 +17,8 @@ use shared::metrics::{self, capture};
 use shared::state::dynamodb_client;
 
 use crate::helpers::{
-    TestApp, app, app_intercepted, app_with, logged_at_trace, operation_of, parsed, random_phone,
+    TestApp, app, app_intercepted, app_with, calls_with, logged_at_trace, operation_of, parsed,
+    random_phone,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -601,10 +602,7 @@ impl Intercept for HoldUserRead {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let request = context.request();
-        let body = request.body().bytes().unwrap_or_default();
-        let user_read = operation_of(request) == "BatchGetItem"
-            && String::from_utf8_lossy(body).contains("\"referrals#");
+        let user_read = calls_with(context.request(), "BatchGetItem", "\"referrals#");
         if !user_read || !self.armed.swap(false, Ordering::SeqCst) {
             return Ok(());
         }

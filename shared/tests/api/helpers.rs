@@ -313,6 +313,16 @@ pub fn operation_of(request: &aws_smithy_runtime_api::http::Request) -> &str {
         .unwrap_or_default()
 }
 
+/// Whether a request the SDK is about to send calls `operation` with `text` in its body.
+pub fn calls_with(
+    request: &aws_smithy_runtime_api::http::Request,
+    operation: &str,
+    text: &str,
+) -> bool {
+    let body = request.body().bytes().unwrap_or_default();
+    operation_of(request) == operation && String::from_utf8_lossy(body).contains(text)
+}
+
 /// The statements of a `BatchExecuteStatement` the SDK is about to send (none for another call),
 /// for an interceptor to change.
 pub fn batch_statements<'a>(
