@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::BatchStatementErrorCodeEnum::TransactionConflict;
+use aws_sdk_dynamodb::types::BatchStatementErrorCodeEnum::{
+    ConditionalCheckFailed, DuplicateItem, TransactionConflict,
+};
 use aws_sdk_dynamodb::types::{
     BatchStatementError, BatchStatementRequest, BatchStatementResponse, ReturnValue,
 };
@@ -592,9 +594,7 @@ impl Store {
 /// Whether a batched write failed by losing a race: a parallel send created the item, or
 /// filled it, or saved the phone's state first.
 fn lost_race(error: &BatchStatementError) -> bool {
-    error
-        .code()
-        .is_some_and(|c| matches!(c.as_str(), "ConditionalCheckFailed" | "DuplicateItem"))
+    matches!(error.code(), Some(ConditionalCheckFailed | DuplicateItem))
 }
 
 /// Logs a batched write that failed other than by losing a race: throttling, or a statement

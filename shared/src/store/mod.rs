@@ -123,6 +123,15 @@ pub enum SaveAnswer {
     Unsettled,
 }
 
+/// The item a save of `next` writes: at the revision after the one `next` was read at.
+fn otp_item(phone: &PhoneNumber, next: &OtpState, write_id: &WriteId) -> Result<Item, StoreError> {
+    let written = OtpState {
+        revision: next.revision + 1,
+        ..next.clone()
+    };
+    to_item(&OtpItem::new(phone, &written, &write_id.0))
+}
+
 /// A new user's items in a transaction ([`Store::user_items`] builds them in this order), so a
 /// cancellation's reasons (one per item, in order) are read by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,12 +201,9 @@ impl Store {
         write_id: &WriteId,
     ) -> Result<Put, StoreError> {
         let read_revision = next.revision;
-        let mut written = next.clone();
-        written.revision = read_revision + 1;
-        let item = OtpItem::new(phone, &written, &write_id.0);
         let put = Put::builder()
             .table_name(&self.tables.otp)
-            .set_item(Some(to_item(&item)?));
+            .set_item(Some(otp_item(phone, next, write_id)?));
         let put = if read_revision == 0 {
             put.condition_expression("attribute_not_exists(phone)")
         } else {
@@ -216,9 +222,7 @@ impl Store {
         save: &CodeSave<'_>,
     ) -> Result<BatchStatementRequest, StoreError> {
         let read_revision = save.next.revision;
-        let mut written = save.next.clone();
-        written.revision = read_revision + 1;
-        let mut item = to_item(&OtpItem::new(save.phone, &written, &save.write_id.0))?;
+        let mut item = otp_item(save.phone, save.next, save.write_id)?;
         let key = item
             .remove("phone")
             .unwrap_or_else(|| string_value(save.phone.as_str()));
